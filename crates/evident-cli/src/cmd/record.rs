@@ -1,0 +1,94 @@
+//! `evident record`: watch a cluster and write its changes into a run directory.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use evident_core::Kind;
+use evident_recorder::session::{Recording, SessionConfig};
+
+use crate::cluster;
+use crate::duration::parse_duration;
+use crate::progress::{self, StopWhen};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Kubeconfig file to use (default: $KUBECONFIG, else ~/.kube/config).
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+
+    /// Kube context to use (default: the kubeconfig's current context).
+    #[arg(long, value_name = "NAME")]
+    pub context: Option<String>,
+
+    /// Record pods and events of these namespaces only (repeat or comma-separate; default: all).
+    #[arg(short = 'n', long = "namespace", value_name = "NS", value_delimiter = ',')]
+    pub namespaces: Vec<String>,
+
+    /// Folder that holds runs.
+    #[arg(long, value_name = "DIR", default_value = "evidence")]
+    pub out: PathBuf,
+
+    /// Run id: the run's directory name under --out (default: k8s-<UTC date>-<time>).
+    #[arg(long, value_name = "ID")]
+    pub run_id: Option<String>,
+
+    /// Stop after this long (e.g. 90s, 5m).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+
+    /// Stop once no change was seen for this long, after the first list (e.g. 10s).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub until_quiet: Option<Duration>,
+
+    /// Roll a Parquet segment after this many rows of one table.
+    #[arg(long, value_name = "ROWS", default_value_t = 50_000)]
+    pub segment_rows: usize,
+
+    /// Roll a Parquet segment after this long.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "10s")]
+    pub segment_age: Duration,
+
+    /// No live status line.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+}
+
+pub async fn execute(args: Args) -> anyhow::Result<ExitCode> {
+    let run_id = args.run_id.clone().unwrap_or_else(default_run_id);
+    validate_run_id(&run_id)?;
+    let run_dir = args.out.join(&run_id);
+    let (client, info) = cluster::connect(args.kubeconfig.as_deref(), args.context.as_deref()).await?;
+    let mut config = SessionConfig::new(&run_dir);
+    config.namespaces = args.namespaces.clone();
+    config.kinds = Kind::ALL.to_vec();
+    config.store.segment_max_rows = args.segment_rows;
+    config.store.segment_max_age = args.segment_age;
+    let recording = Recording::start(client, info.clone(), config)
+        .with_context(|| format!("cannot record into {}", run_dir.display()))?;
+    let recovered = recording.recovery();
+    if recovered.records_recovered > 0 || recovered.records_dropped > 0 {
+        eprintln!("{}", recovered);
+    }
+    eprintln!("recording {} (Kubernetes {}) into {}", info.server, info.server_version, run_dir.display());
+    let stop = StopWhen { duration: args.duration, until_quiet: args.until_quiet, settled: None };
+    let reason = progress::follow(&recording, &stop, !args.quiet).await;
+    let manifest = recording.stop(&reason).await.context("recording did not close cleanly")?;
+    eprintln!("{}", progress::summary(&manifest, &run_dir));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `k8s-YYYYMMDD-HHMMSS` in UTC, as in the reference notebook.
+pub fn default_run_id() -> String {
+    chrono::Utc::now().format("k8s-%Y%m%d-%H%M%S").to_string()
+}
+
+fn validate_run_id(run_id: &str) -> anyhow::Result<()> {
+    let ok = !run_id.is_empty()
+        && run_id != "."
+        && run_id != ".."
+        && run_id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    anyhow::ensure!(ok, "run id `{run_id}` must be letters, digits, `-`, `_` or `.` (it names a directory)");
+    Ok(())
+}

@@ -1,0 +1,352 @@
+//! `evident record` as a user runs it, against the real local control plane: killed with
+//! SIGKILL and recovered, stopped with SIGTERM, across an API server restart, and with
+//! secrets in the cluster that must not reach the evidence.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use anyhow::{Context as _, bail, ensure};
+use datafusion::arrow::array::{Array, AsArray, RecordBatch};
+use datafusion::arrow::datatypes::DataType;
+use datafusion::prelude::{ParquetReadOptions, SessionContext};
+use evident_e2e::{client, cluster_script, delete_namespaces, exclusive, kubeconfig, wait_for};
+use k8s_openapi::api::core::v1::{Namespace, Pod, Secret};
+use kube::api::{ListParams, PostParams};
+use kube::{Api, Client};
+use serde_json::json;
+
+fn evident() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_evident"))
+}
+
+fn start_recorder(out: &Path, run_id: &str, namespace: &str, extra: &[&str]) -> anyhow::Result<Child> {
+    let kubeconfig = kubeconfig()?;
+    let child = evident()
+        .args(["record", "--quiet", "--run-id", run_id, "-n", namespace, "--segment-age", "1s"])
+        .arg("--kubeconfig")
+        .arg(&kubeconfig)
+        .arg("--out")
+        .arg(out)
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("starting evident record")?;
+    Ok(child)
+}
+
+async fn fresh_namespace(client: &Client, name: &str) -> anyhow::Result<()> {
+    delete_namespaces(client, &[name], Duration::from_secs(120)).await?;
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    let namespace = serde_json::from_value(json!({"metadata": {"name": name}}))?;
+    namespaces.create(&PostParams::default(), &namespace).await?;
+    Ok(())
+}
+
+fn small_pod(name: &str, env_value: &str) -> anyhow::Result<Pod> {
+    Ok(serde_json::from_value(json!({
+        "metadata": {"name": name, "labels": {"app": "evident-e2e"}},
+        "spec": {
+            "nodeSelector": {"kubernetes.io/hostname": "evident-worker"},
+            "containers": [{
+                "name": "main", "image": "registry.k8s.io/pause:3.10",
+                "env": [{"name": "PAYLOAD", "value": env_value}],
+                "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}}
+            }]
+        }
+    }))?)
+}
+
+async fn create_pods(client: &Client, namespace: &str, prefix: &str, count: usize) -> anyhow::Result<()> {
+    let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    for index in 0..count {
+        pods.create(&PostParams::default(), &small_pod(&format!("{prefix}-{index}"), "harmless")?).await?;
+    }
+    Ok(())
+}
+
+fn parquet_files(run_dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for table in ["nodes", "pods", "events"] {
+        if let Ok(entries) = std::fs::read_dir(run_dir.join(table)) {
+            files.extend(entries.filter_map(|e| e.ok().map(|e| e.path())));
+        }
+    }
+    files.sort();
+    files
+}
+
+async fn read_file(path: &Path) -> anyhow::Result<Vec<RecordBatch>> {
+    let ctx = SessionContext::new();
+    let options = ParquetReadOptions::default().file_extension(".parquet");
+    let frame = ctx.read_parquet(path.to_string_lossy().as_ref(), options).await?;
+    frame.collect().await.with_context(|| format!("reading {}", path.display()))
+}
+
+/// Every row of every table: (table, seq, op, epoch, uid, resource_version).
+async fn rows(run_dir: &Path) -> anyhow::Result<Vec<(String, u64, String, u32, String, String)>> {
+    let mut rows = Vec::new();
+    for file in parquet_files(run_dir) {
+        ensure!(file.extension().is_some_and(|e| e == "parquet"), "unexpected file {}", file.display());
+        let table = file.parent().and_then(|p| p.file_name()).unwrap().to_string_lossy().to_string();
+        for batch in read_file(&file).await? {
+            let column = |name: &str| batch.column_by_name(name).cloned().context(name.to_string());
+            let seq = column("seq")?;
+            let seq = seq.as_primitive::<datafusion::arrow::datatypes::UInt64Type>();
+            let epoch = column("epoch")?;
+            let epoch = epoch.as_primitive::<datafusion::arrow::datatypes::UInt32Type>();
+            let (op, uid, rv) = (column("op")?, column("uid")?, column("resource_version")?);
+            let (op, uid, rv) = (op.as_string::<i32>(), uid.as_string::<i32>(), rv.as_string::<i32>());
+            for i in 0..batch.num_rows() {
+                rows.push((table.clone(), seq.value(i), op.value(i).into(), epoch.value(i), uid.value(i).into(), rv.value(i).into()));
+            }
+        }
+    }
+    rows.sort_by_key(|row| row.1);
+    Ok(rows)
+}
+
+/// Seqs are unique and contiguous from 0; within one epoch no (uid, resourceVersion) twice.
+fn assert_log_is_clean(rows: &[(String, u64, String, u32, String, String)]) -> anyhow::Result<()> {
+    for (index, row) in rows.iter().enumerate() {
+        ensure!(row.1 == index as u64, "seq {} at position {index}: seqs must be unique and contiguous", row.1);
+    }
+    let mut seen = BTreeMap::new();
+    for row in rows {
+        if let Some(previous) = seen.insert((row.3, row.4.clone(), row.5.clone()), row.1) {
+            bail!("(uid {}, rv {}) recorded twice in epoch {}: seq {previous} and {}", row.4, row.5, row.3, row.1);
+        }
+    }
+    Ok(())
+}
+
+fn wait_exit(child: &mut Child, timeout: Duration) -> anyhow::Result<std::process::ExitStatus> {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        if let Some(status) = child.try_wait()? {
+            return Ok(status);
+        }
+        if std::time::Instant::now() > deadline {
+            child.kill()?;
+            bail!("evident record did not exit within {timeout:?}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn stderr_of(child: &mut Child) -> String {
+    let mut text = String::new();
+    if let Some(mut stderr) = child.stderr.take() {
+        let _ = std::io::Read::read_to_string(&mut stderr, &mut text);
+    }
+    text
+}
+
+fn signal(child: &Child, name: &str) -> anyhow::Result<()> {
+    let status = Command::new("kill").arg(format!("-{name}")).arg(child.id().to_string()).status()?;
+    ensure!(status.success(), "kill -{name} failed");
+    Ok(())
+}
+
+/// Latest recorded resourceVersion of each live pod of `namespace`.
+async fn recorded_pods(run_dir: &Path) -> anyhow::Result<BTreeMap<String, String>> {
+    let mut latest: BTreeMap<String, (String, String)> = BTreeMap::new();
+    for row in rows(run_dir).await? {
+        if row.0 == "pods" {
+            latest.insert(row.4.clone(), (row.2.clone(), row.5.clone()));
+        }
+    }
+    Ok(latest.into_iter().filter(|(_, (op, _))| op != "DELETED" && op != "DELETED_IN_GAP").map(|(uid, (_, rv))| (uid, rv)).collect())
+}
+
+async fn api_pods(client: &Client, namespace: &str) -> anyhow::Result<BTreeMap<String, String>> {
+    let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    Ok(pods
+        .list(&ListParams::default())
+        .await?
+        .items
+        .into_iter()
+        .map(|p| (p.metadata.uid.unwrap_or_default(), p.metadata.resource_version.unwrap_or_default()))
+        .collect())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_at_several_points_then_recover_and_resume() -> anyhow::Result<()> {
+    let _guard = exclusive();
+    let client = client().await?;
+    let namespace = "evident-crash";
+    let out = tempfile::tempdir()?;
+    for (round, kill_after_ms) in [300u64, 1_200, 2_500].into_iter().enumerate() {
+        fresh_namespace(&client, namespace).await?;
+        let run_id = format!("crash-{round}");
+        let run_dir = out.path().join(&run_id);
+        let mut recorder = start_recorder(out.path(), &run_id, namespace, &[])?;
+        let creator = {
+            let client = client.clone();
+            tokio::spawn(async move { create_pods(&client, namespace, "churn", 20).await })
+        };
+        tokio::time::sleep(Duration::from_millis(kill_after_ms)).await;
+        signal(&recorder, "KILL")?;
+        let _ = wait_exit(&mut recorder, Duration::from_secs(10))?;
+        creator.await??;
+
+        for file in parquet_files(&run_dir) {
+            if file.extension().is_some_and(|e| e == "parquet") {
+                read_file(&file).await.with_context(|| format!("round {round}: a Parquet file left by the crash must open"))?;
+            }
+        }
+        let recover = evident().arg("recover").arg(&run_dir).output()?;
+        ensure!(recover.status.success(), "round {round}: recover failed: {}", String::from_utf8_lossy(&recover.stderr));
+        ensure!(
+            parquet_files(&run_dir).iter().all(|f| f.extension().is_some_and(|e| e == "parquet")),
+            "round {round}: no .inprogress file after recovery: {:?}",
+            parquet_files(&run_dir)
+        );
+        let recovered = rows(&run_dir).await?;
+        assert_log_is_clean(&recovered).with_context(|| format!("round {round} after recover"))?;
+        let again = evident().arg("recover").arg(&run_dir).output()?;
+        ensure!(again.status.success());
+        assert_eq!(rows(&run_dir).await?.len(), recovered.len(), "round {round}: a second recover changes nothing");
+
+        // The next record into the same run resumes it: a new epoch lists what exists now.
+        let mut resumed = start_recorder(out.path(), &run_id, namespace, &["--until-quiet", "3s"])?;
+        let status = wait_exit(&mut resumed, Duration::from_secs(90))?;
+        ensure!(status.success(), "round {round}: resumed record failed: {}", stderr_of(&mut resumed));
+        let all = rows(&run_dir).await?;
+        assert_log_is_clean(&all).with_context(|| format!("round {round} after resume"))?;
+        ensure!(all.len() > recovered.len(), "round {round}: the resumed recording appended rows");
+        let last_epoch = all.iter().filter(|r| r.0 == "pods").map(|r| r.3).max().unwrap_or(0);
+        ensure!(last_epoch >= 2, "round {round}: resuming opens a new epoch (got {last_epoch})");
+        assert_eq!(recorded_pods(&run_dir).await?, api_pods(&client, namespace).await?, "round {round}: final state");
+    }
+    delete_namespaces(&client, &[namespace], Duration::from_secs(120)).await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_cleanly_across_an_api_server_restart() -> anyhow::Result<()> {
+    let _guard = exclusive();
+    let client = client().await?;
+    let namespace = "evident-restart";
+    fresh_namespace(&client, namespace).await?;
+    let out = tempfile::tempdir()?;
+    let run_dir = out.path().join("restart");
+    let mut recorder = start_recorder(out.path(), "restart", namespace, &[])?;
+    create_pods(&client, namespace, "before", 5).await?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    cluster_script(&["restart-apiserver", "5"])?;
+    let client = evident_e2e::client().await?;
+    create_pods(&client, namespace, "after", 5).await?;
+    wait_for("pods created after the restart to run", Duration::from_secs(60), || async {
+        let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
+        let running = pods.list(&ListParams::default()).await?.items.iter().filter(|p| evident_e2e::phase(p) == "Running").count();
+        Ok(if running == 10 { Ok(()) } else { Err(format!("{running} Running")) })
+    })
+    .await?;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    signal(&recorder, "TERM")?;
+    let status = wait_exit(&mut recorder, Duration::from_secs(30))?;
+    ensure!(status.success(), "SIGTERM must stop cleanly: {status}: {}", stderr_of(&mut recorder));
+
+    let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(run_dir.join("run.json"))?)?;
+    assert_eq!(manifest["stop_reason"], "signal");
+    let all = rows(&run_dir).await?;
+    assert_log_is_clean(&all)?;
+    assert_eq!(recorded_pods(&run_dir).await?, api_pods(&client, namespace).await?, "the recorder resumed after the restart");
+    // Either the watch resumed from its resourceVersion (no gap) or it relisted, and then
+    // the manifest says so and the new epoch's rows are there.
+    for gap in manifest["gaps"].as_array().cloned().unwrap_or_default() {
+        let epoch = gap["epoch"].as_u64().context("gap epoch")? as u32;
+        ensure!(epoch >= 2, "a gap opens a later epoch: {gap}");
+        ensure!(all.iter().any(|r| r.3 == epoch && r.2 == "SYNC"), "gap {gap} has its SYNC rows");
+    }
+    delete_namespaces(&client, &[namespace], Duration::from_secs(120)).await?;
+    Ok(())
+}
+
+/// Every byte of the run directory, with Parquet files decoded (they are compressed, so a
+/// raw byte scan alone could miss a string).
+async fn run_text(run_dir: &Path) -> anyhow::Result<String> {
+    let mut text = String::new();
+    let mut stack = vec![run_dir.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir)? {
+            let path = entry?.path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            text.push_str(&String::from_utf8_lossy(&std::fs::read(&path)?));
+            if path.extension().is_some_and(|e| e == "parquet") {
+                for batch in read_file(&path).await? {
+                    for column in batch.columns() {
+                        let column = datafusion::arrow::compute::cast(column, &DataType::Utf8)?;
+                        for value in column.as_string::<i32>().iter().flatten() {
+                            text.push_str(value);
+                            text.push('\n');
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok(text)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_and_env_values_never_reach_the_run_directory() -> anyhow::Result<()> {
+    const SECRET_CANARY: &str = "evident-canary-secret-4f1d9c";
+    const ENV_CANARY: &str = "evident-canary-env-b27e05";
+    let _guard = exclusive();
+    let client = client().await?;
+    let namespace = "evident-canary";
+    fresh_namespace(&client, namespace).await?;
+    let out = tempfile::tempdir()?;
+    let run_dir = out.path().join("canary");
+    let mut recorder = start_recorder(out.path(), "canary", namespace, &["--until-quiet", "4s"])?;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), namespace);
+    let secret = serde_json::from_value(json!({"metadata": {"name": "canary"}, "stringData": {"token": SECRET_CANARY}}))?;
+    secrets.create(&PostParams::default(), &secret).await?;
+    let mut pod = small_pod("canary", ENV_CANARY)?;
+    let applied = serde_json::to_string(&pod)?;
+    pod.metadata.annotations =
+        Some([("kubectl.kubernetes.io/last-applied-configuration".to_string(), applied)].into_iter().collect());
+    Api::<Pod>::namespaced(client.clone(), namespace).create(&PostParams::default(), &pod).await?;
+
+    let status = wait_exit(&mut recorder, Duration::from_secs(90))?;
+    ensure!(status.success(), "record failed: {}", stderr_of(&mut recorder));
+    let text = run_text(&run_dir).await?;
+    ensure!(text.contains("\"canary\""), "the pod itself was recorded");
+    for canary in [SECRET_CANARY, ENV_CANARY] {
+        ensure!(!text.contains(canary), "`{canary}` leaked into {}", run_dir.display());
+    }
+    ensure!(!text.contains(&base64(SECRET_CANARY)), "the base64 of the secret leaked");
+    delete_namespaces(&client, &[namespace], Duration::from_secs(120)).await?;
+    Ok(())
+}
+
+/// Base64 (the form the API server stores Secret data in), without a dependency.
+fn base64(text: &str) -> String {
+    {
+        const TABLE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        let bytes = text.as_bytes();
+        let mut out = String::new();
+        for chunk in bytes.chunks(3) {
+            let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+            let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+            for i in 0..4 {
+                if i <= chunk.len() {
+                    out.push(TABLE[((n >> (18 - 6 * i)) & 63) as usize] as char);
+                } else {
+                    out.push('=');
+                }
+            }
+        }
+        out
+    }
+}

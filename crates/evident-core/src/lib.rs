@@ -1,0 +1,21 @@
+//! The pure heart of evident: what a recorded change is, how Kubernetes objects are redacted
+//! before anything is written, which typed columns are extracted from them, and the Arrow
+//! schema of every change-log table.
+//!
+//! Invariants:
+//! - Nothing here does IO; every function is deterministic given its input.
+//! - A [`Change`] always holds an object that already went through [`redact::redact`]:
+//!   the constructor [`Change::new`] redacts, so no other path can skip it.
+//! - The typed columns are a cache of the JSON column: they can always be re-derived from
+//!   `object` with [`extract`], so adding a column never needs a new recording.
+
+pub mod change;
+pub mod extract;
+pub mod gpu;
+pub mod manifest;
+pub mod redact;
+pub mod schema;
+pub mod time;
+
+pub use change::{Change, Kind, Op};
+pub use schema::{ChangeBatchBuilder, SCHEMA_VERSION};

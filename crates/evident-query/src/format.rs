@@ -1,0 +1,206 @@
+//! Query results as text (an aligned table with a row count, CSV, JSON) or as a Parquet file.
+//!
+//! Text renderers return bytes and never write; [`write_parquet`] writes to a temporary file
+//! beside the target and renames it into place, so a failure leaves nothing behind.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::error::ArrowError;
+use datafusion::arrow::json::writer::JsonArray;
+use datafusion::arrow::util::display::FormatOptions;
+use datafusion::arrow::util::pretty::pretty_format_batches_with_options;
+use datafusion::parquet::arrow::ArrowWriter;
+use datafusion::parquet::basic::{Compression, ZstdLevel};
+use datafusion::parquet::errors::ParquetError;
+use datafusion::parquet::file::properties::WriterProperties;
+
+/// Why results could not be rendered or written.
+#[derive(Debug, thiserror::Error)]
+pub enum FormatError {
+    /// Arrow could not encode a value.
+    #[error("cannot render the results: {0}")]
+    Render(#[source] ArrowError),
+    /// Writing the Parquet output failed.
+    #[error("cannot write {path}: {source}")]
+    Parquet {
+        path: PathBuf,
+        #[source]
+        source: ParquetError,
+    },
+    /// Creating, writing or renaming the output file failed.
+    #[error("cannot write {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+pub type Result<T, E = FormatError> = std::result::Result<T, E>;
+
+/// How query results are presented.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OutputFormat {
+    /// An aligned table followed by a row count; NULL shown as `NULL`.
+    #[default]
+    Table,
+    /// RFC 4180 CSV with a header row.
+    Csv,
+    /// A JSON array of objects, NULLs written out.
+    Json,
+    /// A Parquet file (needs a path).
+    Parquet,
+}
+
+/// An aligned table of the results followed by `N rows`; the header is shown even when the
+/// result is empty.
+pub fn render_table(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<String> {
+    let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+    let options = FormatOptions::default().with_null("NULL").with_display_error(true);
+    let empty = [RecordBatch::new_empty(schema.clone())];
+    let shown = if batches.is_empty() { &empty[..] } else { batches };
+    let table = pretty_format_batches_with_options(shown, &options).map_err(FormatError::Render)?;
+    let noun = if rows == 1 { "row" } else { "rows" };
+    Ok(format!("{table}\n{rows} {noun}\n"))
+}
+
+/// CSV with a header row.
+pub fn render_csv(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    {
+        let mut writer = datafusion::arrow::csv::WriterBuilder::new().with_header(true).build(&mut out);
+        if batches.is_empty() {
+            writer.write(&RecordBatch::new_empty(schema.clone())).map_err(FormatError::Render)?;
+        }
+        for batch in batches {
+            writer.write(batch).map_err(FormatError::Render)?;
+        }
+    }
+    Ok(out)
+}
+
+/// A JSON array of row objects, with NULLs written out.
+pub fn render_json(batches: &[RecordBatch]) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    {
+        let mut writer =
+            datafusion::arrow::json::WriterBuilder::new().with_explicit_nulls(true).build::<_, JsonArray>(&mut out);
+        let refs: Vec<&RecordBatch> = batches.iter().collect();
+        writer.write_batches(&refs).map_err(FormatError::Render)?;
+        writer.finish().map_err(FormatError::Render)?;
+    }
+    if out.is_empty() {
+        out.extend_from_slice(b"[]");
+    }
+    out.push(b'\n');
+    Ok(out)
+}
+
+/// Writes the results as one Parquet file (zstd), atomically: `<path>.tmp` then rename.
+pub fn write_parquet(path: &Path, schema: &SchemaRef, batches: &[RecordBatch]) -> Result<()> {
+    let tmp = path.with_file_name(format!(
+        ".{}.tmp",
+        path.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_else(|| "output".into())
+    ));
+    let io_error = |source| FormatError::Io { path: path.to_path_buf(), source };
+    let file = std::fs::File::create(&tmp).map_err(io_error)?;
+    let written = (|| {
+        let properties = WriterProperties::builder().set_compression(Compression::ZSTD(ZstdLevel::default())).build();
+        let mut writer = ArrowWriter::try_new(file, schema.clone(), Some(properties))?;
+        for batch in batches {
+            writer.write(batch)?;
+        }
+        writer.close().map(|_| ())
+    })();
+    if let Err(source) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(FormatError::Parquet { path: path.to_path_buf(), source });
+    }
+    std::fs::rename(&tmp, path).map_err(|source| {
+        let _ = std::fs::remove_file(&tmp);
+        io_error(source)
+    })
+}
+
+/// Renders text formats into `out`; Parquet needs [`write_parquet`].
+pub fn render(format: OutputFormat, schema: &SchemaRef, batches: &[RecordBatch], out: &mut impl Write) -> Result<()> {
+    let bytes = match format {
+        OutputFormat::Table => render_table(schema, batches)?.into_bytes(),
+        OutputFormat::Csv => render_csv(schema, batches)?,
+        OutputFormat::Json => render_json(batches)?,
+        OutputFormat::Parquet => {
+            return Err(FormatError::Io {
+                path: PathBuf::from("-"),
+                source: std::io::Error::new(std::io::ErrorKind::InvalidInput, "Parquet output needs a file path"),
+            });
+        }
+    };
+    out.write_all(&bytes).map_err(|source| FormatError::Io { path: PathBuf::from("-"), source })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use datafusion::arrow::array::{Int64Array, StringArray};
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+
+    use super::*;
+
+    fn batch() -> (SchemaRef, RecordBatch) {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("node", DataType::Utf8, true),
+            Field::new("gpus", DataType::Int64, true),
+        ]));
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(StringArray::from(vec![Some("a100-0"), None])),
+                Arc::new(Int64Array::from(vec![Some(8), None])),
+            ],
+        )
+        .unwrap();
+        (schema, batch)
+    }
+
+    #[test]
+    fn table_shows_nulls_and_counts_rows() {
+        let (schema, batch) = batch();
+        let text = render_table(&schema, &[batch]).unwrap();
+        assert!(text.contains("| a100-0 | 8    |"), "{text}");
+        assert!(text.contains("| NULL   | NULL |"), "{text}");
+        assert!(text.ends_with("\n2 rows\n"));
+        let empty = render_table(&schema, &[]).unwrap();
+        assert!(empty.contains("| node | gpus |") && empty.ends_with("\n0 rows\n"), "{empty}");
+    }
+
+    #[test]
+    fn csv_and_json() {
+        let (schema, batch) = batch();
+        assert_eq!(
+            String::from_utf8(render_csv(&schema, &[batch.clone()]).unwrap()).unwrap(),
+            "node,gpus\na100-0,8\n,\n"
+        );
+        assert_eq!(
+            String::from_utf8(render_json(&[batch]).unwrap()).unwrap(),
+            "[{\"node\":\"a100-0\",\"gpus\":8},{\"node\":null,\"gpus\":null}]\n"
+        );
+        assert_eq!(render_json(&[]).unwrap(), b"[]\n");
+    }
+
+    #[test]
+    fn parquet_is_written_atomically() {
+        let (schema, batch) = batch();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.parquet");
+        write_parquet(&path, &schema, &[batch]).unwrap();
+        assert!(path.is_file());
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "no temporary file is left");
+        let missing = dir.path().join("absent/out.parquet");
+        assert!(write_parquet(&missing, &schema, &[]).is_err());
+        assert!(!missing.exists());
+    }
+}

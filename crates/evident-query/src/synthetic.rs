@@ -1,0 +1,655 @@
+//! Synthetic runs in the exact on-disk contract layout, for tests, the committed sample and
+//! the benchmark, while no real recording exists.
+//!
+//! [`write_lesson1`] replays the lesson-1 notebook deterministically (fixed clock, fixed
+//! names): 7 nodes (a100 x2 with 8 GPUs, h100 with 8, l40s x2 with 4, a tainted
+//! `evident-control-plane` and an `evident-worker` without GPUs) stamped with `kubeletVersion`
+//! one at a time, `cuda-batch-small` Running on `kwok-gpu-a100-1`, `cuda-train-16gpu` and
+//! `cuda-needs-b200` Pending with the scheduler's messages, `queue-pressure` with 40 replicas
+//! of which 31 run, and one pod created and deleted. [`write_scaled`] plays the same fleet
+//! grown to many nodes with pods created, scheduled, run and deleted until a number of changes
+//! is reached. Objects go through [`Change::new`], so they are redacted as the recorder's are.
+//!
+//! Nothing here is evidence: a synthetic run's `run.json` says `platform: synthetic`.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use datafusion::parquet::arrow::ArrowWriter;
+use datafusion::parquet::basic::{Compression, ZstdLevel};
+use datafusion::parquet::errors::ParquetError;
+use datafusion::parquet::file::properties::WriterProperties;
+use evident_core::manifest::{ClusterInfo, MANIFEST_FILE, RecorderSettings, RunManifest, Segment};
+use evident_core::{Change, ChangeBatchBuilder, Kind, Op, SCHEMA_VERSION};
+use serde_json::{Value, json};
+
+/// Why a synthetic run could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum SyntheticError {
+    /// Creating a directory or writing a file failed.
+    #[error("cannot write {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Encoding a segment failed.
+    #[error("cannot write segment {path}: {source}")]
+    Parquet {
+        path: PathBuf,
+        #[source]
+        source: ParquetError,
+    },
+}
+
+pub type Result<T, E = SyntheticError> = std::result::Result<T, E>;
+
+/// Start of the lesson-1 run: 2026-06-14T15:39:51Z, the notebook's evidence directory time.
+pub const LESSON1_START_NS: i64 = 1_781_451_591_000_000_000;
+
+const NS_PER_MS: i64 = 1_000_000;
+const FLUSH_EVERY: usize = 50_000;
+const POOL_LABEL: &str = "run.ai/simulated-gpu-node-pool";
+const NAMESPACE: &str = "gpu-demo";
+const CONTROL_PLANE_TAINT: &str = "node-role.kubernetes.io/control-plane";
+
+/// Writes the lesson-1 run into `dir` (created; must not hold another run).
+pub fn write_lesson1(dir: &Path) -> Result<RunManifest> {
+    let mut sim = Simulation::new(dir, LESSON1_START_NS, 100_000, false)?;
+    let fleet = [
+        ("evident-control-plane", None, 0),
+        ("evident-worker", None, 0),
+        ("kwok-gpu-a100-0", Some("a100"), 8),
+        ("kwok-gpu-a100-1", Some("a100"), 8),
+        ("kwok-gpu-h100-0", Some("h100"), 8),
+        ("kwok-gpu-l40s-0", Some("l40s"), 4),
+        ("kwok-gpu-l40s-1", Some("l40s"), 4),
+    ];
+    for (index, (name, pool, gpus)) in fleet.into_iter().enumerate() {
+        sim.add_node(ms(150 + 40 * index as i64), name, pool, gpus);
+    }
+    // KWOK stamps kubeletVersion asynchronously, one node at a time (the notebook's surprise).
+    for (index, delay) in [1_210, 1_730, 2_380, 2_890, 3_540, 4_170, 4_720].into_iter().enumerate() {
+        sim.stamp_node(ms(delay), index);
+    }
+    // The fake GPU operator advertises nvidia.com/gpu after its device plugin starts.
+    for (index, delay) in [(2, 6_100), (3, 6_180), (4, 6_260), (5, 6_340), (6, 6_420)] {
+        sim.advertise_gpus(ms(delay), index);
+    }
+
+    let small = sim.create_pod(ms(12_000), NAMESPACE, "cuda-batch-small", None, 1, Some("a100"));
+    sim.bind(ms(12_014), small, 3);
+    sim.run(ms(13_102), small);
+
+    let nodes = sim.nodes.len();
+    let train = sim.create_pod(ms(12_500), NAMESPACE, "cuda-train-16gpu", None, 16, None);
+    sim.unschedulable(ms(12_511), train, insufficient_gpu_message(nodes));
+    let b200 = sim.create_pod(ms(13_000), NAMESPACE, "cuda-needs-b200", None, 1, Some("b200"));
+    sim.unschedulable(ms(13_009), b200, selector_mismatch_message(nodes));
+
+    let owner = ("queue-pressure-6b9f7d8c5d", "6b9f7d8c5d");
+    let mut replicas = Vec::new();
+    for replica in 0..40 {
+        let name = format!("queue-pressure-6b9f7d8c5d-{}", replica_suffix(replica));
+        replicas.push(sim.create_pod(ms(20_000 + 3 * replica), NAMESPACE, &name, Some(owner), 1, None));
+    }
+    for (index, pod) in replicas.iter().enumerate() {
+        let at = ms(20_150 + 9 * index as i64);
+        match sim.emptiest_node_with(1) {
+            Some(node) => {
+                sim.bind(at, *pod, node);
+                sim.run(at + ms(700 + 13 * index as i64), *pod);
+            }
+            None => sim.unschedulable(at, *pod, insufficient_gpu_message(nodes)),
+        }
+    }
+    // The scheduler retries the Pending pods; Events aggregate into a series.
+    for (index, pod) in [train, b200].into_iter().chain(replicas.iter().copied().skip(31)).enumerate() {
+        sim.repeat_failed_scheduling(ms(32_000 + 25 * index as i64), pod);
+    }
+
+    let smoke = sim.create_pod(ms(35_000), "default", "smoke-test", None, 0, None);
+    sim.bind(ms(35_010), smoke, 1);
+    sim.run(ms(35_600), smoke);
+    sim.delete_pod(ms(40_000), smoke);
+
+    sim.finish("k8s-synthetic-lesson1", ms(45_000))
+}
+
+/// Writes a run of at least `changes` rows: the lesson-1 fleet grown to `nodes` GPU nodes,
+/// with pods (1–8 GPUs, some asking for a pool that does not exist) created every few
+/// milliseconds, scheduled when a node has room, run, updated and deleted.
+pub fn write_scaled(dir: &Path, changes: u64, nodes: usize) -> Result<RunManifest> {
+    let mut sim = Simulation::new(dir, LESSON1_START_NS, 250_000, true)?;
+    let pools = [("a100", 8), ("a100", 8), ("h100", 8), ("l40s", 4), ("l40s", 4)];
+    sim.add_node(ms(100), "evident-control-plane", None, 0);
+    sim.add_node(ms(120), "evident-worker", None, 0);
+    for index in 0..nodes {
+        let (pool, gpus) = pools[index % pools.len()];
+        sim.add_node(ms(150) + index as i64 * 1_000_000, &format!("kwok-gpu-{pool}-{index}"), Some(pool), gpus);
+    }
+    for index in 0..sim.nodes.len() {
+        sim.stamp_node(ms(2_000) + index as i64 * 7_000_000, index);
+    }
+    for index in 2..sim.nodes.len() {
+        sim.advertise_gpus(ms(5_000) + index as i64 * 3_000_000, index);
+    }
+    let total_nodes = sim.nodes.len();
+    let mut live: std::collections::VecDeque<(usize, i64)> = std::collections::VecDeque::new();
+    let mut clock = ms(10_000);
+    let mut number: u64 = 0;
+    while sim.rows() < changes {
+        number += 1;
+        clock += 2 * NS_PER_MS + (number as i64 * 7_919) % NS_PER_MS;
+        let gpus = [1, 1, 2, 1, 4, 1, 8, 2][(number % 8) as usize];
+        let pool = match number % 29 {
+            0 => Some("b200"),
+            1 => Some("h100"),
+            _ => None,
+        };
+        let owner_name = format!("batch-{:04}-7c9d8f6b5a", number / 500);
+        let name = format!("{owner_name}-{}", replica_suffix(number as i64));
+        let pod = sim.create_pod(clock, "gpu-batch", &name, Some((&owner_name, "7c9d8f6b5a")), gpus, pool);
+        let node = if pool == Some("b200") { None } else { sim.emptiest_node_with_pool(gpus, pool) };
+        match node {
+            Some(node) => {
+                sim.bind(clock + 4 * NS_PER_MS, pod, node);
+                sim.run(clock + 600 * NS_PER_MS, pod);
+                sim.touch(clock + 1_500 * NS_PER_MS, pod);
+            }
+            None => {
+                let message = if pool == Some("b200") {
+                    selector_mismatch_message(total_nodes)
+                } else {
+                    insufficient_gpu_message(total_nodes)
+                };
+                sim.unschedulable(clock + 3 * NS_PER_MS, pod, message);
+                sim.repeat_failed_scheduling(clock + 1_000 * NS_PER_MS, pod);
+            }
+        }
+        live.push_back((pod, clock));
+        // Pods live 2.5 s of simulated time (after their last update); deleting them frees
+        // their GPUs, so the fleet stays mostly busy with some pods Pending.
+        while live.front().is_some_and(|(_, created)| clock - created > 2_500 * NS_PER_MS) {
+            let (old, _) = live.pop_front().expect("checked non-empty");
+            sim.delete_pod(clock, old);
+        }
+    }
+    let stop = clock + ms(1_000);
+    sim.finish(&format!("k8s-synthetic-{changes}"), stop)
+}
+
+fn ms(value: i64) -> i64 {
+    value * NS_PER_MS
+}
+
+/// Five lowercase alphanumerics, like a ReplicaSet's pod name suffix.
+fn replica_suffix(number: i64) -> String {
+    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    let mut value = (number as u64).wrapping_mul(2_654_435_761).wrapping_add(97_531) % 14_348_907;
+    (0..5)
+        .map(|_| {
+            let c = ALPHABET[(value % ALPHABET.len() as u64) as usize] as char;
+            value /= ALPHABET.len() as u64;
+            c
+        })
+        .collect()
+}
+
+fn insufficient_gpu_message(nodes: usize) -> String {
+    format!(
+        "0/{nodes} nodes are available: 1 node(s) had untolerated taint(s), {others} Insufficient nvidia.com/gpu. \
+         preemption: 0/{nodes} nodes are available: 1 Preemption is not helpful for scheduling, \
+         {others} No preemption victims found for incoming pod.",
+        others = nodes - 1
+    )
+}
+
+fn selector_mismatch_message(nodes: usize) -> String {
+    format!(
+        "0/{nodes} nodes are available: 1 node(s) had untolerated taint(s), {others} node(s) didn't match Pod's node \
+         affinity/selector. preemption: 0/{nodes} nodes are available: {nodes} Preemption is not helpful for scheduling.",
+        others = nodes - 1
+    )
+}
+
+fn seconds(ns: i64) -> String {
+    chrono::DateTime::from_timestamp_nanos(ns).format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+fn micros(ns: i64) -> String {
+    chrono::DateTime::from_timestamp_nanos(ns).format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+}
+
+struct NodeState {
+    object: Value,
+    pool: Option<String>,
+    gpus: i64,
+    free: i64,
+    advertised: bool,
+}
+
+struct PodState {
+    object: Value,
+    gpus: i64,
+    node: Option<usize>,
+    /// The FailedScheduling Event of this pod, once there is one.
+    event: Option<Value>,
+}
+
+/// Plays changes in time order and writes them as the recorder would.
+struct Simulation {
+    dir: PathBuf,
+    start_ns: i64,
+    /// Scaled runs get a sub-microsecond receipt jitter, as a real clock has; the committed
+    /// sample keeps whole microseconds so that DuckDB (µs timestamps) reads it exactly.
+    nanosecond_jitter: bool,
+    seq: u64,
+    resource_version: u64,
+    uids: u64,
+    nodes: Vec<NodeState>,
+    pods: Vec<PodState>,
+    pending: Vec<(i64, Op, Kind, Value)>,
+    /// Queue length at which queued changes old enough to be final are written out.
+    flush_at: usize,
+    writers: BTreeMap<Kind, SegmentWriter>,
+    error: Option<SyntheticError>,
+}
+
+impl Simulation {
+    fn new(dir: &Path, start_ns: i64, segment_rows: usize, nanosecond_jitter: bool) -> Result<Simulation> {
+        let mut writers = BTreeMap::new();
+        for kind in Kind::ALL {
+            let kind_dir = dir.join(kind.table());
+            std::fs::create_dir_all(&kind_dir)
+                .map_err(|source| SyntheticError::Io { path: kind_dir.clone(), source })?;
+            writers.insert(kind, SegmentWriter::new(kind, kind_dir, segment_rows));
+        }
+        Ok(Simulation {
+            dir: dir.to_path_buf(),
+            start_ns,
+            nanosecond_jitter,
+            seq: 0,
+            resource_version: 1_000,
+            uids: 0,
+            nodes: Vec::new(),
+            pods: Vec::new(),
+            pending: Vec::new(),
+            flush_at: FLUSH_EVERY,
+            writers,
+            error: None,
+        })
+    }
+
+    fn rows(&self) -> u64 {
+        self.seq + self.pending.len() as u64
+    }
+
+    fn uid(&mut self, kind: Kind) -> String {
+        self.uids += 1;
+        format!("{:08x}-5eed-4000-8000-{:012x}", kind.code() as u32 + 0x0e1d_0000, self.uids)
+    }
+
+    /// Queues a change at `offset` ns after the start; changes are written in time order by
+    /// [`Simulation::flush_until`], because the scenario is described per object, not in time.
+    fn emit(&mut self, offset: i64, op: Op, kind: Kind, mut object: Value) {
+        self.resource_version += 1;
+        object["metadata"]["resourceVersion"] = json!(self.resource_version.to_string());
+        self.pending.push((offset, op, kind, object));
+        // Nothing is ever queued more than a minute before the change being queued, so older
+        // changes are final and can be written.
+        if self.pending.len() >= self.flush_at {
+            self.flush_until(offset - ms(60_000));
+            self.flush_at = self.pending.len() + FLUSH_EVERY;
+        }
+    }
+
+    /// Writes every queued change at or before `until`, in time order (ties by queue order).
+    fn flush_until(&mut self, until: i64) {
+        self.pending.sort_by_key(|(offset, ..)| *offset);
+        let ready = self.pending.partition_point(|(offset, ..)| *offset <= until);
+        let changes: Vec<_> = self.pending.drain(..ready).collect();
+        for (offset, op, kind, object) in changes {
+            let jitter = if self.nanosecond_jitter { (self.seq as i64 * 7_777) % 1_000 } else { 0 };
+            let observed_at = self.start_ns + offset + (self.seq as i64 * 37 % 900) * 1_000 + jitter;
+            let change = Change::new(self.seq, observed_at, 1, op, kind, object);
+            self.seq += 1;
+            let writer = self.writers.get_mut(&kind).expect("a writer per kind");
+            if let Err(error) = writer.append(&change)
+                && self.error.is_none()
+            {
+                self.error = Some(error);
+            }
+        }
+    }
+
+    fn add_node(&mut self, at: i64, name: &str, pool: Option<&str>, gpus: i64) {
+        let uid = self.uid(Kind::Node);
+        let mut labels = json!({
+            "beta.kubernetes.io/arch": "amd64", "kubernetes.io/hostname": name, "kubernetes.io/os": "linux", "type": "kwok",
+        });
+        let mut taints = json!([]);
+        if let Some(pool) = pool {
+            labels[POOL_LABEL] = json!(pool);
+        } else if name.ends_with("control-plane") {
+            labels[CONTROL_PLANE_TAINT] = json!("");
+            taints = json!([{"key": CONTROL_PLANE_TAINT, "effect": "NoSchedule"}]);
+        }
+        let object = json!({
+            "apiVersion": "v1", "kind": "Node",
+            "metadata": {
+                "name": name, "uid": uid, "creationTimestamp": seconds(self.start_ns + at), "labels": labels,
+                "annotations": {"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
+            },
+            "spec": {"taints": taints},
+            "status": {
+                "capacity": {"cpu": "32", "memory": "256Gi", "pods": "110"},
+                "allocatable": {"cpu": "32", "memory": "256Gi", "pods": "110"},
+                "conditions": [],
+                "nodeInfo": {"kubeletVersion": "", "architecture": "amd64", "operatingSystem": "linux"},
+                "phase": "Running",
+            },
+        });
+        self.emit(at, Op::Added, Kind::Node, object.clone());
+        self.nodes.push(NodeState { object, pool: pool.map(str::to_string), gpus, free: 0, advertised: false });
+    }
+
+    fn stamp_node(&mut self, at: i64, index: usize) {
+        let time = seconds(self.start_ns + at);
+        let node = &mut self.nodes[index];
+        node.object["status"]["nodeInfo"]["kubeletVersion"] = json!("kwok-v0.7.0");
+        node.object["status"]["conditions"] = json!([{
+            "type": "Ready", "status": "True", "reason": "KubeletReady", "message": "kubelet is posting ready status",
+            "lastHeartbeatTime": time, "lastTransitionTime": time,
+        }]);
+        let object = node.object.clone();
+        self.emit(at, Op::Modified, Kind::Node, object);
+    }
+
+    fn advertise_gpus(&mut self, at: i64, index: usize) {
+        let node = &mut self.nodes[index];
+        let count = json!(node.gpus.to_string());
+        node.object["status"]["capacity"]["nvidia.com/gpu"] = count.clone();
+        node.object["status"]["allocatable"]["nvidia.com/gpu"] = count;
+        let product = match node.pool.as_deref() {
+            Some("a100") => "NVIDIA-A100-SXM4-80GB",
+            Some("h100") => "NVIDIA-H100-80GB-HBM3",
+            _ => "NVIDIA-L40S",
+        };
+        node.object["metadata"]["labels"]["nvidia.com/gpu.product"] = json!(product);
+        node.object["metadata"]["labels"]["nvidia.com/gpu.count"] = json!(node.gpus.to_string());
+        node.free = node.gpus;
+        node.advertised = true;
+        let object = node.object.clone();
+        self.emit(at, Op::Modified, Kind::Node, object);
+    }
+
+    fn emptiest_node_with(&self, gpus: i64) -> Option<usize> {
+        self.emptiest_node_with_pool(gpus, None)
+    }
+
+    /// The node with the most free GPUs that fits (the default scheduler's spreading, roughly).
+    fn emptiest_node_with_pool(&self, gpus: i64, pool: Option<&str>) -> Option<usize> {
+        self.nodes
+            .iter()
+            .enumerate()
+            .filter(|(_, node)| node.advertised && node.free >= gpus)
+            .filter(|(_, node)| pool.is_none() || node.pool.as_deref() == pool)
+            .max_by_key(|(index, node)| (node.free, std::cmp::Reverse(*index)))
+            .map(|(index, _)| index)
+    }
+
+    fn create_pod(
+        &mut self,
+        at: i64,
+        namespace: &str,
+        name: &str,
+        owner: Option<(&str, &str)>,
+        gpus: i64,
+        pool: Option<&str>,
+    ) -> usize {
+        let uid = self.uid(Kind::Pod);
+        let mut metadata = json!({
+            "name": name, "namespace": namespace, "uid": uid, "creationTimestamp": seconds(self.start_ns + at),
+            "labels": {"app": owner.map_or(name, |(replica_set, hash)| replica_set.strip_suffix(hash).unwrap_or(replica_set).trim_end_matches('-'))},
+        });
+        if let Some((replica_set, hash)) = owner {
+            metadata["labels"]["pod-template-hash"] = json!(hash);
+            metadata["generateName"] = json!(format!("{replica_set}-"));
+            metadata["ownerReferences"] = json!([{
+                "apiVersion": "apps/v1", "kind": "ReplicaSet", "name": replica_set,
+                "uid": format!("0e1d0009-5eed-4000-8000-{:012x}", replica_set.len()), "controller": true, "blockOwnerDeletion": true,
+            }]);
+        }
+        let mut container = json!({
+            "name": "cuda", "image": "nvidia/cuda:12.4.1-base-ubuntu22.04", "command": ["sleep", "infinity"],
+            "env": [{"name": "NVIDIA_VISIBLE_DEVICES", "value": "all"}],
+        });
+        if gpus > 0 {
+            let count = json!(gpus.to_string());
+            container["resources"] =
+                json!({"limits": {"nvidia.com/gpu": count}, "requests": {"nvidia.com/gpu": count}});
+        }
+        let mut spec =
+            json!({"schedulerName": "default-scheduler", "restartPolicy": "Always", "containers": [container]});
+        if let Some(pool) = pool {
+            spec["nodeSelector"] = json!({POOL_LABEL: pool});
+        }
+        let object = json!({
+            "apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": spec,
+            "status": {"phase": "Pending", "qosClass": "BestEffort"},
+        });
+        self.emit(at, Op::Added, Kind::Pod, object.clone());
+        self.pods.push(PodState { object, gpus, node: None, event: None });
+        self.pods.len() - 1
+    }
+
+    fn bind(&mut self, at: i64, pod: usize, node: usize) {
+        let time = seconds(self.start_ns + at);
+        let node_name = self.nodes[node].object["metadata"]["name"].as_str().unwrap_or_default().to_string();
+        self.nodes[node].free -= self.pods[pod].gpus;
+        let state = &mut self.pods[pod];
+        state.node = Some(node);
+        state.object["spec"]["nodeName"] = json!(node_name);
+        state.object["status"]["conditions"] =
+            json!([{"type": "PodScheduled", "status": "True", "lastProbeTime": null, "lastTransitionTime": time}]);
+        let object = state.object.clone();
+        let message = format!(
+            "Successfully assigned {}/{} to {node_name}",
+            object["metadata"]["namespace"].as_str().unwrap_or_default(),
+            object["metadata"]["name"].as_str().unwrap_or_default()
+        );
+        self.emit(at, Op::Modified, Kind::Pod, object.clone());
+        let event = self.scheduler_event(at, &object, "Scheduled", "Normal", &message);
+        self.emit(at + 2 * NS_PER_MS, Op::Added, Kind::Event, event);
+    }
+
+    fn run(&mut self, at: i64, pod: usize) {
+        let start = self.start_ns;
+        let state = &mut self.pods[pod];
+        let scheduled = state.object["status"]["conditions"][0]["lastTransitionTime"].clone();
+        let time = seconds(start + at);
+        let condition = |kind: &str, when: &Value| json!({"type": kind, "status": "True", "lastProbeTime": null, "lastTransitionTime": when});
+        state.object["status"] = json!({
+            "phase": "Running", "qosClass": "BestEffort", "hostIP": "10.0.0.2", "podIP": format!("10.244.0.{}", pod % 250 + 2),
+            "startTime": scheduled,
+            "conditions": [
+                condition("PodReadyToStartContainers", &json!(time)), condition("Initialized", &scheduled),
+                condition("Ready", &json!(time)), condition("ContainersReady", &json!(time)), condition("PodScheduled", &scheduled),
+            ],
+            "containerStatuses": [{"name": "cuda", "ready": true, "restartCount": 0, "started": true,
+                                   "image": "nvidia/cuda:12.4.1-base-ubuntu22.04", "state": {"running": {"startedAt": time}}}],
+        });
+        let object = state.object.clone();
+        self.emit(at, Op::Modified, Kind::Pod, object);
+    }
+
+    /// A status refresh that changes nothing the typed columns show (a later heartbeat).
+    fn touch(&mut self, at: i64, pod: usize) {
+        let state = &mut self.pods[pod];
+        state.object["metadata"]["annotations"] = json!({"evident.dev/heartbeat": seconds(self.start_ns + at)});
+        let object = state.object.clone();
+        self.emit(at, Op::Modified, Kind::Pod, object);
+    }
+
+    fn unschedulable(&mut self, at: i64, pod: usize, message: String) {
+        let time = seconds(self.start_ns + at);
+        let state = &mut self.pods[pod];
+        state.object["status"]["conditions"] = json!([{
+            "type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": message,
+            "lastProbeTime": null, "lastTransitionTime": time,
+        }]);
+        let object = state.object.clone();
+        self.emit(at, Op::Modified, Kind::Pod, object.clone());
+        let event = self.scheduler_event(at, &object, "FailedScheduling", "Warning", &message);
+        self.pods[pod].event = Some(event.clone());
+        self.emit(at + NS_PER_MS, Op::Added, Kind::Event, event);
+    }
+
+    /// The scheduler tried again and failed the same way: the Event becomes a series.
+    fn repeat_failed_scheduling(&mut self, at: i64, pod: usize) {
+        let Some(mut event) = self.pods[pod].event.take() else { return };
+        let count = event["series"]["count"].as_i64().unwrap_or(1) + 1;
+        event["series"] = json!({"count": count, "lastObservedTime": micros(self.start_ns + at)});
+        self.pods[pod].event = Some(event.clone());
+        self.emit(at, Op::Modified, Kind::Event, event);
+    }
+
+    fn delete_pod(&mut self, at: i64, pod: usize) {
+        if let Some(node) = self.pods[pod].node.take() {
+            self.nodes[node].free += self.pods[pod].gpus;
+        }
+        let time = seconds(self.start_ns + at);
+        let state = &mut self.pods[pod];
+        state.object["metadata"]["deletionTimestamp"] = json!(time);
+        state.object["metadata"]["deletionGracePeriodSeconds"] = json!(0);
+        let object = std::mem::take(&mut state.object);
+        state.event = None;
+        self.emit(at, Op::Deleted, Kind::Pod, object);
+    }
+
+    /// An Event as kube-scheduler writes it through events.k8s.io/v1 (eventTime in µs,
+    /// reportingComponent instead of source), read back through core/v1.
+    fn scheduler_event(&mut self, at: i64, pod: &Value, reason: &str, kind: &str, message: &str) -> Value {
+        let uid = self.uid(Kind::Event);
+        let namespace = pod["metadata"]["namespace"].clone();
+        let pod_name = pod["metadata"]["name"].as_str().unwrap_or_default();
+        json!({
+            "apiVersion": "v1", "kind": "Event",
+            "metadata": {"name": format!("{pod_name}.{:016x}", self.uids * 2_654_435_761), "namespace": namespace, "uid": uid,
+                         "creationTimestamp": seconds(self.start_ns + at)},
+            "involvedObject": {"apiVersion": "v1", "kind": "Pod", "namespace": namespace, "name": pod_name,
+                               "uid": pod["metadata"]["uid"], "resourceVersion": pod["metadata"]["resourceVersion"]},
+            "reason": reason, "message": message, "type": kind, "action": "Scheduling",
+            "source": {}, "reportingComponent": "default-scheduler", "reportingInstance": "default-scheduler-evident-control-plane",
+            "eventTime": micros(self.start_ns + at), "firstTimestamp": null, "lastTimestamp": null,
+        })
+    }
+
+    fn finish(mut self, run_id: &str, stop_offset: i64) -> Result<RunManifest> {
+        self.flush_until(i64::MAX);
+        if let Some(error) = self.error.take() {
+            return Err(error);
+        }
+        let mut segments = Vec::new();
+        let mut row_counts = BTreeMap::new();
+        for (kind, writer) in std::mem::take(&mut self.writers) {
+            let written = writer.close()?;
+            row_counts.insert(kind.table().to_string(), written.iter().map(|s| s.rows).sum());
+            segments.extend(written);
+        }
+        segments.sort_by_key(|segment| segment.first_seq);
+        let manifest = RunManifest {
+            run_id: run_id.to_string(),
+            tool_version: format!("evident-query {} (synthetic)", env!("CARGO_PKG_VERSION")),
+            schema_version: SCHEMA_VERSION.to_string(),
+            redaction_policy: evident_core::redact::POLICY_VERSION.to_string(),
+            started_at: seconds(self.start_ns),
+            stopped_at: seconds(self.start_ns + stop_offset),
+            stop_reason: "duration".to_string(),
+            cluster: ClusterInfo {
+                context: "synthetic".to_string(),
+                server: "synthetic.invalid".to_string(),
+                server_version: "v1.36.1".to_string(),
+                platform: "synthetic".to_string(),
+                kwok_version: "kwok-v0.7.0".to_string(),
+            },
+            settings: RecorderSettings {
+                kinds: Kind::ALL.iter().map(|kind| kind.table().to_string()).collect(),
+                ..RecorderSettings::default()
+            },
+            segments,
+            gaps: Vec::new(),
+            row_counts,
+            recoveries: Vec::new(),
+        };
+        let path = self.dir.join(MANIFEST_FILE);
+        let text = serde_json::to_string_pretty(&manifest).expect("a manifest always serialises") + "\n";
+        std::fs::write(&path, text).map_err(|source| SyntheticError::Io { path, source })?;
+        Ok(manifest)
+    }
+}
+
+/// Rolls `part-<first seq>.parquet` segments of one kind every `segment_rows` rows.
+struct SegmentWriter {
+    kind: Kind,
+    dir: PathBuf,
+    segment_rows: usize,
+    builder: ChangeBatchBuilder,
+    first_seq: Option<u64>,
+    last_seq: u64,
+    written: Vec<Segment>,
+}
+
+impl SegmentWriter {
+    fn new(kind: Kind, dir: PathBuf, segment_rows: usize) -> SegmentWriter {
+        SegmentWriter {
+            kind,
+            dir,
+            segment_rows,
+            builder: ChangeBatchBuilder::new(kind),
+            first_seq: None,
+            last_seq: 0,
+            written: Vec::new(),
+        }
+    }
+
+    fn append(&mut self, change: &Change) -> Result<()> {
+        self.first_seq.get_or_insert(change.seq);
+        self.last_seq = change.seq;
+        self.builder.append(change);
+        if self.builder.len() >= self.segment_rows { self.roll() } else { Ok(()) }
+    }
+
+    fn roll(&mut self) -> Result<()> {
+        let Some(first_seq) = self.first_seq.take() else { return Ok(()) };
+        let file_name = format!("part-{first_seq:020}.parquet");
+        let path = self.dir.join(&file_name);
+        let parquet_error = |source| SyntheticError::Parquet { path: path.clone(), source };
+        let batch = self.builder.finish().map_err(|error| parquet_error(error.into()))?;
+        let file = File::create(&path).map_err(|source| SyntheticError::Io { path: path.clone(), source })?;
+        let properties = WriterProperties::builder()
+            .set_compression(Compression::ZSTD(ZstdLevel::default()))
+            .set_created_by("evident synthetic".to_string())
+            .build();
+        let mut writer = ArrowWriter::try_new(file, batch.schema(), Some(properties)).map_err(parquet_error)?;
+        writer.write(&batch).map_err(parquet_error)?;
+        writer.close().map_err(parquet_error)?;
+        let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        self.written.push(Segment {
+            table: self.kind.table().to_string(),
+            path: format!("{}/{file_name}", self.kind.table()),
+            rows: batch.num_rows() as u64,
+            first_seq,
+            last_seq: self.last_seq,
+            bytes,
+        });
+        Ok(())
+    }
+
+    fn close(mut self) -> Result<Vec<Segment>> {
+        self.roll()?;
+        Ok(self.written)
+    }
+}

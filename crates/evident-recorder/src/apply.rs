@@ -1,0 +1,180 @@
+//! Server-side apply of YAML manifests (files or folders of them), as `kubectl apply
+//! --server-side` does: each document is resolved through API discovery and applied with
+//! the field manager `evident`. A document that carries a `status` (KWOK node manifests
+//! do: that is how a fake node advertises capacity) has it applied to the status
+//! subresource too, since the main resource ignores status.
+
+use std::path::{Path, PathBuf};
+
+use kube::api::{DynamicObject, Patch, PatchParams};
+use kube::core::GroupVersionKind;
+use kube::discovery::{self, Scope};
+use kube::{Api, Client};
+use serde_json::Value;
+
+/// The field manager evident applies with.
+pub const FIELD_MANAGER: &str = "evident";
+
+/// Errors applying manifests.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    /// A manifest file or folder could not be read.
+    #[error("cannot read manifest {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A document is not valid YAML or lacks apiVersion/kind/metadata.name.
+    #[error("manifest {path} document {index}: {reason}")]
+    Invalid { path: PathBuf, index: usize, reason: String },
+    /// The API server does not serve the document's kind.
+    #[error("{kind} ({api_version}) in {path} is not served by the cluster: {source}")]
+    Discovery {
+        path: PathBuf,
+        api_version: String,
+        kind: String,
+        #[source]
+        source: kube::Error,
+    },
+    /// The API server refused the apply.
+    #[error("applying {kind} {name} from {path} failed: {source}")]
+    Apply {
+        path: PathBuf,
+        kind: String,
+        name: String,
+        #[source]
+        source: kube::Error,
+    },
+}
+
+pub type Result<T, E = ApplyError> = std::result::Result<T, E>;
+
+/// One parsed manifest document.
+#[derive(Debug, Clone)]
+pub struct Document {
+    pub path: PathBuf,
+    pub index: usize,
+    pub object: Value,
+}
+
+impl Document {
+    pub fn kind(&self) -> &str {
+        self.object.get("kind").and_then(Value::as_str).unwrap_or_default()
+    }
+
+    pub fn name(&self) -> &str {
+        self.object.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default()
+    }
+
+    pub fn namespace(&self) -> Option<&str> {
+        self.object.pointer("/metadata/namespace").and_then(Value::as_str)
+    }
+}
+
+/// Expands files and folders (their `*.yaml`/`*.yml`/`*.json` files, sorted by name) into
+/// documents, in order. Empty documents are skipped.
+pub fn load(paths: &[PathBuf]) -> Result<Vec<Document>> {
+    let mut documents = Vec::new();
+    for path in paths {
+        for file in manifest_files(path)? {
+            let text = std::fs::read_to_string(&file).map_err(|source| ApplyError::Read { path: file.clone(), source })?;
+            for (index, document) in serde_yaml::Deserializer::from_str(&text).enumerate() {
+                let invalid = |reason: String| ApplyError::Invalid { path: file.clone(), index, reason };
+                let value: Value = serde::Deserialize::deserialize(document).map_err(|e| invalid(e.to_string()))?;
+                if value.is_null() {
+                    continue;
+                }
+                let document = Document { path: file.clone(), index, object: value };
+                if document.kind().is_empty() || document.object.get("apiVersion").and_then(Value::as_str).is_none() {
+                    return Err(invalid("missing apiVersion or kind".into()));
+                }
+                if document.name().is_empty() {
+                    return Err(invalid("missing metadata.name".into()));
+                }
+                documents.push(document);
+            }
+        }
+    }
+    Ok(documents)
+}
+
+fn manifest_files(path: &Path) -> Result<Vec<PathBuf>> {
+    let read_error = |source| ApplyError::Read { path: path.to_path_buf(), source };
+    let metadata = std::fs::metadata(path).map_err(read_error)?;
+    if !metadata.is_dir() {
+        return Ok(vec![path.to_path_buf()]);
+    }
+    let mut files: Vec<PathBuf> = std::fs::read_dir(path)
+        .map_err(read_error)?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml" | "json")))
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+/// Applies documents in order. Returns `kind/name` of each applied object.
+pub async fn apply(client: &Client, documents: &[Document]) -> Result<Vec<String>> {
+    let params = PatchParams::apply(FIELD_MANAGER).force();
+    let mut applied = Vec::with_capacity(documents.len());
+    for document in documents {
+        let api_version = document.object.get("apiVersion").and_then(Value::as_str).unwrap_or_default();
+        let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
+        let gvk = GroupVersionKind::gvk(group, version, document.kind());
+        let (resource, capabilities) = discovery::pinned_kind(client, &gvk).await.map_err(|source| ApplyError::Discovery {
+            path: document.path.clone(),
+            api_version: api_version.to_string(),
+            kind: document.kind().to_string(),
+            source,
+        })?;
+        let api: Api<DynamicObject> = match capabilities.scope {
+            Scope::Cluster => Api::all_with(client.clone(), &resource),
+            Scope::Namespaced => {
+                Api::namespaced_with(client.clone(), document.namespace().unwrap_or("default"), &resource)
+            }
+        };
+        let apply_error = |source| ApplyError::Apply {
+            path: document.path.clone(),
+            kind: document.kind().to_string(),
+            name: document.name().to_string(),
+            source,
+        };
+        api.patch(document.name(), &params, &Patch::Apply(&document.object)).await.map_err(apply_error)?;
+        if document.object.get("status").is_some_and(|s| s.as_object().is_some_and(|m| !m.is_empty())) {
+            let status_patch = serde_json::json!({
+                "apiVersion": api_version,
+                "kind": document.kind(),
+                "metadata": {"name": document.name()},
+                "status": document.object["status"],
+            });
+            api.patch_status(document.name(), &params, &Patch::Apply(&status_patch)).await.map_err(apply_error)?;
+        }
+        applied.push(format!("{}/{}", document.kind(), document.name()));
+    }
+    Ok(applied)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loads_multi_document_files_in_name_order_and_rejects_nameless() {
+        let dir = std::env::temp_dir().join(format!("evident-apply-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("b.yaml"), "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\n").unwrap();
+        std::fs::write(
+            dir.join("a.yaml"),
+            "apiVersion: v1\nkind: Namespace\nmetadata: {name: ns}\n---\n---\napiVersion: v1\nkind: Node\nmetadata: {name: n}\n",
+        )
+        .unwrap();
+        std::fs::write(dir.join("notes.txt"), "ignored").unwrap();
+        let names: Vec<String> = load(&[dir.clone()]).unwrap().iter().map(|d| format!("{}/{}", d.kind(), d.name())).collect();
+        assert_eq!(names, ["Namespace/ns", "Node/n", "Pod/p"]);
+        std::fs::write(dir.join("c.yaml"), "apiVersion: v1\nkind: Pod\nmetadata: {}\n").unwrap();
+        let error = load(&[dir.clone()]).unwrap_err().to_string();
+        assert!(error.contains("c.yaml") && error.contains("metadata.name"), "{error}");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}

@@ -1,0 +1,23 @@
+//! Recording: kube-runtime watches of Nodes, Pods and Events feeding a crash-safe change
+//! store (write-ahead log, then rolling Parquet segments) under `evidence/<run-id>/`.
+//!
+//! Secrets are never watched: the recorded kinds are exactly [`evident_core::Kind::ALL`].
+//!
+//! The storage half, bottom up: [`durable`] (fsync/rename steps), [`wal`] (checksummed
+//! write-ahead log), [`segment`] (Parquet files), [`manifest`] (`run.json`), [`lock`] (one
+//! writer per run), [`recover`] (WAL tail to Parquet after a crash) and [`store`] (the write
+//! path the watcher calls). [`synthetic`] generates realistic objects for tests and benches.
+
+pub mod durable;
+pub mod lock;
+pub mod manifest;
+pub mod recover;
+pub mod segment;
+// TEMP-HELPER pub mod session;
+pub mod store;
+pub mod synthetic;
+pub mod wal;
+// TEMP-HELPER pub mod watch;
+
+pub use recover::{RecoveryReport, recover};
+pub use store::{ChangeStore, StoreConfig, StoreError, StoreStats};

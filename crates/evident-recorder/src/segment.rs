@@ -1,0 +1,435 @@
+//! Parquet segments: one file per table per roll, the durable, query-ready form of the log.
+//!
+//! On-disk layout (`<run>/<table>/`, table = `nodes`, `pods` or `events`):
+//!
+//! ```text
+//! part-<first seq, 20 digits>.parquet.inprogress   being written; never read by anyone
+//! part-<first seq, 20 digits>.parquet              complete, durable, immutable
+//! ```
+//!
+//! A file is written as `.inprogress` in row groups of at most [`ROW_GROUP_MAX_ROWS`] rows
+//! (or [`ROW_GROUP_MAX_BYTES`] of JSON), so memory holds one row group per table, not a
+//! whole segment. [`SegmentWriter::finish`] writes the footer, fsyncs the file, renames it
+//! to `.parquet` and fsyncs the directory, in that order.
+//!
+//! Invariants:
+//! - A `.parquet` file is complete: it is only ever created by a rename after its fsync.
+//!   Readers (DataFusion, DuckDB, pyarrow) never see a partial file.
+//! - Within a table, segments hold contiguous runs of that table's rows in seq order: a
+//!   table's rows with seq up to its newest segment's last seq are all in its segments.
+//! - Every file carries key/value metadata: the schema version, redaction policy and kind of
+//!   `evident_core::schema::schema`, plus its first and last seq and last receipt time
+//!   ([`FIRST_SEQ_KEY`], [`LAST_SEQ_KEY`], [`LAST_OBSERVED_KEY`]), so the directory alone
+//!   tells which seqs are durable.
+//!
+//! What a crash can lose: an `.inprogress` file, always; its rows are still in the WAL
+//! (segments are only deleted from the WAL once durable here), so recovery rewrites them.
+
+use std::fs::{self, File, OpenOptions};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use datafusion::arrow::error::ArrowError;
+use datafusion::parquet::arrow::ArrowWriter;
+use datafusion::parquet::basic::Compression;
+use datafusion::parquet::errors::ParquetError;
+use datafusion::parquet::file::metadata::KeyValue;
+use datafusion::parquet::file::properties::{EnabledStatistics, WriterProperties, WriterVersion};
+use datafusion::parquet::file::reader::{FileReader, SerializedFileReader};
+use datafusion::parquet::schema::types::ColumnPath;
+use evident_core::manifest::Segment;
+use evident_core::schema::{self, META_KIND, META_REDACTION, META_SCHEMA_VERSION};
+use evident_core::{Change, ChangeBatchBuilder, Kind};
+
+use crate::durable;
+
+/// Key/value metadata key: seq of the first row of the file.
+pub const FIRST_SEQ_KEY: &str = "evident.first_seq";
+/// Key/value metadata key: seq of the last row of the file.
+pub const LAST_SEQ_KEY: &str = "evident.last_seq";
+/// Key/value metadata key: the latest `observed_at` (ns) in the file.
+pub const LAST_OBSERVED_KEY: &str = "evident.last_observed_at_ns";
+/// Rows per row group. Large enough for good compression and few footer entries, small
+/// enough that a row group of realistic pods (a few KiB of JSON each) stays in tens of MiB.
+pub const ROW_GROUP_MAX_ROWS: usize = 8192;
+/// JSON bytes per row group, the other bound (for unusually large objects).
+pub const ROW_GROUP_MAX_BYTES: usize = 32 << 20;
+
+const SUFFIX: &str = ".parquet";
+const INPROGRESS_SUFFIX: &str = ".parquet.inprogress";
+
+/// Errors of Parquet segments.
+#[derive(Debug, thiserror::Error)]
+pub enum SegmentError {
+    /// Creating, writing, syncing or renaming a segment file failed.
+    #[error(transparent)]
+    Io(#[from] durable::DurableError),
+    /// Arrow could not assemble a record batch (a schema/builder mismatch: a bug).
+    #[error("building a record batch for {table}: {source}")]
+    Arrow {
+        table: &'static str,
+        #[source]
+        source: ArrowError,
+    },
+    /// The Parquet writer or reader failed.
+    #[error("{}: {source}", path.display())]
+    Parquet {
+        path: PathBuf,
+        #[source]
+        source: ParquetError,
+    },
+    /// A `.parquet` file in a table directory lacks evident's seq metadata.
+    #[error("{} is not an evident segment (no {key} metadata); move it out of the run directory", path.display())]
+    NotASegment { path: PathBuf, key: &'static str },
+}
+
+pub type Result<T, E = SegmentError> = std::result::Result<T, E>;
+
+/// File name of a segment whose first row has `first_seq`.
+pub fn file_name(first_seq: u64) -> String {
+    format!("part-{first_seq:020}{SUFFIX}")
+}
+
+/// The first seq of a complete segment's file name (`.inprogress` names give `None`).
+pub fn parse_file_name(name: &str) -> Option<u64> {
+    let digits = name.strip_prefix("part-")?.strip_suffix(SUFFIX)?;
+    if digits.len() != 20 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+/// Parquet settings of every segment: Snappy, evident's key/value metadata, no dictionary
+/// and no statistics for the `object` column (unique multi-KiB strings gain nothing from
+/// either and would cost most of the encoding time).
+pub fn writer_properties(kind: Kind) -> WriterProperties {
+    let arrow_schema = schema::schema(kind);
+    let metadata = [META_SCHEMA_VERSION, META_REDACTION, META_KIND]
+        .into_iter()
+        .filter_map(|key| arrow_schema.metadata().get(key).map(|value| KeyValue::new(key.to_string(), value.clone())))
+        .collect();
+    let object = ColumnPath::from(schema::OBJECT_COLUMN.name);
+    WriterProperties::builder()
+        .set_writer_version(WriterVersion::PARQUET_1_0)
+        .set_compression(Compression::SNAPPY)
+        .set_max_row_group_row_count(Some(ROW_GROUP_MAX_ROWS))
+        .set_key_value_metadata(Some(metadata))
+        .set_column_dictionary_enabled(object.clone(), false)
+        .set_column_statistics_enabled(object, EnabledStatistics::None)
+        .build()
+}
+
+/// A complete segment, as listed in the manifest, plus what recovery needs from its footer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DurableSegment {
+    pub segment: Segment,
+    pub kind: Kind,
+    /// Latest receipt time in the file (ns); `None` for files without rows.
+    pub last_observed_at_ns: Option<i64>,
+}
+
+/// Writes one segment of one table.
+pub struct SegmentWriter {
+    kind: Kind,
+    inprogress_path: PathBuf,
+    final_path: PathBuf,
+    relative_path: String,
+    builder: ChangeBatchBuilder,
+    buffered_json_bytes: usize,
+    writer: ArrowWriter<File>,
+    first_seq: u64,
+    last_seq: u64,
+    rows: u64,
+    last_observed_at_ns: i64,
+    opened_at: Instant,
+}
+
+impl std::fmt::Debug for SegmentWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SegmentWriter")
+            .field("path", &self.inprogress_path)
+            .field("first_seq", &self.first_seq)
+            .field("last_seq", &self.last_seq)
+            .field("rows", &self.rows)
+            .finish()
+    }
+}
+
+impl SegmentWriter {
+    /// Starts `<run>/<table>/part-<first_seq>.parquet.inprogress`. An existing `.inprogress`
+    /// of the same name is a leftover of a crash and is replaced.
+    pub fn create(run_dir: &Path, kind: Kind, first_seq: u64) -> Result<SegmentWriter> {
+        let table_dir = run_dir.join(kind.table());
+        durable::create_dir(&table_dir)?;
+        let name = file_name(first_seq);
+        let final_path = table_dir.join(&name);
+        let inprogress_path = table_dir.join(format!("{name}.inprogress"));
+        let file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&inprogress_path)
+            .map_err(durable::at("create", &inprogress_path))?;
+        let writer = ArrowWriter::try_new(file, schema::schema(kind), Some(writer_properties(kind)))
+            .map_err(|source| SegmentError::Parquet { path: inprogress_path.clone(), source })?;
+        Ok(SegmentWriter {
+            kind,
+            inprogress_path,
+            final_path,
+            relative_path: format!("{}/{name}", kind.table()),
+            builder: ChangeBatchBuilder::new(kind),
+            buffered_json_bytes: 0,
+            writer,
+            first_seq,
+            last_seq: first_seq,
+            rows: 0,
+            last_observed_at_ns: i64::MIN,
+            opened_at: Instant::now(),
+        })
+    }
+
+    /// Adds one change (of this writer's kind, with a seq above the previous one).
+    /// `object_json_len` is the size of its JSON, used to bound row-group memory.
+    pub fn append(&mut self, change: &Change, object_json_len: usize) -> Result<()> {
+        debug_assert_eq!(change.kind, self.kind);
+        debug_assert!(self.rows == 0 || change.seq > self.last_seq);
+        if self.rows == 0 {
+            self.first_seq = change.seq;
+        }
+        self.builder.append(change);
+        self.buffered_json_bytes += object_json_len;
+        self.last_seq = change.seq;
+        self.rows += 1;
+        self.last_observed_at_ns = self.last_observed_at_ns.max(change.observed_at_ns);
+        if self.builder.len() >= ROW_GROUP_MAX_ROWS || self.buffered_json_bytes >= ROW_GROUP_MAX_BYTES {
+            self.write_row_group()?;
+        }
+        Ok(())
+    }
+
+    fn write_row_group(&mut self) -> Result<()> {
+        if self.builder.is_empty() {
+            return Ok(());
+        }
+        let batch =
+            self.builder.finish().map_err(|source| SegmentError::Arrow { table: self.kind.table(), source })?;
+        self.buffered_json_bytes = 0;
+        self.writer.write(&batch).map_err(|source| self.parquet_error(source))?;
+        self.writer.flush().map_err(|source| self.parquet_error(source))
+    }
+
+    fn parquet_error(&self, source: ParquetError) -> SegmentError {
+        SegmentError::Parquet { path: self.inprogress_path.clone(), source }
+    }
+
+    pub fn kind(&self) -> Kind {
+        self.kind
+    }
+
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    pub fn first_seq(&self) -> u64 {
+        self.first_seq
+    }
+
+    pub fn last_seq(&self) -> u64 {
+        self.last_seq
+    }
+
+    /// Time since the writer was created (the age of its oldest row).
+    pub fn age(&self) -> Duration {
+        self.opened_at.elapsed()
+    }
+
+    /// Writes the footer, fsyncs, renames to `.parquet` and fsyncs the directory. When this
+    /// returns, the segment survives any crash.
+    pub fn finish(mut self) -> Result<DurableSegment> {
+        self.write_row_group()?;
+        for (key, value) in [
+            (FIRST_SEQ_KEY, self.first_seq.to_string()),
+            (LAST_SEQ_KEY, self.last_seq.to_string()),
+            (LAST_OBSERVED_KEY, self.last_observed_at_ns.to_string()),
+        ] {
+            self.writer.append_key_value_metadata(KeyValue::new(key.to_string(), value));
+        }
+        self.writer.finish().map_err(|source| self.parquet_error(source))?;
+        let file = self.writer.inner();
+        file.sync_all().map_err(durable::at("fsync", &self.inprogress_path))?;
+        let bytes = file.metadata().map_err(durable::at("stat", &self.inprogress_path))?.len();
+        durable::rename(&self.inprogress_path, &self.final_path)?;
+        Ok(DurableSegment {
+            segment: Segment {
+                table: self.kind.table().to_string(),
+                path: self.relative_path,
+                rows: self.rows,
+                first_seq: self.first_seq,
+                last_seq: self.last_seq,
+                bytes,
+            },
+            kind: self.kind,
+            last_observed_at_ns: (self.rows > 0).then_some(self.last_observed_at_ns),
+        })
+    }
+}
+
+/// Every complete segment under `run_dir`, read from the files' footers, sorted by table
+/// then first seq. The directory, not the manifest, is the truth: a crash between a rename
+/// and the manifest update leaves a durable file the manifest does not list yet.
+pub fn scan_durable(run_dir: &Path) -> Result<Vec<DurableSegment>> {
+    let mut found = Vec::new();
+    for kind in Kind::ALL {
+        let table_dir = run_dir.join(kind.table());
+        for (name, path) in list_table_dir(&table_dir, |name| parse_file_name(name).is_some())? {
+            found.push(read_footer(&path, kind, format!("{}/{name}", kind.table()))?);
+        }
+    }
+    found.sort_by(|a, b| (a.kind, a.segment.first_seq).cmp(&(b.kind, b.segment.first_seq)));
+    Ok(found)
+}
+
+fn read_footer(path: &Path, kind: Kind, relative_path: String) -> Result<DurableSegment> {
+    let file = File::open(path).map_err(durable::at("open", path))?;
+    let bytes = file.metadata().map_err(durable::at("stat", path))?.len();
+    let reader = SerializedFileReader::new(file)
+        .map_err(|source| SegmentError::Parquet { path: path.to_path_buf(), source })?;
+    let metadata = reader.metadata().file_metadata();
+    let lookup = |key: &'static str| -> Result<i64> {
+        metadata
+            .key_value_metadata()
+            .and_then(|entries| entries.iter().find(|entry| entry.key == key))
+            .and_then(|entry| entry.value.as_deref())
+            .and_then(|value| value.parse().ok())
+            .ok_or_else(|| SegmentError::NotASegment { path: path.to_path_buf(), key })
+    };
+    let rows = metadata.num_rows() as u64;
+    Ok(DurableSegment {
+        segment: Segment {
+            table: kind.table().to_string(),
+            path: relative_path,
+            rows,
+            first_seq: lookup(FIRST_SEQ_KEY)? as u64,
+            last_seq: lookup(LAST_SEQ_KEY)? as u64,
+            bytes,
+        },
+        kind,
+        last_observed_at_ns: (rows > 0).then(|| lookup(LAST_OBSERVED_KEY)).transpose()?,
+    })
+}
+
+/// Deletes every `.inprogress` segment under `run_dir` (by definition not durable; their
+/// rows are still in the WAL) and returns their paths.
+pub fn remove_inprogress(run_dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut removed = Vec::new();
+    for kind in Kind::ALL {
+        let table_dir = run_dir.join(kind.table());
+        let leftovers = list_table_dir(&table_dir, |name| name.ends_with(INPROGRESS_SUFFIX))?;
+        for (_, path) in &leftovers {
+            durable::remove_file(path)?;
+        }
+        if !leftovers.is_empty() {
+            durable::sync_dir(&table_dir)?;
+        }
+        removed.extend(leftovers.into_iter().map(|(_, path)| path));
+    }
+    Ok(removed)
+}
+
+/// Files of `table_dir` whose names pass `wanted`, as (name, path), sorted by name (and so by
+/// first seq). A missing directory has none.
+fn list_table_dir(table_dir: &Path, wanted: impl Fn(&str) -> bool) -> Result<Vec<(String, PathBuf)>> {
+    let entries = match fs::read_dir(table_dir) {
+        Ok(entries) => entries,
+        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(error) => return Err(durable::at("list", table_dir)(error).into()),
+    };
+    let mut files = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(durable::at("list", table_dir))?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if wanted(name) {
+            files.push((name.to_string(), entry.path()));
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    use evident_core::Op;
+    use serde_json::json;
+
+    fn change(seq: u64) -> Change {
+        let object = json!({"metadata": {"name": format!("n{seq}"), "uid": format!("u{seq}"), "resourceVersion": seq.to_string()}});
+        Change::new(seq, 1_000 + seq as i64, 1, Op::Added, Kind::Node, object)
+    }
+
+    #[test]
+    fn finish_renames_and_records_seq_range_in_the_footer() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut writer = SegmentWriter::create(dir.path(), Kind::Node, 3).unwrap();
+        let inprogress = dir.path().join("nodes").join("part-00000000000000000003.parquet.inprogress");
+        assert!(inprogress.exists());
+        for seq in [3, 5, 9] {
+            writer.append(&change(seq), 10).unwrap();
+        }
+        let durable = writer.finish().unwrap();
+        assert!(!inprogress.exists());
+        assert_eq!(durable.segment.path, "nodes/part-00000000000000000003.parquet");
+        assert_eq!((durable.segment.first_seq, durable.segment.last_seq, durable.segment.rows), (3, 9, 3));
+        assert_eq!(durable.last_observed_at_ns, Some(1_009));
+
+        let scanned = scan_durable(dir.path()).unwrap();
+        assert_eq!(scanned, vec![durable]);
+
+        let file = File::open(dir.path().join("nodes/part-00000000000000000003.parquet")).unwrap();
+        let reader = SerializedFileReader::new(file.try_clone().unwrap()).unwrap();
+        let kv = reader.metadata().file_metadata().key_value_metadata().unwrap().clone();
+        let get = |key: &str| kv.iter().find(|e| e.key == key).and_then(|e| e.value.clone());
+        assert_eq!(get(META_KIND).as_deref(), Some("Node"));
+        assert_eq!(get(META_SCHEMA_VERSION).as_deref(), Some(evident_core::SCHEMA_VERSION));
+        assert_eq!(get(META_REDACTION).as_deref(), Some(evident_core::redact::POLICY_VERSION));
+        let rows: usize = ParquetRecordBatchReaderBuilder::try_new(file)
+            .unwrap()
+            .build()
+            .unwrap()
+            .map(|batch| batch.unwrap().num_rows())
+            .sum();
+        assert_eq!(rows, 3);
+    }
+
+    #[test]
+    fn writes_row_groups_of_bounded_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut writer = SegmentWriter::create(dir.path(), Kind::Node, 0).unwrap();
+        let total = ROW_GROUP_MAX_ROWS as u64 * 2 + 5;
+        for seq in 0..total {
+            writer.append(&change(seq), 10).unwrap();
+        }
+        writer.finish().unwrap();
+        let file = File::open(dir.path().join("nodes").join(file_name(0))).unwrap();
+        let reader = SerializedFileReader::new(file).unwrap();
+        let groups: Vec<i64> = reader.metadata().row_groups().iter().map(|g| g.num_rows()).collect();
+        assert_eq!(groups, vec![ROW_GROUP_MAX_ROWS as i64, ROW_GROUP_MAX_ROWS as i64, 5]);
+    }
+
+    #[test]
+    fn removes_inprogress_leftovers_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut done = SegmentWriter::create(dir.path(), Kind::Pod, 0).unwrap();
+        done.append(&Change::new(0, 1, 1, Op::Added, Kind::Pod, json!({"metadata": {"name": "p"}})), 1).unwrap();
+        done.finish().unwrap();
+        let leftover = SegmentWriter::create(dir.path(), Kind::Pod, 7).unwrap();
+        drop(leftover);
+        let removed = remove_inprogress(dir.path()).unwrap();
+        assert_eq!(removed, vec![dir.path().join("pods/part-00000000000000000007.parquet.inprogress")]);
+        assert_eq!(scan_durable(dir.path()).unwrap().len(), 1);
+        assert_eq!(parse_file_name("part-00000000000000000007.parquet.inprogress"), None);
+    }
+}

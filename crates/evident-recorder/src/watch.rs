@@ -1,0 +1,288 @@
+//! Watching one kind of object and turning the watch stream into change observations.
+//!
+//! A watch stream is kube-runtime's `watcher`: a list, then a watch resumed from the last
+//! resourceVersion after every interruption, and a fresh list when the version is gone
+//! (410 Gone) or cannot be resumed. This module maps that onto the change log:
+//!
+//! - every list (the first one and every relist) opens a new **epoch**; each listed object
+//!   becomes a `SYNC` row;
+//! - when a relist completes, every object known before it and missing from it becomes a
+//!   `DELETED_IN_GAP` row carrying the last known object, and the relist is reported as a
+//!   [`Gap`] (from the last change seen before it, to the end of the relist);
+//! - between lists, applies are `ADDED` (uid not known) or `MODIFIED`, deletes `DELETED`.
+//!
+//! Memory grows with the number of live objects (the last version of each is kept for the
+//! tombstones), not with the number of changes. Errors are retried with kube-runtime's
+//! default backoff; each one is reported as a [`WatchState::Retrying`] observation.
+
+use std::collections::{HashMap, HashSet};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use evident_core::manifest::Gap;
+use evident_core::{Kind, Op};
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::{Event as CoreEvent, Node, Pod};
+use kube::api::{ApiResource, DynamicObject};
+use kube::runtime::watcher::{self, Event};
+use kube::runtime::WatchStreamExt;
+use kube::{Api, Client};
+use serde_json::Value;
+
+/// What a watch reports to the recording session.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Observation {
+    /// One change to append to the log. The object is not yet redacted.
+    Change { kind: Kind, op: Op, epoch: u32, observed_at_ns: i64, object: Value },
+    /// A relist completed; state between `gap.from` and `gap.to` was not observed.
+    Gap(Gap),
+    /// The watch changed state.
+    State { kind: Kind, scope: String, state: WatchState },
+}
+
+/// Where a watch stands, for progress display and for deciding that a cluster is quiet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WatchState {
+    /// Listing the objects of a new epoch.
+    Listing { epoch: u32 },
+    /// Initial list done; following changes.
+    Watching { epoch: u32 },
+    /// The last request failed; retrying with backoff. Holds the error, on one line.
+    Retrying { error: String },
+}
+
+/// The API resource of a recorded kind. Secrets have no entry: they are never watched.
+pub fn api_resource(kind: Kind) -> ApiResource {
+    match kind {
+        Kind::Node => ApiResource::erase::<Node>(&()),
+        Kind::Pod => ApiResource::erase::<Pod>(&()),
+        Kind::Event => ApiResource::erase::<CoreEvent>(&()),
+    }
+}
+
+/// The API handle for `kind` in `namespace` (`None`: all namespaces; ignored for nodes).
+pub fn api_for(client: Client, kind: Kind, namespace: Option<&str>) -> Api<DynamicObject> {
+    let resource = api_resource(kind);
+    match (kind, namespace) {
+        (Kind::Node, _) | (_, None) => Api::all_with(client, &resource),
+        (_, Some(namespace)) => Api::namespaced_with(client, namespace, &resource),
+    }
+}
+
+pub fn now_ns() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as i64).unwrap_or_default()
+}
+
+/// Follows one kind (in one namespace scope) until `sink` refuses an observation, which is
+/// how the session tells watches to stop.
+pub async fn follow(
+    api: Api<DynamicObject>,
+    kind: Kind,
+    scope: String,
+    first_epoch: u32,
+    mut sink: impl FnMut(Observation) -> bool,
+) {
+    let resource = api_resource(kind);
+    let mut tracker = EpochTracker::new(kind, first_epoch);
+    let stream = watcher::watcher(api, watcher::Config::default()).default_backoff();
+    futures::pin_mut!(stream);
+    while let Some(item) = stream.next().await {
+        let observations = match item {
+            Ok(event) => tracker.on_event(event.map(|object| to_json(object, &resource)), now_ns()),
+            Err(error) => tracker.on_error(&error.to_string()),
+        };
+        for observation in observations {
+            let observation = match observation {
+                Observation::State { kind, state, .. } => Observation::State { kind, scope: scope.clone(), state },
+                other => other,
+            };
+            if !sink(observation) {
+                return;
+            }
+        }
+    }
+}
+
+fn to_json(object: DynamicObject, resource: &ApiResource) -> Value {
+    let mut value = serde_json::to_value(&object).unwrap_or(Value::Null);
+    // Items of a list carry no apiVersion/kind; fill them in so every row is self-describing.
+    if let Some(map) = value.as_object_mut() {
+        map.entry("apiVersion").or_insert_with(|| Value::String(resource.api_version.clone()));
+        map.entry("kind").or_insert_with(|| Value::String(resource.kind.clone()));
+    }
+    value
+}
+
+fn uid_of(object: &Value) -> String {
+    object.get("metadata").and_then(|m| m.get("uid")).and_then(Value::as_str).unwrap_or_default().to_string()
+}
+
+/// The epoch bookkeeping of one watch, separated from the network so it can be tested.
+#[derive(Debug)]
+pub struct EpochTracker {
+    kind: Kind,
+    epoch: u32,
+    /// Last known version of every live object, by uid.
+    known: HashMap<String, Value>,
+    /// Uids listed in the current list, while one is in progress.
+    listed: Option<HashSet<String>>,
+    last_change_ns: Option<i64>,
+    last_error: Option<String>,
+}
+
+impl EpochTracker {
+    /// `first_epoch` is the epoch the first list opens (1 for a new run).
+    pub fn new(kind: Kind, first_epoch: u32) -> Self {
+        EpochTracker {
+            kind,
+            epoch: first_epoch.saturating_sub(1),
+            known: HashMap::new(),
+            listed: None,
+            last_change_ns: None,
+            last_error: None,
+        }
+    }
+
+    pub fn epoch(&self) -> u32 {
+        self.epoch
+    }
+
+    pub fn live_objects(&self) -> usize {
+        self.known.len()
+    }
+
+    pub fn on_error(&mut self, error: &str) -> Vec<Observation> {
+        let error = error.replace('\n', " ");
+        self.last_error = Some(error.clone());
+        vec![Observation::State { kind: self.kind, scope: String::new(), state: WatchState::Retrying { error } }]
+    }
+
+    pub fn on_event(&mut self, event: Event<Value>, now_ns: i64) -> Vec<Observation> {
+        match event {
+            Event::Init => {
+                self.epoch += 1;
+                self.listed = Some(HashSet::new());
+                vec![self.state(WatchState::Listing { epoch: self.epoch })]
+            }
+            Event::InitApply(object) => {
+                let uid = uid_of(&object);
+                if let Some(listed) = self.listed.as_mut() {
+                    listed.insert(uid.clone());
+                }
+                self.known.insert(uid, object.clone());
+                vec![self.change(Op::Sync, object, now_ns)]
+            }
+            Event::InitDone => self.finish_list(now_ns),
+            Event::Apply(object) => {
+                let uid = uid_of(&object);
+                let op = if self.known.contains_key(&uid) { Op::Modified } else { Op::Added };
+                self.known.insert(uid, object.clone());
+                vec![self.change(op, object, now_ns)]
+            }
+            Event::Delete(object) => {
+                self.known.remove(&uid_of(&object));
+                vec![self.change(Op::Deleted, object, now_ns)]
+            }
+        }
+    }
+
+    fn finish_list(&mut self, now_ns: i64) -> Vec<Observation> {
+        let listed = self.listed.take().unwrap_or_default();
+        let vanished: Vec<String> = self.known.keys().filter(|uid| !listed.contains(*uid)).cloned().collect();
+        let mut observations = Vec::with_capacity(vanished.len() + 2);
+        let gap_from = self.last_change_ns;
+        for uid in &vanished {
+            if let Some(object) = self.known.remove(uid) {
+                observations.push(self.change(Op::DeletedInGap, object, now_ns));
+            }
+        }
+        // The first list of a run is not a gap; every later one is.
+        if self.epoch > 1 || !vanished.is_empty() {
+            observations.push(Observation::Gap(Gap {
+                kind: self.kind.as_str().to_string(),
+                epoch: self.epoch,
+                from: gap_from.map(evident_core::time::format_ns).unwrap_or_default(),
+                to: evident_core::time::format_ns(now_ns),
+                reason: self.last_error.take().unwrap_or_else(|| "relist".to_string()),
+                tombstones: vanished.len() as u64,
+            }));
+        }
+        observations.push(self.state(WatchState::Watching { epoch: self.epoch }));
+        observations
+    }
+
+    fn change(&mut self, op: Op, object: Value, now_ns: i64) -> Observation {
+        self.last_change_ns = Some(now_ns);
+        Observation::Change { kind: self.kind, op, epoch: self.epoch, observed_at_ns: now_ns, object }
+    }
+
+    fn state(&self, state: WatchState) -> Observation {
+        Observation::State { kind: self.kind, scope: String::new(), state }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn pod(uid: &str, rv: &str) -> Value {
+        json!({"metadata": {"uid": uid, "name": uid, "resourceVersion": rv}})
+    }
+
+    fn ops(observations: &[Observation]) -> Vec<(Op, u32, String)> {
+        observations
+            .iter()
+            .filter_map(|o| match o {
+                Observation::Change { op, epoch, object, .. } => Some((*op, *epoch, uid_of(object))),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn first_list_is_sync_then_added_modified_deleted() {
+        let mut tracker = EpochTracker::new(Kind::Pod, 1);
+        let mut all = Vec::new();
+        for event in [
+            Event::Init,
+            Event::InitApply(pod("a", "1")),
+            Event::InitDone,
+            Event::Apply(pod("b", "2")),
+            Event::Apply(pod("a", "3")),
+            Event::Delete(pod("b", "4")),
+        ] {
+            all.extend(tracker.on_event(event, 10));
+        }
+        assert_eq!(
+            ops(&all),
+            vec![
+                (Op::Sync, 1, "a".into()),
+                (Op::Added, 1, "b".into()),
+                (Op::Modified, 1, "a".into()),
+                (Op::Deleted, 1, "b".into()),
+            ]
+        );
+        assert!(!all.iter().any(|o| matches!(o, Observation::Gap(_))), "the first list is not a gap");
+    }
+
+    #[test]
+    fn relist_opens_epoch_and_tombstones_vanished_objects() {
+        let mut tracker = EpochTracker::new(Kind::Pod, 1);
+        for event in [Event::Init, Event::InitApply(pod("a", "1")), Event::InitApply(pod("b", "1")), Event::InitDone] {
+            tracker.on_event(event, 10);
+        }
+        tracker.on_error("410 Gone: too old resource version");
+        let mut after = Vec::new();
+        for event in [Event::Init, Event::InitApply(pod("a", "5")), Event::InitDone] {
+            after.extend(tracker.on_event(event, 20));
+        }
+        assert_eq!(ops(&after), vec![(Op::Sync, 2, "a".into()), (Op::DeletedInGap, 2, "b".into())]);
+        let gap = after
+            .iter()
+            .find_map(|o| if let Observation::Gap(gap) = o { Some(gap.clone()) } else { None })
+            .expect("a relist is a gap");
+        assert_eq!((gap.epoch, gap.tombstones), (2, 1));
+        assert!(gap.reason.contains("410"), "{}", gap.reason);
+        assert_eq!(tracker.live_objects(), 1);
+    }
+}

@@ -1,0 +1,347 @@
+//! Checking one expectation against the recording, and the Observed text of the notebook.
+//!
+//! Every verdict is taken from the state at the end of the recording ([`RunFacts`]): the
+//! last recorded row of each pod and the newest FailedScheduling Event about it. When no
+//! Event was recorded, the pod's own `PodScheduled` condition message (same text, written by
+//! the same scheduler) stands in, and the Observed text says so.
+
+use std::collections::BTreeMap;
+
+use crate::cause;
+use crate::facts::{PodFact, RunFacts};
+use crate::scenario::Expectation;
+
+/// The verdict on one expectation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    pub passed: bool,
+    /// Whether the recording holds enough to decide (a pod not yet scheduled nor refused is
+    /// not). `evident run` waits for this when the spec asks `settle.decidable`.
+    pub decided: bool,
+    /// What was observed, in the notebook's words (`Running on kwok-gpu-a100-1`).
+    pub observed: String,
+}
+
+/// Phases in the order the notebook names them.
+const DISPLAY_ORDER: [&str; 5] = ["Running", "Pending", "Succeeded", "Failed", "Unknown"];
+
+pub fn evaluate(expectation: &Expectation, facts: &RunFacts) -> Outcome {
+    match expectation {
+        Expectation::PodRunningInPool { namespace, pod, pool } => running_in_pool(facts, namespace, pod, pool),
+        Expectation::PodPendingWithCause { namespace, pod, cause } => pending_with_cause(facts, namespace, pod, cause),
+        Expectation::PhaseCounts { namespace, workload, counts, tolerance } => {
+            phase_counts(facts, namespace, workload, counts, *tolerance)
+        }
+    }
+}
+
+fn not_recorded(namespace: &str, pod: &str) -> Outcome {
+    Outcome { passed: false, decided: false, observed: format!("pod {namespace}/{pod} not in the recording") }
+}
+
+fn running_in_pool(facts: &RunFacts, namespace: &str, name: &str, pool: &str) -> Outcome {
+    let Some(pod) = facts.pod(namespace, name) else { return not_recorded(namespace, name) };
+    match (pod.phase.as_deref(), pod.node_name.as_deref()) {
+        (Some("Running"), Some(node)) => {
+            let node_pool = facts.node(node).and_then(|n| n.pool.as_deref());
+            let passed = node_pool == Some(pool);
+            let observed = if passed {
+                format!("Running on {node}")
+            } else {
+                format!("Running on {node} (pool {})", node_pool.unwrap_or("none"))
+            };
+            Outcome { passed, decided: true, observed }
+        }
+        _ => {
+            let (decided, observed) = describe_not_running(facts, pod);
+            Outcome { passed: false, decided, observed }
+        }
+    }
+}
+
+fn pending_with_cause(facts: &RunFacts, namespace: &str, name: &str, cause: &str) -> Outcome {
+    let Some(pod) = facts.pod(namespace, name) else { return not_recorded(namespace, name) };
+    if pod.phase.as_deref() != Some("Pending") || pod.node_name.is_some() {
+        let (decided, observed) = describe_not_running(facts, pod);
+        let observed = match (pod.phase.as_deref(), pod.node_name.as_deref()) {
+            (Some("Running"), Some(node)) => format!("Running on {node}"),
+            _ => observed,
+        };
+        return Outcome { passed: false, decided: decided || pod.node_name.is_some(), observed };
+    }
+    let Some((message, source)) = scheduling_message(facts, pod) else {
+        return Outcome { passed: false, decided: false, observed: "Pending, no FailedScheduling recorded".into() };
+    };
+    let failure = cause::parse(&message);
+    match cause::reason_matching(&failure, cause) {
+        Some(reason) => {
+            Outcome { passed: true, decided: true, observed: format!("Pending - {}{source}", cause::summary(&failure, reason)) }
+        }
+        None => {
+            let observed = match cause::dominant(&failure) {
+                Some(reason) => format!("Pending - {}{source}", cause::summary(&failure, reason)),
+                None => format!("Pending - {message}{source}"),
+            };
+            Outcome { passed: false, decided: true, observed }
+        }
+    }
+}
+
+/// The newest scheduling failure text of a pod and a note on where it came from.
+fn scheduling_message(facts: &RunFacts, pod: &PodFact) -> Option<(String, &'static str)> {
+    if let Some(message) = facts.failed_scheduling(pod).and_then(|event| event.message.clone()) {
+        return Some((message, ""));
+    }
+    let conditions = pod.object.pointer("/status/conditions")?.as_array()?;
+    let scheduled = conditions.iter().find(|c| c.get("type").and_then(|t| t.as_str()) == Some("PodScheduled"))?;
+    let message = scheduled.get("message")?.as_str().filter(|m| !m.is_empty())?;
+    Some((message.to_string(), " (from the PodScheduled condition; no Event recorded)"))
+}
+
+/// Observed text for a pod that is not Running: its phase and, when refused, why.
+fn describe_not_running(facts: &RunFacts, pod: &PodFact) -> (bool, String) {
+    let phase = pod.phase.as_deref().unwrap_or("Unknown");
+    if phase == "Pending"
+        && pod.node_name.is_none()
+        && let Some((message, source)) = scheduling_message(facts, pod)
+    {
+        let failure = cause::parse(&message);
+        let summary = cause::dominant(&failure).map(|reason| cause::summary(&failure, reason)).unwrap_or(message);
+        return (true, format!("Pending - {summary}{source}"));
+    }
+    let decided = !matches!(phase, "Pending" | "Unknown");
+    match pod.node_name.as_deref() {
+        Some(node) => (decided, format!("{phase} on {node}")),
+        None => (decided, phase.to_string()),
+    }
+}
+
+fn phase_counts(
+    facts: &RunFacts,
+    namespace: &str,
+    workload: &str,
+    expected: &BTreeMap<String, u64>,
+    tolerance: u64,
+) -> Outcome {
+    let pods: Vec<&PodFact> = facts
+        .pods
+        .iter()
+        .filter(|pod| pod.namespace == namespace && pod.workload.as_deref() == Some(workload))
+        .collect();
+    let mut observed: BTreeMap<&str, u64> = BTreeMap::new();
+    for pod in &pods {
+        *observed.entry(pod.phase.as_deref().unwrap_or("Unknown")).or_default() += 1;
+    }
+    let passed = expected.iter().all(|(phase, want)| {
+        let got = observed.get(phase.as_str()).copied().unwrap_or(0);
+        got.abs_diff(*want) <= tolerance
+    });
+    let shown: Vec<String> = DISPLAY_ORDER
+        .iter()
+        .filter(|phase| expected.contains_key(**phase) || observed.contains_key(**phase))
+        .map(|phase| format!("{} {phase}", observed.get(phase).copied().unwrap_or(0)))
+        .collect();
+    let mut text = shown.join(", ");
+    if pods.is_empty() {
+        text = format!("no pods of {namespace}/{workload} in the recording");
+    } else if let Some(note) = gpus_held_elsewhere(facts, namespace, workload, &pods) {
+        text.push_str(&format!(" ({note})"));
+    }
+    let replicas: u64 = expected.values().sum();
+    let all_refusals_seen = pods
+        .iter()
+        .filter(|pod| pod.phase.as_deref() == Some("Pending") && pod.node_name.is_none())
+        .all(|pod| scheduling_message(facts, pod).is_some());
+    let decided = pods.len() as u64 >= replicas.saturating_sub(tolerance) && all_refusals_seen;
+    Outcome { passed, decided, observed: text }
+}
+
+/// When the workload has Pending pods and every GPU of the fleet is taken, which other pods
+/// hold GPUs: `the 32nd GPU is held by cuda-batch-small`.
+fn gpus_held_elsewhere(facts: &RunFacts, namespace: &str, workload: &str, pods: &[&PodFact]) -> Option<String> {
+    pods.iter().find(|pod| pod.phase.as_deref() == Some("Pending"))?;
+    let fleet: i64 = facts.nodes.iter().filter_map(|node| node.gpu_allocatable).sum();
+    let holding = |pod: &&PodFact| {
+        pod.node_name.is_some() && matches!(pod.phase.as_deref(), Some("Running" | "Pending")) && pod.gpu_request.unwrap_or(0) > 0
+    };
+    let allocated: i64 = facts.pods.iter().filter(holding).filter_map(|pod| pod.gpu_request).sum();
+    if fleet == 0 || allocated < fleet {
+        return None;
+    }
+    let others: Vec<&PodFact> = facts
+        .pods
+        .iter()
+        .filter(holding)
+        .filter(|pod| !(pod.namespace == namespace && pod.workload.as_deref() == Some(workload)))
+        .collect();
+    let held: i64 = others.iter().filter_map(|pod| pod.gpu_request).sum();
+    if held == 0 {
+        return None;
+    }
+    let names: Vec<&str> = others.iter().map(|pod| pod.name.as_str()).collect();
+    Some(if held == 1 {
+        format!("the {} GPU is held by {}", ordinal(fleet), names.join(", "))
+    } else {
+        format!("{held} of the {fleet} GPUs are held by {}", names.join(", "))
+    })
+}
+
+fn ordinal(n: i64) -> String {
+    let suffix = match (n % 10, n % 100) {
+        (_, 11..=13) => "th",
+        (1, _) => "st",
+        (2, _) => "nd",
+        (3, _) => "rd",
+        _ => "th",
+    };
+    format!("{n}{suffix}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::facts::{EventFact, NodeFact};
+    use evident_core::manifest::RunManifest;
+    use serde_json::json;
+
+    const GPU_MESSAGE: &str = "0/7 nodes are available: 1 node(s) had untolerated taint {node-role.kubernetes.io/control-plane: }, 6 Insufficient nvidia.com/gpu. preemption: 0/7 nodes are available: 7 Preemption is not helpful for scheduling.";
+
+    fn node(name: &str, pool: Option<&str>, gpus: Option<i64>) -> NodeFact {
+        NodeFact {
+            name: name.into(),
+            pool: pool.map(Into::into),
+            gpu_allocatable: gpus,
+            taints: None,
+            kubelet_version: Some("kwok-v0.7.0".into()),
+            kwok_managed: true,
+        }
+    }
+
+    fn pod(name: &str, workload: &str, phase: &str, node: Option<&str>, gpus: i64) -> PodFact {
+        PodFact {
+            namespace: "gpu-demo".into(),
+            name: name.into(),
+            uid: format!("uid-{name}"),
+            phase: Some(phase.into()),
+            node_name: node.map(Into::into),
+            gpu_request: Some(gpus),
+            workload: Some(workload.into()),
+            created_at_ns: Some(0),
+            object: json!({}),
+        }
+    }
+
+    fn refused(name: &str, message: &str) -> EventFact {
+        EventFact {
+            involved_namespace: Some("gpu-demo".into()),
+            involved_name: name.into(),
+            involved_uid: Some(format!("uid-{name}")),
+            reason: Some("FailedScheduling".into()),
+            event_type: Some("Warning".into()),
+            message: Some(message.into()),
+            source_component: Some("default-scheduler".into()),
+            count: Some(1),
+            first_at_ns: 1,
+            last_at_ns: 2,
+        }
+    }
+
+    /// 3 GPUs in the fleet: `small` holds one, `q` has 2 Running and 1 Pending.
+    fn facts() -> RunFacts {
+        RunFacts {
+            run_id: "r".into(),
+            manifest: RunManifest::default(),
+            started_ns: 0,
+            ended_ns: 10,
+            nodes: vec![node("a100-0", Some("a100"), Some(2)), node("h100-0", Some("h100"), Some(1)), node("cp", None, None)],
+            pods: vec![
+                pod("small", "small", "Running", Some("a100-0"), 1),
+                pod("q-1", "q", "Running", Some("a100-0"), 1),
+                pod("q-2", "q", "Running", Some("h100-0"), 1),
+                pod("q-3", "q", "Pending", None, 1),
+                pod("big", "big", "Pending", None, 16),
+            ],
+            pod_events: vec![refused("q-3", GPU_MESSAGE), refused("big", GPU_MESSAGE)],
+            pod_changes: vec![],
+            node_pools: vec![],
+            node_stamps: vec![],
+        }
+    }
+
+    fn running(pod: &str, pool: &str) -> Expectation {
+        Expectation::PodRunningInPool { namespace: "gpu-demo".into(), pod: pod.into(), pool: pool.into() }
+    }
+
+    fn pending(pod: &str, cause: &str) -> Expectation {
+        Expectation::PodPendingWithCause { namespace: "gpu-demo".into(), pod: pod.into(), cause: cause.into() }
+    }
+
+    fn counts(running: u64, pending: u64, tolerance: u64) -> Expectation {
+        Expectation::PhaseCounts {
+            namespace: "gpu-demo".into(),
+            workload: "q".into(),
+            counts: [("Running".to_string(), running), ("Pending".to_string(), pending)].into_iter().collect(),
+            tolerance,
+        }
+    }
+
+    #[test]
+    fn running_in_pool_passes_and_fails() {
+        let facts = facts();
+        let pass = evaluate(&running("small", "a100"), &facts);
+        assert_eq!(pass, Outcome { passed: true, decided: true, observed: "Running on a100-0".into() });
+        let wrong_pool = evaluate(&running("small", "h100"), &facts);
+        assert!(!wrong_pool.passed);
+        assert_eq!(wrong_pool.observed, "Running on a100-0 (pool a100)");
+        let pending = evaluate(&running("big", "a100"), &facts);
+        assert!(!pending.passed && pending.decided);
+        assert_eq!(pending.observed, "Pending - 0/7 nodes available: ... 6 Insufficient nvidia.com/gpu (1 node untolerated taint)");
+        let missing = evaluate(&running("ghost", "a100"), &facts);
+        assert!(!missing.passed && !missing.decided);
+    }
+
+    #[test]
+    fn pending_with_cause_matches_parsed_reasons_only() {
+        let facts = facts();
+        let pass = evaluate(&pending("big", "Insufficient nvidia.com/gpu"), &facts);
+        assert!(pass.passed, "{pass:?}");
+        let wrong = evaluate(&pending("big", "didn't match Pod's node affinity/selector"), &facts);
+        assert!(!wrong.passed && wrong.decided);
+        assert!(wrong.observed.contains("6 Insufficient nvidia.com/gpu"), "{}", wrong.observed);
+        // Text of the preemption sentence is not a reason.
+        assert!(!evaluate(&pending("big", "Preemption is not helpful"), &facts).passed);
+        let running = evaluate(&pending("small", "Insufficient nvidia.com/gpu"), &facts);
+        assert_eq!(running.observed, "Running on a100-0");
+        assert!(!running.passed);
+    }
+
+    #[test]
+    fn pending_without_event_uses_the_condition_and_says_so() {
+        let mut facts = facts();
+        facts.pod_events.clear();
+        let big = facts.pods.iter_mut().find(|p| p.name == "big").unwrap();
+        big.object = json!({"status": {"conditions": [{"type": "PodScheduled", "status": "False", "message": GPU_MESSAGE}]}});
+        let outcome = evaluate(&pending("big", "Insufficient nvidia.com/gpu"), &facts);
+        assert!(outcome.passed);
+        assert!(outcome.observed.ends_with("(from the PodScheduled condition; no Event recorded)"));
+        let undecided = evaluate(&pending("q-3", "Insufficient nvidia.com/gpu"), &facts);
+        assert!(!undecided.passed && !undecided.decided);
+    }
+
+    #[test]
+    fn phase_counts_within_tolerance() {
+        let facts = facts();
+        let exact = evaluate(&counts(2, 1, 0), &facts);
+        assert!(exact.passed && exact.decided);
+        assert_eq!(exact.observed, "2 Running, 1 Pending (the 3rd GPU is held by small)");
+        assert!(evaluate(&counts(3, 0, 1), &facts).passed, "off by one within tolerance 1");
+        let off = evaluate(&counts(3, 0, 0), &facts);
+        assert!(!off.passed);
+        assert!(!evaluate(&counts(1, 3, 1), &facts).passed, "Pending off by two");
+    }
+
+    #[test]
+    fn ordinals() {
+        assert_eq!([1, 2, 3, 4, 11, 12, 13, 21, 32].map(ordinal), ["1st", "2nd", "3rd", "4th", "11th", "12th", "13th", "21st", "32nd"]);
+    }
+}

@@ -1,0 +1,446 @@
+//! The notebook's evidence files, derived from the recording instead of copied from
+//! `kubectl`: each keeps the layout of the command it replaces, so a reader who knows
+//! `kubectl` reads it unchanged, and starts with a `#` line naming the recording and the
+//! moment (the end of the recording) it shows.
+//!
+//! | file | replaces |
+//! |---|---|
+//! | `gpu-allocatable.txt` | `kubectl get nodes -o custom-columns=NAME:.metadata.name,GPU:.status.allocatable.nvidia\.com/gpu` |
+//! | `pods-<namespace>.txt` | `kubectl get pods -n <namespace> -o wide` |
+//! | `pending-pods.txt` | `kubectl get pods -A --field-selector=status.phase=Pending` |
+//! | `describe-pod-<pod>.txt` | `kubectl describe pod -n <namespace> <pod>`, for each Pending pod |
+//!
+//! Ages are measured to the end of the recording. Files are written whole (temporary file,
+//! then rename), so a crash leaves either the old file or the new one.
+
+use std::path::{Path, PathBuf};
+
+use evident_core::gpu::GPU_RESOURCE;
+use serde_json::Value;
+
+use crate::facts::{PodFact, RunFacts};
+
+/// Errors of writing evidence files.
+#[derive(Debug, thiserror::Error)]
+pub enum EvidenceError {
+    /// Writing a file into the run directory failed.
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+pub type Result<T, E = EvidenceError> = std::result::Result<T, E>;
+
+/// One evidence file: its name in the run directory and its text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EvidenceFile {
+    pub name: String,
+    pub text: String,
+}
+
+/// Every evidence file for the given namespaces.
+pub fn evidence_files(facts: &RunFacts, namespaces: &[String]) -> Vec<EvidenceFile> {
+    let header = |command: &str| {
+        format!(
+            "# derived from recording {} at {} (end of recording); replaces: {command}\n",
+            facts.run_id,
+            evident_core::time::format_ns(facts.recording_end_ns())
+        )
+    };
+    let mut files = vec![EvidenceFile {
+        name: "gpu-allocatable.txt".into(),
+        text: header(r"kubectl get nodes -o custom-columns=NAME:.metadata.name,GPU:.status.allocatable.nvidia\.com/gpu")
+            + &gpu_allocatable(facts),
+    }];
+    for namespace in namespaces {
+        files.push(EvidenceFile {
+            name: format!("pods-{namespace}.txt"),
+            text: header(&format!("kubectl get pods -n {namespace} -o wide")) + &pods_wide(facts, namespace),
+        });
+    }
+    files.push(EvidenceFile {
+        name: "pending-pods.txt".into(),
+        text: header("kubectl get pods -A --field-selector=status.phase=Pending") + &pending_pods(facts),
+    });
+    for pod in facts.pods.iter().filter(|pod| namespaces.contains(&pod.namespace) && is_pending(pod)) {
+        files.push(EvidenceFile {
+            name: format!("describe-pod-{}.txt", pod.name),
+            text: header(&format!("kubectl describe pod -n {} {}", pod.namespace, pod.name)) + &describe_pod(facts, pod),
+        });
+    }
+    files
+}
+
+/// Writes the files into `dir`, each atomically.
+pub fn write_files(dir: &Path, files: &[EvidenceFile]) -> Result<()> {
+    for file in files {
+        write_atomically(&dir.join(&file.name), file.text.as_bytes())?;
+    }
+    Ok(())
+}
+
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    let error = |source| EvidenceError::Write { path: path.to_path_buf(), source };
+    let tmp = path.with_extension("tmp-evident");
+    std::fs::write(&tmp, bytes).map_err(error)?;
+    std::fs::rename(&tmp, path).map_err(error)
+}
+
+fn is_pending(pod: &PodFact) -> bool {
+    pod.phase.as_deref() == Some("Pending")
+}
+
+fn gpu_allocatable(facts: &RunFacts) -> String {
+    let mut rows = vec![vec!["NAME".to_string(), "GPU".to_string()]];
+    for node in &facts.nodes {
+        let gpus = node
+            .gpu_allocatable
+            .map(|gpus| gpus.to_string())
+            .unwrap_or_else(|| "<none>".to_string());
+        rows.push(vec![node.name.clone(), gpus]);
+    }
+    table(&rows)
+}
+
+fn pods_wide(facts: &RunFacts, namespace: &str) -> String {
+    let mut rows = vec![
+        ["NAME", "READY", "STATUS", "RESTARTS", "AGE", "IP", "NODE", "NOMINATED NODE", "READINESS GATES"]
+            .map(String::from)
+            .to_vec(),
+    ];
+    let pods: Vec<&PodFact> = facts.pods.iter().filter(|pod| pod.namespace == namespace).collect();
+    if pods.is_empty() {
+        return format!("No resources found in {namespace} namespace.\n");
+    }
+    for pod in pods {
+        let object = &pod.object;
+        rows.push(vec![
+            pod.name.clone(),
+            ready(object),
+            status(pod),
+            restarts(object).to_string(),
+            age(facts, pod.created_at_ns),
+            text_at(object, "/status/podIP").unwrap_or("<none>").to_string(),
+            pod.node_name.clone().unwrap_or_else(|| "<none>".into()),
+            text_at(object, "/status/nominatedNodeName").unwrap_or("<none>").to_string(),
+            "<none>".to_string(),
+        ]);
+    }
+    table(&rows)
+}
+
+fn pending_pods(facts: &RunFacts) -> String {
+    let mut rows = vec![["NAMESPACE", "NAME", "READY", "STATUS", "RESTARTS", "AGE"].map(String::from).to_vec()];
+    for pod in facts.pods.iter().filter(|pod| is_pending(pod)) {
+        rows.push(vec![
+            pod.namespace.clone(),
+            pod.name.clone(),
+            ready(&pod.object),
+            status(pod),
+            restarts(&pod.object).to_string(),
+            age(facts, pod.created_at_ns),
+        ]);
+    }
+    if rows.len() == 1 {
+        return "No resources found\n".to_string();
+    }
+    table(&rows)
+}
+
+fn describe_pod(facts: &RunFacts, pod: &PodFact) -> String {
+    let object = &pod.object;
+    let mut out = String::new();
+    let mut field = |name: &str, value: &str| out.push_str(&format!("{:<18}{value}\n", format!("{name}:")));
+    field("Name", &pod.name);
+    field("Namespace", &pod.namespace);
+    field("Priority", &object.pointer("/spec/priority").and_then(Value::as_i64).unwrap_or(0).to_string());
+    field("Service Account", text_at(object, "/spec/serviceAccountName").unwrap_or("default"));
+    field("Node", pod.node_name.as_deref().unwrap_or("<none>"));
+    let labels = key_values(object.pointer("/metadata/labels"), "=");
+    field("Labels", labels.first().map(String::as_str).unwrap_or("<none>"));
+    for label in labels.iter().skip(1) {
+        field("", label);
+    }
+    let annotations = key_values(object.pointer("/metadata/annotations"), ": ");
+    field("Annotations", annotations.first().map(String::as_str).unwrap_or("<none>"));
+    for annotation in annotations.iter().skip(1) {
+        field("", annotation);
+    }
+    field("Status", pod.phase.as_deref().unwrap_or("Unknown"));
+    field("IP", text_at(object, "/status/podIP").unwrap_or(""));
+    field("IPs", if text_at(object, "/status/podIP").is_some() { "" } else { "<none>" });
+    out.push_str("Containers:\n");
+    for container in object.pointer("/spec/containers").and_then(Value::as_array).into_iter().flatten() {
+        out.push_str(&format!("  {}:\n", text_at(container, "/name").unwrap_or("?")));
+        out.push_str(&format!("    Image:      {}\n", text_at(container, "/image").unwrap_or("")));
+        out.push_str("    Port:       <none>\n    Host Port:  <none>\n");
+        for (title, key) in [("Limits", "limits"), ("Requests", "requests")] {
+            let resources = container.pointer(&format!("/resources/{key}")).and_then(Value::as_object);
+            let mut entries: Vec<(String, String)> = resources
+                .into_iter()
+                .flatten()
+                .map(|(name, value)| (name.clone(), quantity(value)))
+                .collect();
+            // The API server copies an extended resource's limit into requests; show what
+            // the scheduler saw even if the recorded object predates defaulting.
+            if key == "requests"
+                && !entries.iter().any(|(name, _)| name == GPU_RESOURCE)
+                && let Some(limit) = container.pointer("/resources/limits").and_then(|l| l.get(GPU_RESOURCE))
+            {
+                entries.push((GPU_RESOURCE.to_string(), quantity(limit)));
+            }
+            entries.sort();
+            if entries.is_empty() {
+                continue;
+            }
+            out.push_str(&format!("    {title}:\n"));
+            let width = entries.iter().map(|(name, _)| name.len()).max().unwrap_or(0) + 3;
+            for (name, value) in entries {
+                out.push_str(&format!("      {:<width$}{value}\n", format!("{name}:")));
+            }
+        }
+        let env: Vec<String> = container
+            .pointer("/env")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .map(|var| {
+                let value = text_at(var, "/value").unwrap_or("<set from a reference>");
+                format!("      {}:  {value} (redacted by the recorder)", text_at(var, "/name").unwrap_or("?"))
+            })
+            .collect();
+        if env.is_empty() {
+            out.push_str("    Environment:  <none>\n");
+        } else {
+            out.push_str("    Environment:\n");
+            for line in env {
+                out.push_str(&line);
+                out.push('\n');
+            }
+        }
+        out.push_str("    Mounts:       <none>\n");
+    }
+    out.push_str("Conditions:\n");
+    let conditions: Vec<Vec<String>> = object
+        .pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|condition| {
+            vec![
+                text_at(condition, "/type").unwrap_or("").to_string(),
+                text_at(condition, "/status").unwrap_or("").to_string(),
+            ]
+        })
+        .collect();
+    let mut condition_rows = vec![vec!["Type".to_string(), "Status".to_string()]];
+    condition_rows.extend(conditions);
+    out.push_str(&indent(&table(&condition_rows), "  "));
+    out.push_str("Volumes:            <none>\n");
+    let mut wide = |name: &str, values: Vec<String>| {
+        let first = values.first().cloned().unwrap_or_else(|| "<none>".into());
+        out.push_str(&format!("{:<29}{first}\n", format!("{name}:")));
+        for value in values.iter().skip(1) {
+            out.push_str(&format!("{:<29}{value}\n", ""));
+        }
+    };
+    wide("QoS Class", vec![text_at(object, "/status/qosClass").unwrap_or("BestEffort").to_string()]);
+    wide("Node-Selectors", key_values(object.pointer("/spec/nodeSelector"), "="));
+    wide("Tolerations", tolerations(object));
+    let events: Vec<_> = facts.events_of(pod).collect();
+    if events.is_empty() {
+        out.push_str("Events:                      <none>\n");
+        return out;
+    }
+    out.push_str("Events:\n");
+    let mut rows = vec![["Type", "Reason", "Age", "From", "Message"].map(String::from).to_vec()];
+    rows.push(["----", "------", "----", "----", "-------"].map(String::from).to_vec());
+    for event in events {
+        let last = age(facts, Some(event.last_at_ns));
+        let count = event.count.unwrap_or(1);
+        let age_text = if count > 1 {
+            format!("{last} (x{count} over {})", age(facts, Some(event.first_at_ns)))
+        } else {
+            last
+        };
+        rows.push(vec![
+            event.event_type.clone().unwrap_or_default(),
+            event.reason.clone().unwrap_or_default(),
+            age_text,
+            event.source_component.clone().unwrap_or_default(),
+            event.message.clone().unwrap_or_default(),
+        ]);
+    }
+    out.push_str(&indent(&table(&rows), "  "));
+    out
+}
+
+fn tolerations(object: &Value) -> Vec<String> {
+    object
+        .pointer("/spec/tolerations")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|toleration| {
+            let key = text_at(toleration, "/key").unwrap_or("");
+            let effect = text_at(toleration, "/effect").map(|e| format!(":{e}")).unwrap_or_default();
+            let operator = text_at(toleration, "/operator").unwrap_or("Equal");
+            let value = text_at(toleration, "/value").map(|v| format!("={v}")).unwrap_or_default();
+            let seconds = toleration
+                .pointer("/tolerationSeconds")
+                .and_then(Value::as_i64)
+                .map(|s| format!(" for {s}s"))
+                .unwrap_or_default();
+            if operator == "Exists" {
+                format!("{key}{effect} op=Exists{seconds}")
+            } else {
+                format!("{key}{value}{effect}{seconds}")
+            }
+        })
+        .collect()
+}
+
+fn ready(object: &Value) -> String {
+    let total = object.pointer("/spec/containers").and_then(Value::as_array).map_or(0, Vec::len);
+    let ready = object
+        .pointer("/status/containerStatuses")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|status| status.get("ready").and_then(Value::as_bool) == Some(true))
+        .count();
+    format!("{ready}/{total}")
+}
+
+fn restarts(object: &Value) -> i64 {
+    object
+        .pointer("/status/containerStatuses")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|status| status.get("restartCount").and_then(Value::as_i64))
+        .sum()
+}
+
+/// The STATUS column: the pod's reason when it has one (`Evicted`), else its phase.
+fn status(pod: &PodFact) -> String {
+    text_at(&pod.object, "/status/reason")
+        .map(str::to_string)
+        .or_else(|| pod.phase.clone())
+        .unwrap_or_else(|| "Unknown".into())
+}
+
+fn age(facts: &RunFacts, since_ns: Option<i64>) -> String {
+    match since_ns {
+        Some(since) => human_duration((facts.recording_end_ns() - since) / 1_000_000_000),
+        None => "<unknown>".into(),
+    }
+}
+
+/// kubectl's AGE format: `45s`, `2m5s`, `12m`, `3h4m`, `20h`, `3d4h`, `30d`, `2y10d`.
+pub fn human_duration(seconds: i64) -> String {
+    let seconds = seconds.max(0);
+    let (minutes, hours, days) = (seconds / 60, seconds / 3600, seconds / 86_400);
+    if seconds < 120 {
+        format!("{seconds}s")
+    } else if minutes < 10 {
+        match seconds % 60 {
+            0 => format!("{minutes}m"),
+            rest => format!("{minutes}m{rest}s"),
+        }
+    } else if minutes < 180 {
+        format!("{minutes}m")
+    } else if hours < 8 {
+        match minutes % 60 {
+            0 => format!("{hours}h"),
+            rest => format!("{hours}h{rest}m"),
+        }
+    } else if hours < 48 {
+        format!("{hours}h")
+    } else if hours < 24 * 8 {
+        match hours % 24 {
+            0 => format!("{days}d"),
+            rest => format!("{days}d{rest}h"),
+        }
+    } else if days < 365 * 2 {
+        format!("{days}d")
+    } else if days < 365 * 8 {
+        match days % 365 {
+            0 => format!("{}y", days / 365),
+            rest => format!("{}y{rest}d", days / 365),
+        }
+    } else {
+        format!("{}y", days / 365)
+    }
+}
+
+fn text_at<'a>(value: &'a Value, pointer: &str) -> Option<&'a str> {
+    value.pointer(pointer)?.as_str().filter(|text| !text.is_empty())
+}
+
+fn quantity(value: &Value) -> String {
+    match value {
+        Value::String(text) => text.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn key_values(map: Option<&Value>, separator: &str) -> Vec<String> {
+    let mut pairs: Vec<String> = map
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+        .map(|(key, value)| format!("{key}{separator}{}", quantity(value)))
+        .collect();
+    pairs.sort();
+    pairs
+}
+
+fn indent(text: &str, prefix: &str) -> String {
+    text.lines().map(|line| format!("{prefix}{line}\n")).collect()
+}
+
+/// Columns padded like kubectl's tab writer: each as wide as its widest cell plus 3 spaces,
+/// the last one unpadded.
+pub fn table(rows: &[Vec<String>]) -> String {
+    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..columns)
+        .map(|column| rows.iter().filter_map(|row| row.get(column)).map(|cell| cell.chars().count()).max().unwrap_or(0))
+        .collect();
+    let mut out = String::new();
+    for row in rows {
+        let mut line = String::new();
+        for (column, cell) in row.iter().enumerate() {
+            if column + 1 == row.len() {
+                line.push_str(cell);
+            } else {
+                line.push_str(&format!("{cell:<width$}", width = widths[column] + 3));
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ages_read_like_kubectl() {
+        let cases = [(5, "5s"), (119, "119s"), (125, "2m5s"), (600, "10m"), (3 * 3600 + 240, "3h4m"), (20 * 3600, "20h"), (3 * 86_400 + 4 * 3600, "3d4h"), (30 * 86_400, "30d")];
+        for (seconds, text) in cases {
+            assert_eq!(human_duration(seconds), text, "{seconds}s");
+        }
+    }
+
+    #[test]
+    fn columns_align_with_three_spaces() {
+        let rows = vec![vec!["NAME".into(), "GPU".into()], vec!["kwok-gpu-a100-0".into(), "8".into()]];
+        assert_eq!(table(&rows), "NAME              GPU\nkwok-gpu-a100-0   8\n");
+    }
+}

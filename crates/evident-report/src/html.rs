@@ -1,0 +1,155 @@
+//! `report.html`: the same content as `report.md` as one self-contained page (inline CSS and
+//! inline SVG, no script, nothing fetched), plus three plots replayed from the change log:
+//! pods by phase (`#plot-pods-by-phase`), GPUs allocated per pool (`#plot-gpu-allocation`)
+//! and node `kubeletVersion` stamping (`#plot-node-version-stamping`).
+
+use std::fmt::Write as _;
+
+use crate::junit::escape;
+use crate::model::Report;
+use crate::plot;
+
+/// Ids of the plots, for tests and for links.
+pub const PLOT_IDS: [&str; 3] = ["plot-pods-by-phase", "plot-gpu-allocation", "plot-node-version-stamping"];
+
+const STYLE: &str = "
+body { font: 15px/1.5 system-ui, sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 1em; color: #222; }
+h1 { font-size: 1.6em; } h2 { margin-top: 1.6em; border-bottom: 1px solid #ddd; }
+table { border-collapse: collapse; margin: 0.8em 0; }
+th, td { border: 1px solid #ccc; padding: 4px 8px; text-align: left; vertical-align: top; }
+th { background: #f4f4f4; }
+td.pass { background: #e6f4e6; color: #17631a; font-weight: bold; }
+td.fail { background: #fbe4e4; color: #a11; font-weight: bold; }
+.verdict.pass { color: #17631a; } .verdict.fail { color: #a11; }
+.gaps { border: 2px solid #c60; background: #fff4e5; padding: 0.5em 1em; }
+code { background: #f4f4f4; padding: 0 3px; }
+svg.plot { display: block; margin: 0.5em 0 1.5em; background: #fff; border: 1px solid #eee; }
+svg text { font: 11px system-ui, sans-serif; fill: #333; }
+svg text.axis-label { font-size: 12px; }
+figure { margin: 0; } figcaption { font-weight: bold; }
+";
+
+/// Renders the page.
+pub fn render(report: &Report) -> String {
+    let mut out = String::new();
+    let _ = write!(
+        out,
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>{}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n",
+        escape(&report.title)
+    );
+    let _ = writeln!(out, "<h1>{}</h1>", escape(&report.title));
+    if !report.description.is_empty() {
+        let _ = writeln!(out, "<p>{}</p>", escape(&report.description));
+    }
+    let _ = writeln!(
+        out,
+        "<p>Derived by <code>evident report</code> from recording <code>{}</code> (scenario <code>{}</code>), state at {}.</p>",
+        escape(&report.run_id),
+        escape(&report.scenario_name),
+        escape(&report.recorded_until)
+    );
+    if !report.gaps.is_empty() {
+        out.push_str("<div class=\"gaps\" id=\"gaps\"><strong>Warning: the recording has gaps.</strong> Changes during these intervals were not observed:<ul>");
+        for gap in &report.gaps {
+            let _ = write!(out, "<li>{}</li>", escape(gap));
+        }
+        out.push_str("</ul></div>\n");
+    }
+    let summary = report.summary();
+    let verdict = if summary.all_passed() { "pass" } else { "fail" };
+    let _ = writeln!(
+        out,
+        "<p class=\"verdict {verdict}\" id=\"verdict\"><strong>Result: {}</strong> — {} of {} expectations passed.</p>",
+        verdict.to_uppercase(),
+        summary.passed,
+        summary.passed + summary.failed
+    );
+
+    out.push_str("<h2>Environment</h2>\n<table id=\"environment\"><tr><th>Item</th><th>Value</th></tr>\n");
+    for (item, value) in &report.environment {
+        let _ = writeln!(out, "<tr><td>{}</td><td>{}</td></tr>", escape(item), escape(value));
+    }
+    out.push_str("</table>\n");
+
+    let fleet = &report.fleet;
+    out.push_str("<h2>Simulated fleet</h2>\n");
+    let _ = writeln!(
+        out,
+        "<p>{} GPU node(s), {} GPUs advertised, confirmed in <a href=\"gpu-allocatable.txt\">gpu-allocatable.txt</a>:</p>",
+        fleet.gpu_nodes.len(),
+        fleet.total_gpus
+    );
+    out.push_str("<table id=\"fleet\"><tr><th>Node</th><th>Pool</th><th>GPUs</th></tr>\n");
+    for (node, pool, gpus) in &fleet.gpu_nodes {
+        let _ = writeln!(out, "<tr><td>{}</td><td>{}</td><td>{gpus}</td></tr>", escape(node), escape(pool));
+    }
+    out.push_str("</table>\n");
+    let mut total = format!("Total: {} GPUs.", fleet.total_gpus);
+    if !fleet.gpu_less.is_empty() {
+        total.push_str(&format!(" The other node(s) ({}) advertise no GPUs.", fleet.gpu_less.join(", ")));
+    }
+    let _ = writeln!(out, "<p>{}</p>", escape(&total));
+
+    out.push_str("<h2>Scenario results</h2>\n<table id=\"results\"><tr><th>#</th><th>Scenario</th><th>Expected</th><th>Observed</th><th>Evidence file</th><th>Result</th></tr>\n");
+    for row in &report.rows {
+        let evidence: Vec<String> =
+            row.evidence.iter().map(|file| format!("<a href=\"{0}\">{0}</a>", escape(file))).collect();
+        let (class, text) = if row.passed() { ("pass", "PASS") } else { ("fail", "FAIL") };
+        let _ = writeln!(
+            out,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"{class}\">{text}</td></tr>",
+            row.number,
+            escape(&row.title),
+            escape(&row.expected),
+            escape(&row.observed),
+            evidence.join(", ")
+        );
+    }
+    out.push_str("</table>\n");
+    for totals in &report.namespace_totals {
+        let _ = writeln!(out, "<p>{}</p>", escape(totals));
+    }
+    if let Some(causes) = &report.causes_sentence {
+        let _ = writeln!(out, "<p>{}</p>", escape(causes));
+    }
+
+    out.push_str("<h2>Timelines</h2>\n");
+    let plots = [
+        (
+            PLOT_IDS[0],
+            "Pods by phase over time",
+            plot::step_chart(PLOT_IDS[0], "Pods by phase over time", "pods", &report.pods_by_phase),
+        ),
+        (
+            PLOT_IDS[1],
+            "GPUs allocated per pool over time (dashed: the pool's allocatable GPUs)",
+            plot::step_chart(
+                PLOT_IDS[1],
+                "GPUs allocated per pool over time",
+                "GPUs",
+                &report.gpu_allocation,
+            ),
+        ),
+        (
+            PLOT_IDS[2],
+            "Node kubeletVersion stamping (bar: node seen without a version; dot: version stamped)",
+            plot::stamping_chart(PLOT_IDS[2], "Node kubeletVersion stamping timeline", &report.stamping),
+        ),
+    ];
+    for (id, caption, svg) in plots {
+        let _ = writeln!(out, "<figure id=\"{id}-figure\"><figcaption>{}</figcaption>\n{svg}\n</figure>", escape(caption));
+    }
+
+    for (title, items) in [("What this run proves", &report.proves), ("What this run does NOT prove", &report.does_not_prove), ("Notes / surprises", &report.notes)] {
+        if items.is_empty() {
+            continue;
+        }
+        let _ = writeln!(out, "<h2>{}</h2>\n<ul>", escape(title));
+        for item in items {
+            let _ = writeln!(out, "<li>{}</li>", escape(item));
+        }
+        out.push_str("</ul>\n");
+    }
+    out.push_str("</body>\n</html>\n");
+    out
+}

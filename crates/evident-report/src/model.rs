@@ -1,0 +1,424 @@
+//! The report model: every sentence and table of the lab report, computed once from a
+//! scenario and the facts of a run, then rendered as Markdown, HTML and JUnit.
+
+use std::collections::BTreeMap;
+
+use evident_core::time::format_ns;
+
+use crate::cause;
+use crate::evaluate::{Outcome, evaluate};
+use crate::facts::RunFacts;
+use crate::scenario::{Expectation, Scenario};
+use crate::timeline::{self, StampSpan, StepSeries};
+
+/// The whole report.
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub title: String,
+    pub description: String,
+    pub scenario_name: String,
+    pub run_id: String,
+    /// When the recording ended, RFC 3339 (the "at" of every evidence file).
+    pub recorded_until: String,
+    pub environment: Vec<(String, String)>,
+    pub fleet: Fleet,
+    pub rows: Vec<ResultRow>,
+    pub namespace_totals: Vec<String>,
+    pub pending_causes: Vec<PendingCause>,
+    /// Sentence about the distinct Pending causes, if there are any.
+    pub causes_sentence: Option<String>,
+    pub proves: Vec<String>,
+    pub does_not_prove: Vec<String>,
+    pub notes: Vec<String>,
+    /// One line per gap or recovery recorded in run.json.
+    pub gaps: Vec<String>,
+    pub pods_by_phase: StepSeries,
+    pub gpu_allocation: StepSeries,
+    pub stamping: Vec<StampSpan>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fleet {
+    /// Nodes advertising GPUs: (name, pool, GPUs).
+    pub gpu_nodes: Vec<(String, String, i64)>,
+    pub total_gpus: i64,
+    pub gpu_less: Vec<String>,
+    /// Which layer advertised the GPUs, from the recording.
+    pub advertised_by: String,
+}
+
+/// One row of the results table.
+#[derive(Debug, Clone)]
+pub struct ResultRow {
+    pub number: u32,
+    pub name: String,
+    pub title: String,
+    pub expected: String,
+    pub observed: String,
+    pub evidence: Vec<String>,
+    pub checks: Vec<Check>,
+}
+
+impl ResultRow {
+    pub fn passed(&self) -> bool {
+        self.checks.iter().all(|check| check.outcome.passed)
+    }
+}
+
+/// One expectation and its verdict.
+#[derive(Debug, Clone)]
+pub struct Check {
+    pub expectation: Expectation,
+    pub outcome: Outcome,
+}
+
+/// A distinct reason for which pods stayed Pending, with the pods it holds back.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PendingCause {
+    pub reason: String,
+    pub pods: Vec<String>,
+}
+
+/// Passed and failed expectation counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Summary {
+    pub passed: usize,
+    pub failed: usize,
+}
+
+impl Summary {
+    pub fn all_passed(&self) -> bool {
+        self.failed == 0
+    }
+}
+
+impl Report {
+    pub fn build(scenario: &Scenario, facts: &RunFacts) -> Report {
+        let rows: Vec<ResultRow> = scenario
+            .scenarios
+            .iter()
+            .map(|case| {
+                let checks: Vec<Check> = case
+                    .expectations
+                    .iter()
+                    .map(|expectation| Check { expectation: expectation.clone(), outcome: evaluate(expectation, facts) })
+                    .collect();
+                let mut observed: Vec<&str> = Vec::new();
+                for check in &checks {
+                    if !observed.contains(&check.outcome.observed.as_str()) {
+                        observed.push(&check.outcome.observed);
+                    }
+                }
+                ResultRow {
+                    number: case.number,
+                    name: case.name.clone(),
+                    title: case.title.clone(),
+                    expected: case.expected.clone(),
+                    observed: observed.join("; "),
+                    evidence: case.evidence.clone(),
+                    checks,
+                }
+            })
+            .collect();
+        let fleet = fleet(facts);
+        let pending_causes = pending_causes(scenario, facts);
+        Report {
+            title: scenario.title.clone(),
+            description: scenario.description.trim().to_string(),
+            scenario_name: scenario.name.clone(),
+            run_id: facts.run_id.clone(),
+            recorded_until: format_ns(facts.recording_end_ns()),
+            environment: environment(scenario, facts, &fleet),
+            namespace_totals: namespace_totals(scenario, facts),
+            causes_sentence: causes_sentence(&pending_causes),
+            pending_causes,
+            proves: scenario.proves.clone(),
+            does_not_prove: scenario.does_not_prove.clone(),
+            notes: notes(scenario, facts),
+            gaps: gaps(facts),
+            pods_by_phase: timeline::pods_by_phase(facts),
+            gpu_allocation: timeline::gpu_allocation_by_pool(facts),
+            stamping: timeline::version_stamping(facts),
+            fleet,
+            rows,
+        }
+    }
+
+    pub fn summary(&self) -> Summary {
+        let mut summary = Summary::default();
+        for check in self.rows.iter().flat_map(|row| &row.checks) {
+            if check.outcome.passed {
+                summary.passed += 1;
+            } else {
+                summary.failed += 1;
+            }
+        }
+        summary
+    }
+
+    /// The evidence directory as the notebook names it.
+    pub fn evidence_dir(&self) -> String {
+        format!("evidence/{}/", self.run_id)
+    }
+}
+
+fn environment(scenario: &Scenario, facts: &RunFacts, fleet: &Fleet) -> Vec<(String, String)> {
+    let manifest = &facts.manifest;
+    let or_unknown = |text: &str| if text.is_empty() { "not recorded".to_string() } else { text.to_string() };
+    let date = if manifest.started_at.len() >= 10 {
+        manifest.started_at[..10].to_string()
+    } else {
+        format_ns(facts.started_ns)[..10].to_string()
+    };
+    let kwok = if manifest.cluster.kwok_version.is_empty() {
+        facts
+            .nodes
+            .iter()
+            .filter_map(|node| node.kubelet_version.as_deref())
+            .find(|version| version.starts_with("kwok-"))
+            .unwrap_or("not detected")
+            .to_string()
+    } else {
+        manifest.cluster.kwok_version.clone()
+    };
+    let host = if manifest.cluster.platform.is_empty() {
+        "not recorded".to_string()
+    } else {
+        format!("{} (API server platform)", manifest.cluster.platform)
+    };
+    let gpu_layer = match scenario.gpu_layer.trim() {
+        "" => fleet.advertised_by.clone(),
+        text => format!("{text} — recording: {}", fleet.advertised_by),
+    };
+    vec![
+        ("Date".into(), date),
+        ("Host OS".into(), host),
+        ("Kubernetes version".into(), or_unknown(&manifest.cluster.server_version)),
+        ("KWOK release".into(), kwok),
+        ("GPU layer".into(), gpu_layer),
+        ("Recording".into(), format!("run {} (evident {})", facts.run_id, or_unknown(&manifest.tool_version))),
+        ("Evidence directory".into(), format!("evidence/{}/", facts.run_id)),
+    ]
+}
+
+fn fleet(facts: &RunFacts) -> Fleet {
+    let mut gpu_nodes = Vec::new();
+    let mut gpu_less = Vec::new();
+    for node in &facts.nodes {
+        match node.gpu_allocatable.filter(|gpus| *gpus > 0) {
+            Some(gpus) => gpu_nodes.push((node.name.clone(), node.pool.clone().unwrap_or_else(|| "-".into()), gpus)),
+            None => gpu_less.push(node.name.clone()),
+        }
+    }
+    let total_gpus = gpu_nodes.iter().map(|(_, _, gpus)| gpus).sum();
+    // A device plugin or operator patches GPUs into a node after it registers; nodes created
+    // with GPUs in their status got them from their manifest.
+    let gpu_stamps: Vec<_> =
+        facts.node_stamps.iter().filter(|stamp| gpu_nodes.iter().any(|(name, _, _)| *name == stamp.name)).collect();
+    let observed_creation: Vec<_> = gpu_stamps.iter().filter(|stamp| stamp.first_op != "SYNC").collect();
+    let advertised_by = if gpu_nodes.is_empty() {
+        "no node advertises nvidia.com/gpu".to_string()
+    } else if observed_creation.is_empty() {
+        format!(
+            "nvidia.com/gpu already advertised on {} node(s) when the recording started (source not observed)",
+            gpu_nodes.len()
+        )
+    } else {
+        let late = observed_creation.iter().filter(|stamp| stamp.gpu_seen_ns != Some(stamp.first_seen_ns)).count();
+        if late == 0 {
+            format!(
+                "nvidia.com/gpu present on {} node(s) from their creation: advertised by the node manifests, not a device plugin or operator",
+                observed_creation.len()
+            )
+        } else {
+            format!(
+                "nvidia.com/gpu added to {late} of {} node(s) after creation: advertised by a device plugin or operator",
+                observed_creation.len()
+            )
+        }
+    };
+    Fleet { gpu_nodes, total_gpus, gpu_less, advertised_by }
+}
+
+fn namespace_totals(scenario: &Scenario, facts: &RunFacts) -> Vec<String> {
+    scenario
+        .namespaces()
+        .iter()
+        .map(|namespace| {
+            let pods: Vec<_> = facts.pods.iter().filter(|pod| &pod.namespace == namespace).collect();
+            let mut phases: BTreeMap<&str, usize> = BTreeMap::new();
+            for pod in &pods {
+                *phases.entry(pod.phase.as_deref().unwrap_or("Unknown")).or_default() += 1;
+            }
+            let running = phases.remove("Running").unwrap_or(0);
+            let pending = phases.remove("Pending").unwrap_or(0);
+            let mut by_workload: BTreeMap<&str, usize> = BTreeMap::new();
+            for pod in pods.iter().filter(|pod| pod.phase.as_deref() == Some("Pending")) {
+                *by_workload.entry(pod.workload.as_deref().unwrap_or(&pod.name)).or_default() += 1;
+            }
+            // Largest group first, as the notebook lists them.
+            let mut groups: Vec<(&str, usize)> = by_workload.into_iter().collect();
+            groups.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+            let parts: Vec<String> = groups
+                .iter()
+                .map(|(workload, n)| if *n == 1 { workload.to_string() } else { format!("{n} {workload}") })
+                .collect();
+            let others: Vec<String> = phases.iter().map(|(phase, n)| format!("{n} {phase}")).collect();
+            let mut sentence = format!("Namespace totals: {running} Running, {pending} Pending");
+            for other in &others {
+                sentence.push_str(&format!(", {other}"));
+            }
+            sentence.push_str(&format!(" in {namespace}"));
+            if !parts.is_empty() {
+                sentence.push_str(&format!(" ({})", parts.join(" + ")));
+            }
+            sentence.push('.');
+            let fleet: i64 = facts.nodes.iter().filter_map(|node| node.gpu_allocatable).sum();
+            let allocated: i64 = facts
+                .pods
+                .iter()
+                .filter(|pod| pod.node_name.is_some() && matches!(pod.phase.as_deref(), Some("Running" | "Pending")))
+                .filter_map(|pod| pod.gpu_request)
+                .sum();
+            if pending > 0 && fleet > 0 && allocated >= fleet {
+                sentence.push_str(&format!(
+                    " All {fleet} GPUs of the fleet are allocated: GPUs are the binding constraint."
+                ));
+            }
+            sentence
+        })
+        .collect()
+}
+
+/// Pending pods (unbound) of the scenario's namespaces grouped by the reason that rejected
+/// most nodes in their newest FailedScheduling message.
+fn pending_causes(scenario: &Scenario, facts: &RunFacts) -> Vec<PendingCause> {
+    let namespaces = scenario.namespaces();
+    let mut causes: Vec<PendingCause> = Vec::new();
+    for pod in facts.pods.iter().filter(|pod| {
+        namespaces.contains(&pod.namespace) && pod.phase.as_deref() == Some("Pending") && pod.node_name.is_none()
+    }) {
+        let reason = facts
+            .failed_scheduling(pod)
+            .and_then(|event| event.message.as_deref())
+            .map(cause::parse)
+            .and_then(|failure| cause::dominant(&failure).map(|reason| reason.reason.clone()))
+            .unwrap_or_else(|| "no FailedScheduling event recorded".to_string());
+        let reason = reason.strip_prefix("node(s) ").unwrap_or(&reason).to_string();
+        match causes.iter_mut().find(|cause| cause.reason == reason) {
+            Some(cause) => cause.pods.push(pod.name.clone()),
+            None => causes.push(PendingCause { reason, pods: vec![pod.name.clone()] }),
+        }
+    }
+    causes
+}
+
+fn causes_sentence(causes: &[PendingCause]) -> Option<String> {
+    let describe = |cause: &PendingCause| {
+        let pods = if cause.pods.len() > 3 {
+            format!("{} pods", cause.pods.len())
+        } else {
+            cause.pods.join(", ")
+        };
+        format!("{} ({pods})", cause.reason)
+    };
+    match causes {
+        [] => None,
+        [one] => Some(format!("Every Pending pod has the same root cause, read from its Events: {}.", describe(one))),
+        many => Some(format!(
+            "The {} Pending root causes are distinct and diagnosable from Events alone: {}.",
+            number_word(many.len()),
+            many.iter().map(describe).collect::<Vec<_>>().join(" vs ")
+        )),
+    }
+}
+
+fn number_word(n: usize) -> String {
+    match n {
+        2 => "two".into(),
+        3 => "three".into(),
+        4 => "four".into(),
+        _ => n.to_string(),
+    }
+}
+
+fn notes(scenario: &Scenario, facts: &RunFacts) -> Vec<String> {
+    let mut notes = Vec::new();
+    let kwok: Vec<_> = facts.node_stamps.iter().filter(|stamp| stamp.kwok_managed).collect();
+    let created: Vec<_> = kwok.iter().filter(|stamp| stamp.first_op != "SYNC").collect();
+    let stamped: Vec<i64> = created.iter().filter_map(|stamp| stamp.stamped_at_ns).collect();
+    if !created.is_empty() && !stamped.is_empty() {
+        let first = stamped.iter().min().copied().unwrap_or_default();
+        let last = stamped.iter().max().copied().unwrap_or_default();
+        let slowest = created
+            .iter()
+            .filter_map(|stamp| Some(stamp.stamped_at_ns? - stamp.first_seen_ns))
+            .max()
+            .unwrap_or_default();
+        let version = created.iter().find_map(|stamp| stamp.version.clone()).unwrap_or_default();
+        let blank = created.iter().filter(|stamp| stamp.stamped_at_ns != Some(stamp.first_seen_ns)).count();
+        notes.push(format!(
+            "kubeletVersion ({version}) was stamped node by node: {} of {} KWOK nodes were first seen without it; \
+             the stamps arrived over {} ms (first to last), at most {} ms after a node appeared. \
+             The KWOK controller stamps asynchronously; this does not affect scheduling.",
+            blank,
+            created.len(),
+            (last - first) / 1_000_000,
+            slowest / 1_000_000
+        ));
+        let never = created.iter().filter(|stamp| stamp.stamped_at_ns.is_none()).count();
+        if never > 0 {
+            notes.push(format!("{never} KWOK node(s) never got a kubeletVersion during the recording."));
+        }
+    } else if !kwok.is_empty() {
+        notes.push(
+            "Every KWOK node existed before the recording started, so kubeletVersion stamping was not observed."
+                .to_string(),
+        );
+    }
+    for (_, expectation) in scenario.expectations() {
+        let Expectation::PodRunningInPool { namespace, pod, pool } = expectation else { continue };
+        let Some(node) = facts.pod(namespace, pod).filter(|p| p.phase.as_deref() == Some("Running")).and_then(|p| p.node_name.as_deref())
+        else {
+            continue;
+        };
+        let equivalent: Vec<&str> =
+            facts.nodes.iter().filter(|n| n.pool.as_deref() == Some(pool)).map(|n| n.name.as_str()).collect();
+        if equivalent.len() > 1 {
+            notes.push(format!(
+                "{pod} landed on {node} (any of the {} {pool} nodes, {}, was valid; placement is up to the scheduler's scoring).",
+                equivalent.len(),
+                equivalent.join(", ")
+            ));
+        }
+    }
+    notes
+}
+
+fn gaps(facts: &RunFacts) -> Vec<String> {
+    let mut lines: Vec<String> = facts
+        .manifest
+        .gaps
+        .iter()
+        .map(|gap| {
+            format!(
+                "{} watch relisted (epoch {}) between {} and {}: {}; {} object(s) vanished in the gap",
+                gap.kind,
+                gap.epoch,
+                if gap.from.is_empty() { "the start" } else { &gap.from },
+                gap.to,
+                gap.reason,
+                gap.tombstones
+            )
+        })
+        .collect();
+    for recovery in &facts.manifest.recoveries {
+        if recovery.records_dropped > 0 {
+            lines.push(format!(
+                "recovery at {} dropped {} damaged write-ahead log record(s): {}",
+                recovery.at, recovery.records_dropped, recovery.detail
+            ));
+        }
+    }
+    lines
+}

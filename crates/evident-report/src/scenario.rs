@@ -1,0 +1,525 @@
+//! The scenario spec: a YAML file under `manifests/scenarios/` naming the fleet, the
+//! workloads, how to decide that the cluster settled, and the expectations the report checks.
+//!
+//! The format is documented in `docs/scenarios.md`. A spec is validated once, on load, and
+//! every problem found is reported (not only the first): unknown fields, missing manifest
+//! files, malformed expectations. Manifest paths are relative to the repository root, found
+//! as the nearest ancestor of the spec's directory that holds a `manifests/` directory; a
+//! spec copied into a run directory (`<run>/scenario.yaml`) has none, and its manifest files
+//! are not checked because the report never reads them.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use serde_yaml::Value;
+
+/// File name under which `evident run` stores the spec inside a run directory.
+pub const RUN_SCENARIO_FILE: &str = "scenario.yaml";
+
+/// Pod phases an expectation may count.
+pub const PHASES: [&str; 5] = ["Pending", "Running", "Succeeded", "Failed", "Unknown"];
+
+/// Errors of loading a scenario spec.
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioError {
+    /// The spec file could not be read.
+    #[error("cannot read scenario spec {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The spec was read but is not valid; `problems` holds one line per problem.
+    #[error("scenario spec {origin} is invalid ({} problem(s)): {}", .problems.len(), .problems.join("; "))]
+    Invalid { origin: String, problems: Vec<String> },
+}
+
+impl ScenarioError {
+    /// One line per problem, each naming the spec, for a terminal.
+    pub fn lines(&self) -> Vec<String> {
+        match self {
+            ScenarioError::Invalid { origin, problems } => {
+                problems.iter().map(|problem| format!("{origin}: {problem}")).collect()
+            }
+            other => vec![other.to_string()],
+        }
+    }
+}
+
+pub type Result<T, E = ScenarioError> = std::result::Result<T, E>;
+
+/// A validated scenario spec.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Scenario {
+    /// Short identifier (`lesson1`); names the JUnit suite.
+    pub name: String,
+    /// Title of the report.
+    pub title: String,
+    #[serde(default)]
+    pub description: String,
+    /// Fleet manifests (files or directories), relative to the repository root.
+    #[serde(default)]
+    pub fleet: Vec<String>,
+    /// Workload manifests, applied in this order, relative to the repository root.
+    #[serde(default)]
+    pub workloads: Vec<String>,
+    #[serde(default)]
+    pub settle: Settle,
+    /// What the run proves, in the notebook's words.
+    #[serde(default)]
+    pub proves: Vec<String>,
+    /// What the run does not prove.
+    #[serde(default)]
+    pub does_not_prove: Vec<String>,
+    /// Which layer advertises GPUs, as the author describes it; the report adds what the
+    /// recording shows.
+    #[serde(default)]
+    pub gpu_layer: String,
+    pub scenarios: Vec<ScenarioCase>,
+}
+
+/// How `evident run` decides that the cluster has settled and recording can stop.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Settle {
+    /// Stop after this many seconds without any recorded change. Default 5.
+    #[serde(default = "default_quiet_secs")]
+    pub quiet_secs: u64,
+    /// Give up (and report what was recorded) after this many seconds. Default 300.
+    #[serde(default = "default_timeout_secs")]
+    pub timeout_secs: u64,
+    /// Also wait until every expectation is decidable from the recording. Default false.
+    #[serde(default)]
+    pub decidable: bool,
+}
+
+fn default_quiet_secs() -> u64 {
+    5
+}
+
+fn default_timeout_secs() -> u64 {
+    300
+}
+
+impl Default for Settle {
+    fn default() -> Self {
+        Settle { quiet_secs: default_quiet_secs(), timeout_secs: default_timeout_secs(), decidable: false }
+    }
+}
+
+/// One numbered row of the report's results table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScenarioCase {
+    pub number: u32,
+    pub name: String,
+    /// As shown in the Scenario column, e.g. `cuda-batch-small (1 GPU, a100 pool)`.
+    pub title: String,
+    /// The Expected column, word for word.
+    pub expected: String,
+    /// Evidence files (names inside the run directory) backing the row.
+    #[serde(default)]
+    pub evidence: Vec<String>,
+    /// Written as one-key mappings (`- pod_running_in_pool: {...}`), not YAML tags.
+    #[serde(with = "serde_yaml::with::singleton_map_recursive")]
+    pub expectations: Vec<Expectation>,
+}
+
+/// A machine-checkable expectation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Expectation {
+    /// The pod is Running on a node of the pool.
+    PodRunningInPool { namespace: String, pod: String, pool: String },
+    /// The pod is Pending and a FailedScheduling reason contains `cause`.
+    PodPendingWithCause { namespace: String, pod: String, cause: String },
+    /// Pods of the workload per phase, each within `tolerance`.
+    PhaseCounts {
+        namespace: String,
+        workload: String,
+        counts: BTreeMap<String, u64>,
+        #[serde(default)]
+        tolerance: u64,
+    },
+}
+
+impl Expectation {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Expectation::PodRunningInPool { .. } => "pod_running_in_pool",
+            Expectation::PodPendingWithCause { .. } => "pod_pending_with_cause",
+            Expectation::PhaseCounts { .. } => "phase_counts",
+        }
+    }
+
+    pub fn namespace(&self) -> &str {
+        match self {
+            Expectation::PodRunningInPool { namespace, .. }
+            | Expectation::PodPendingWithCause { namespace, .. }
+            | Expectation::PhaseCounts { namespace, .. } => namespace,
+        }
+    }
+
+    /// The pod an expectation is about, if it names one.
+    pub fn pod(&self) -> Option<&str> {
+        match self {
+            Expectation::PodRunningInPool { pod, .. } | Expectation::PodPendingWithCause { pod, .. } => Some(pod),
+            Expectation::PhaseCounts { .. } => None,
+        }
+    }
+}
+
+impl fmt::Display for Expectation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Expectation::PodRunningInPool { namespace, pod, pool } => {
+                write!(f, "pod {namespace}/{pod} Running in pool {pool}")
+            }
+            Expectation::PodPendingWithCause { namespace, pod, cause } => {
+                write!(f, "pod {namespace}/{pod} Pending: {cause}")
+            }
+            Expectation::PhaseCounts { namespace, workload, counts, tolerance } => {
+                let counts: Vec<String> = counts.iter().map(|(phase, n)| format!("{n} {phase}")).collect();
+                write!(f, "workload {namespace}/{workload}: {} (±{tolerance})", counts.join(", "))
+            }
+        }
+    }
+}
+
+const TOP_FIELDS: &[&str] = &[
+    "name",
+    "title",
+    "description",
+    "fleet",
+    "workloads",
+    "settle",
+    "proves",
+    "does_not_prove",
+    "gpu_layer",
+    "scenarios",
+];
+const SETTLE_FIELDS: &[&str] = &["quiet_secs", "timeout_secs", "decidable"];
+const CASE_FIELDS: &[&str] = &["number", "name", "title", "expected", "evidence", "expectations"];
+const EXPECTATION_FIELDS: &[(&str, &[&str])] = &[
+    ("pod_running_in_pool", &["namespace", "pod", "pool"]),
+    ("pod_pending_with_cause", &["namespace", "pod", "cause"]),
+    ("phase_counts", &["namespace", "workload", "counts", "tolerance"]),
+];
+
+impl Scenario {
+    /// Reads and validates a spec file, checking its manifest files when a repository root is
+    /// found above it (see the module docs).
+    pub fn load(path: &Path) -> Result<Scenario> {
+        let text =
+            std::fs::read_to_string(path).map_err(|source| ScenarioError::Read { path: path.to_path_buf(), source })?;
+        let root = path.canonicalize().ok().and_then(|p| repository_root(&p));
+        Scenario::parse(&text, &path.display().to_string(), root.as_deref())
+    }
+
+    /// Parses and validates spec text. `origin` names it in errors; with `manifests_root`,
+    /// every fleet and workload path must exist below it.
+    pub fn parse(text: &str, origin: &str, manifests_root: Option<&Path>) -> Result<Scenario> {
+        let invalid = |problems: Vec<String>| ScenarioError::Invalid { origin: origin.to_string(), problems };
+        let value: Value = serde_yaml::from_str(text).map_err(|error| invalid(vec![format!("not YAML: {error}")]))?;
+        let mut problems = Vec::new();
+        check_structure(&value, &mut problems);
+        if !problems.is_empty() {
+            return Err(invalid(problems));
+        }
+        let scenario: Scenario = serde_yaml::from_value(value).map_err(|error| invalid(vec![error.to_string()]))?;
+        scenario.check_semantics(manifests_root, &mut problems);
+        if problems.is_empty() { Ok(scenario) } else { Err(invalid(problems)) }
+    }
+
+    /// The spec as YAML (what `evident run` copies into the run directory).
+    pub fn to_yaml(&self) -> String {
+        serde_yaml::to_string(self).unwrap_or_default()
+    }
+
+    /// Every expectation with the case it belongs to, in report order.
+    pub fn expectations(&self) -> impl Iterator<Item = (&ScenarioCase, &Expectation)> {
+        self.scenarios.iter().flat_map(|case| case.expectations.iter().map(move |e| (case, e)))
+    }
+
+    /// Namespaces the expectations look at, sorted.
+    pub fn namespaces(&self) -> BTreeSet<String> {
+        self.expectations().map(|(_, e)| e.namespace().to_string()).collect()
+    }
+
+    fn check_semantics(&self, root: Option<&Path>, problems: &mut Vec<String>) {
+        if self.name.trim().is_empty() {
+            problems.push("`name` is empty".into());
+        }
+        if self.title.trim().is_empty() {
+            problems.push("`title` is empty".into());
+        }
+        if self.scenarios.is_empty() {
+            problems.push("`scenarios` is empty: a report needs at least one".into());
+        }
+        if self.settle.timeout_secs == 0 {
+            problems.push("`settle.timeout_secs` must be above 0".into());
+        }
+        if let Some(root) = root {
+            for (field, paths) in [("fleet", &self.fleet), ("workloads", &self.workloads)] {
+                for path in paths {
+                    if !root.join(path).exists() {
+                        problems.push(format!("`{field}`: file {path} does not exist under {}", root.display()));
+                    }
+                }
+            }
+        }
+        let mut numbers = BTreeSet::new();
+        for (index, case) in self.scenarios.iter().enumerate() {
+            let at = format!("scenarios[{index}]");
+            if !numbers.insert(case.number) {
+                problems.push(format!("{at}: number {} is used twice", case.number));
+            }
+            for (field, text) in [("name", &case.name), ("title", &case.title), ("expected", &case.expected)] {
+                if text.trim().is_empty() {
+                    problems.push(format!("{at}: `{field}` is empty"));
+                }
+            }
+            if case.expectations.is_empty() {
+                problems.push(format!("{at}: `expectations` is empty: nothing would be checked"));
+            }
+            for evidence in &case.evidence {
+                if !is_evidence_file_name(evidence) {
+                    problems.push(format!(
+                        "{at}: evidence {evidence:?} is not a file the report writes \
+                         (gpu-allocatable.txt, pending-pods.txt, pods-<namespace>.txt, describe-pod-<pod>.txt)"
+                    ));
+                }
+            }
+            for (position, expectation) in case.expectations.iter().enumerate() {
+                check_expectation(expectation, &format!("{at}.expectations[{position}]"), problems);
+            }
+        }
+    }
+}
+
+fn check_expectation(expectation: &Expectation, at: &str, problems: &mut Vec<String>) {
+    let kind = expectation.kind();
+    let mut require = |field: &str, value: &str| {
+        if value.trim().is_empty() {
+            problems.push(format!("{at}: {kind}: `{field}` is empty"));
+        }
+    };
+    match expectation {
+        Expectation::PodRunningInPool { namespace, pod, pool } => {
+            require("namespace", namespace);
+            require("pod", pod);
+            require("pool", pool);
+        }
+        Expectation::PodPendingWithCause { namespace, pod, cause } => {
+            require("namespace", namespace);
+            require("pod", pod);
+            require("cause", cause);
+        }
+        Expectation::PhaseCounts { namespace, workload, counts, .. } => {
+            require("namespace", namespace);
+            require("workload", workload);
+            if counts.is_empty() {
+                problems.push(format!("{at}: {kind}: `counts` is empty"));
+            }
+        }
+    }
+}
+
+/// Whether `name` is one of the evidence files the report writes.
+pub fn is_evidence_file_name(name: &str) -> bool {
+    let plain = !name.contains('/') && name.ends_with(".txt");
+    plain
+        && (name == "gpu-allocatable.txt"
+            || name == "pending-pods.txt"
+            || name.strip_prefix("pods-").is_some_and(|rest| rest.len() > 4)
+            || name.strip_prefix("describe-pod-").is_some_and(|rest| rest.len() > 4))
+}
+
+/// Checks field names and the shape of each expectation before typed deserialization, so
+/// that every unknown field is reported, not only the first serde meets.
+fn check_structure(value: &Value, problems: &mut Vec<String>) {
+    let Some(top) = value.as_mapping() else {
+        problems.push("the spec must be a YAML mapping".into());
+        return;
+    };
+    check_keys(top, "", TOP_FIELDS, problems);
+    for required in ["name", "title", "scenarios"] {
+        if !top.contains_key(required) {
+            problems.push(format!("missing field `{required}`"));
+        }
+    }
+    if let Some(settle) = top.get("settle") {
+        match settle.as_mapping() {
+            Some(settle) => check_keys(settle, "settle.", SETTLE_FIELDS, problems),
+            None => problems.push("`settle` must be a mapping".into()),
+        }
+    }
+    let Some(cases) = top.get("scenarios") else { return };
+    let Some(cases) = cases.as_sequence() else {
+        problems.push("`scenarios` must be a list".into());
+        return;
+    };
+    for (index, case) in cases.iter().enumerate() {
+        let at = format!("scenarios[{index}]");
+        let Some(case) = case.as_mapping() else {
+            problems.push(format!("{at} must be a mapping"));
+            continue;
+        };
+        check_keys(case, &format!("{at}."), CASE_FIELDS, problems);
+        for required in ["number", "name", "title", "expected", "expectations"] {
+            if !case.contains_key(required) {
+                problems.push(format!("{at}: missing field `{required}`"));
+            }
+        }
+        let Some(expectations) = case.get("expectations").and_then(Value::as_sequence) else { continue };
+        for (position, expectation) in expectations.iter().enumerate() {
+            check_expectation_shape(expectation, &format!("{at}.expectations[{position}]"), problems);
+        }
+    }
+}
+
+fn check_expectation_shape(value: &Value, at: &str, problems: &mut Vec<String>) {
+    let known: Vec<&str> = EXPECTATION_FIELDS.iter().map(|(kind, _)| *kind).collect();
+    let Some(map) = value.as_mapping().filter(|map| map.len() == 1) else {
+        problems.push(format!("{at}: must be a mapping with one key, the kind ({})", known.join(", ")));
+        return;
+    };
+    let (kind, body) = map.iter().next().expect("one entry");
+    let kind = kind.as_str().unwrap_or_default();
+    let Some((_, fields)) = EXPECTATION_FIELDS.iter().find(|(name, _)| *name == kind) else {
+        problems.push(format!("{at}: unknown expectation kind {kind:?} (one of {})", known.join(", ")));
+        return;
+    };
+    let Some(body) = body.as_mapping() else {
+        problems.push(format!("{at}: {kind} must be a mapping of {}", fields.join(", ")));
+        return;
+    };
+    check_keys(body, &format!("{at}.{kind}."), fields, problems);
+    for field in fields.iter().filter(|field| **field != "tolerance") {
+        if !body.contains_key(*field) {
+            problems.push(format!("{at}: {kind}: missing field `{field}`"));
+        }
+    }
+    if kind == "phase_counts"
+        && let Some(counts) = body.get("counts")
+    {
+        let well_formed = counts
+            .as_mapping()
+            .is_some_and(|map| map.iter().all(|(phase, n)| phase.is_string() && n.as_u64().is_some()));
+        if !well_formed {
+            problems.push(format!("{at}: phase_counts: `counts` must map phases to whole numbers (Running: 32)"));
+        }
+        for phase in counts.as_mapping().into_iter().flat_map(|map| map.keys()).filter_map(Value::as_str) {
+            if !PHASES.contains(&phase) {
+                problems.push(format!("{at}: phase_counts: unknown phase {phase:?} (one of {})", PHASES.join(", ")));
+            }
+        }
+    }
+}
+
+fn check_keys(map: &serde_yaml::Mapping, prefix: &str, allowed: &[&str], problems: &mut Vec<String>) {
+    for key in map.keys() {
+        let name = key.as_str().map(str::to_string).unwrap_or_else(|| format!("{key:?}"));
+        if !allowed.contains(&name.as_str()) {
+            problems.push(format!("unknown field `{prefix}{name}` (expected one of: {})", allowed.join(", ")));
+        }
+    }
+}
+
+/// The nearest ancestor of the spec's directory holding a `manifests/` directory.
+fn repository_root(spec: &Path) -> Option<PathBuf> {
+    spec.parent()?.ancestors().find(|dir| dir.join("manifests").is_dir()).map(Path::to_path_buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+name: demo
+title: Demo report
+scenarios:
+  - number: 1
+    name: small
+    title: small (1 GPU)
+    expected: Running on a100 node
+    evidence: [pods-gpu-demo.txt]
+    expectations:
+      - pod_running_in_pool: {namespace: gpu-demo, pod: small, pool: a100}
+      - phase_counts: {namespace: gpu-demo, workload: q, counts: {Running: 32, Pending: 8}, tolerance: 1}
+"#;
+
+    fn problems(text: &str) -> Vec<String> {
+        match Scenario::parse(text, "spec.yaml", None) {
+            Err(ScenarioError::Invalid { problems, .. }) => problems,
+            other => panic!("expected invalid, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn parses_a_minimal_spec_with_defaults() {
+        let scenario = Scenario::parse(MINIMAL, "spec.yaml", None).unwrap();
+        assert_eq!(scenario.settle, Settle::default());
+        assert_eq!(scenario.scenarios[0].expectations.len(), 2);
+        assert_eq!(
+            scenario.scenarios[0].expectations[1],
+            Expectation::PhaseCounts {
+                namespace: "gpu-demo".into(),
+                workload: "q".into(),
+                counts: [("Pending".to_string(), 8), ("Running".to_string(), 32)].into_iter().collect(),
+                tolerance: 1,
+            }
+        );
+        let again = Scenario::parse(&scenario.to_yaml(), "copy", None).unwrap();
+        assert_eq!(again, scenario, "a spec survives its YAML round trip (the copy in the run dir)");
+    }
+
+    #[test]
+    fn reports_every_unknown_field_on_its_own_line() {
+        let text = MINIMAL.replace("title: Demo report", "title: Demo report\ncolour: red\nsettle: {quiet: 3}")
+            .replace("pool: a100}", "pool: a100, zone: x}");
+        let found = problems(&text);
+        assert_eq!(found.len(), 3, "{found:#?}");
+        assert!(found[0].contains("unknown field `colour`"), "{found:#?}");
+        assert!(found[1].contains("unknown field `settle.quiet`"), "{found:#?}");
+        assert!(found[2].contains("unknown field `scenarios[0].expectations[0].pod_running_in_pool.zone`"));
+    }
+
+    #[test]
+    fn rejects_bad_expectations() {
+        let text = MINIMAL
+            .replace("pod_running_in_pool: {namespace: gpu-demo, pod: small, pool: a100}", "pod_flying: {pod: x}")
+            .replace("counts: {Running: 32, Pending: 8}", "counts: {Runing: 32}");
+        let found = problems(&text);
+        assert!(found.iter().any(|p| p.contains("unknown expectation kind \"pod_flying\"")), "{found:#?}");
+        assert!(found.iter().any(|p| p.contains("unknown phase \"Runing\"")), "{found:#?}");
+        let missing = MINIMAL.replace("pod: small, ", "");
+        let found = problems(&missing);
+        assert_eq!(found, vec!["scenarios[0].expectations[0]: pod_running_in_pool: missing field `pod`"]);
+    }
+
+    #[test]
+    fn rejects_missing_manifest_files_and_unknown_evidence() {
+        let root = std::env::temp_dir().join(format!("evident-spec-{}", std::process::id()));
+        std::fs::create_dir_all(root.join("manifests/fleet")).unwrap();
+        let text = MINIMAL
+            .replace("scenarios:\n", "fleet: [manifests/fleet/]\nworkloads: [manifests/workloads/none.yaml]\nscenarios:\n")
+            .replace("[pods-gpu-demo.txt]", "[pods-gpu-demo.txt, notes.md]");
+        let found = match Scenario::parse(&text, "spec.yaml", Some(&root)) {
+            Err(ScenarioError::Invalid { problems, .. }) => problems,
+            other => panic!("expected invalid, got {other:?}"),
+        };
+        std::fs::remove_dir_all(&root).ok();
+        assert_eq!(found.len(), 2, "{found:#?}");
+        assert!(found[0].contains("`workloads`: file manifests/workloads/none.yaml does not exist"));
+        assert!(found[1].contains("evidence \"notes.md\""));
+    }
+
+    #[test]
+    fn error_lines_name_the_spec() {
+        let error = Scenario::parse("name: x\n", "s.yaml", None).unwrap_err();
+        let lines = error.lines();
+        assert_eq!(lines, vec!["s.yaml: missing field `title`", "s.yaml: missing field `scenarios`"]);
+        assert!(error.to_string().starts_with("scenario spec s.yaml is invalid (2 problem(s))"));
+    }
+}

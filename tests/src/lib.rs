@@ -1,0 +1,133 @@
+//! Harness of the end-to-end tests: the real local control plane (kube-apiserver,
+//! kube-scheduler, kube-controller-manager v1.36, etcd and the KWOK controller, started by
+//! `hack/cluster.sh up`), reached through its kubeconfig.
+//!
+//! Tests that change the cluster take [`exclusive`] first: the fleet has 32 GPUs, and two
+//! tests placing pods at once would change each other's outcome.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use k8s_openapi::api::core::v1::{Namespace, Pod};
+use kube::api::{DeleteParams, ListParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Api, Client, Config};
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()
+}
+
+/// Runs `hack/cluster.sh <args>` and returns its stdout.
+pub fn cluster_script(args: &[&str]) -> anyhow::Result<String> {
+    let script = repo_root().join("hack/cluster.sh");
+    let output = Command::new("bash")
+        .arg(&script)
+        .args(args)
+        .current_dir(repo_root())
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .with_context(|| format!("cannot run {}", script.display()))?;
+    if !output.status.success() {
+        bail!("hack/cluster.sh {} failed with {}", args.join(" "), output.status);
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
+}
+
+/// Brings the local cluster up once per test process (no-op when it is healthy) and
+/// returns its kubeconfig path.
+pub fn kubeconfig() -> anyhow::Result<PathBuf> {
+    static KUBECONFIG: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    KUBECONFIG
+        .get_or_init(|| {
+            cluster_script(&["up"]).map_err(|e| format!("{e:#}"))?;
+            let path = cluster_script(&["kubeconfig"]).map_err(|e| format!("{e:#}"))?;
+            Ok(PathBuf::from(path.lines().last().unwrap_or_default()))
+        })
+        .clone()
+        .map_err(anyhow::Error::msg)
+}
+
+/// A client for the local cluster.
+pub async fn client() -> anyhow::Result<Client> {
+    let path = kubeconfig()?;
+    let file = Kubeconfig::read_from(&path).with_context(|| format!("reading {}", path.display()))?;
+    let config = Config::from_custom_kubeconfig(file, &KubeConfigOptions::default()).await?;
+    Ok(Client::try_from(config)?)
+}
+
+/// Serialises tests that change the cluster.
+pub fn exclusive() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Path of a manifest folder or file in the repository.
+pub fn manifest(relative: &str) -> PathBuf {
+    repo_root().join("manifests").join(relative)
+}
+
+/// Deletes namespaces (if present) and waits until they and their pods are gone, so the
+/// fleet's GPUs are free again.
+pub async fn delete_namespaces(client: &Client, names: &[&str], timeout: Duration) -> anyhow::Result<()> {
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    for name in names {
+        match namespaces.delete(name, &DeleteParams::default()).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(status)) if status.code == 404 => {}
+            Err(error) => return Err(error).with_context(|| format!("deleting namespace {name}")),
+        }
+    }
+    let deadline = Instant::now() + timeout;
+    loop {
+        let mut remaining = Vec::new();
+        for name in names {
+            if namespaces.get_opt(name).await?.is_some() {
+                remaining.push(*name);
+            }
+        }
+        if remaining.is_empty() {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!("namespaces {remaining:?} still exist after {timeout:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Polls `condition` every 250 ms until it returns `Some`, or fails after `timeout`
+/// with the last description it gave.
+pub async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, mut condition: F) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<Result<T, String>>>,
+{
+    let deadline = Instant::now() + timeout;
+    let mut last = String::new();
+    loop {
+        match condition().await {
+            Ok(Ok(value)) => return Ok(value),
+            Ok(Err(state)) => last = state,
+            Err(error) => last = format!("{error:#}"),
+        }
+        if Instant::now() > deadline {
+            bail!("timed out after {timeout:?} waiting for {what}; last seen: {last}");
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Pods of a namespace.
+pub async fn pods(client: &Client, namespace: &str) -> anyhow::Result<Vec<Pod>> {
+    let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    Ok(api.list(&ListParams::default()).await?.items)
+}
+
+/// Phase of a pod ("" when unknown).
+pub fn phase(pod: &Pod) -> &str {
+    pod.status.as_ref().and_then(|s| s.phase.as_deref()).unwrap_or_default()
+}
