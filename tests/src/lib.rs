@@ -107,7 +107,7 @@ where
     Fut: std::future::Future<Output = anyhow::Result<Result<T, String>>>,
 {
     let deadline = Instant::now() + timeout;
-    let mut last = String::new();
+    let mut last;
     loop {
         match condition().await {
             Ok(Ok(value)) => return Ok(value),

@@ -33,7 +33,9 @@ fn report_uses_the_scenario_stored_in_the_run_and_exits_0() {
     assert_eq!(output.status.code(), Some(0), "stdout: {stdout}\nstderr: {}", text(&output.stderr));
     assert!(stdout.contains("4 passed, 0 failed"), "{stdout}");
     assert_eq!(stdout.lines().filter(|line| line.starts_with("PASS ")).count(), 4);
-    for file in ["report.md", "report.html", "junit.xml", "pods-gpu-demo.txt", "pending-pods.txt", "gpu-allocatable.txt"] {
+    for file in
+        ["report.md", "report.html", "junit.xml", "pods-gpu-demo.txt", "pending-pods.txt", "gpu-allocatable.txt"]
+    {
         assert!(run.join(file).is_file(), "{file} written");
     }
 }
@@ -45,7 +47,8 @@ fn a_failing_expectation_exits_1() {
     let failing = dir.path().join("failing.yaml");
     let spec = spec_text();
     assert!(spec.contains("counts: {Running: 32, Pending: 8}"));
-    std::fs::write(&failing, spec.replace("counts: {Running: 32, Pending: 8}", "counts: {Running: 40, Pending: 0}")).unwrap();
+    std::fs::write(&failing, spec.replace("counts: {Running: 32, Pending: 8}", "counts: {Running: 40, Pending: 0}"))
+        .unwrap();
     let output = evident(&["report".as_ref(), run.as_os_str(), "--scenario".as_ref(), failing.as_os_str()]);
     let stdout = text(&output.stdout);
     assert_eq!(output.status.code(), Some(1), "stdout: {stdout}\nstderr: {}", text(&output.stderr));
@@ -63,7 +66,11 @@ fn a_run_without_scenario_fails_with_one_line() {
     let stderr = text(&output.stderr);
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    assert!(stderr.starts_with("error: run ") && stderr.contains("has no scenario.yaml: pass the scenario spec with --scenario"), "{stderr}");
+    assert!(
+        stderr.starts_with("error: run ")
+            && stderr.contains("has no scenario.yaml: pass the scenario spec with --scenario"),
+        "{stderr}"
+    );
     assert!(!run.join("report.md").exists());
 }
 
@@ -72,9 +79,8 @@ fn an_invalid_spec_names_each_problem_on_its_own_line() {
     let dir = tempfile::tempdir().unwrap();
     let run = synthetic_run(dir.path());
     let bad = dir.path().join("bad.yaml");
-    let spec = spec_text()
-        .replacen("settle:\n", "colour: red\nsettle:\n", 1)
-        .replace("pod_running_in_pool:", "pod_flying:");
+    let spec =
+        spec_text().replacen("settle:\n", "colour: red\nsettle:\n", 1).replace("pod_running_in_pool:", "pod_flying:");
     std::fs::write(&bad, spec).unwrap();
     let output = evident(&["report".as_ref(), run.as_os_str(), "--scenario".as_ref(), bad.as_os_str()]);
     let stderr = text(&output.stderr);

@@ -8,16 +8,17 @@
 //! writer per run), [`recover`] (WAL tail to Parquet after a crash) and [`store`] (the write
 //! path the watcher calls). [`synthetic`] generates realistic objects for tests and benches.
 
+pub mod apply;
 pub mod durable;
 pub mod lock;
 pub mod manifest;
 pub mod recover;
 pub mod segment;
-// TEMP-HELPER pub mod session;
+pub mod session;
 pub mod store;
 pub mod synthetic;
 pub mod wal;
-// TEMP-HELPER pub mod watch;
+pub mod watch;
 
 pub use recover::{RecoveryReport, recover};
 pub use store::{ChangeStore, StoreConfig, StoreError, StoreStats};

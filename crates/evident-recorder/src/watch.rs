@@ -87,7 +87,7 @@ pub async fn follow(
     futures::pin_mut!(stream);
     while let Some(item) = stream.next().await {
         let observations = match item {
-            Ok(event) => tracker.on_event(event.map(|object| to_json(object, &resource)), now_ns()),
+            Ok(event) => tracker.on_event(event_to_json(event, &resource), now_ns()),
             Err(error) => tracker.on_error(&error.to_string()),
         };
         for observation in observations {
@@ -99,6 +99,16 @@ pub async fn follow(
                 return;
             }
         }
+    }
+}
+
+fn event_to_json(event: Event<DynamicObject>, resource: &ApiResource) -> Event<Value> {
+    match event {
+        Event::Apply(object) => Event::Apply(to_json(object, resource)),
+        Event::Delete(object) => Event::Delete(to_json(object, resource)),
+        Event::Init => Event::Init,
+        Event::InitApply(object) => Event::InitApply(to_json(object, resource)),
+        Event::InitDone => Event::InitDone,
     }
 }
 

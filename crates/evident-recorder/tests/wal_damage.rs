@@ -118,7 +118,8 @@ fn records_zeroed_in_place_are_dropped_from_the_first_zeroed_byte() {
     );
 
     // Zero from the middle of record 8: its intact header still delimits one frame.
-    let (path, ends) = segment(tempfile::tempdir().unwrap().path());
+    let second = tempfile::tempdir().unwrap();
+    let (path, ends) = segment(second.path());
     let from = ends[7] + 40;
     overwrite(&path, from, &vec![0u8; (ends[9] - from) as usize]);
     let (seqs, tail) = read(&path);

@@ -70,7 +70,10 @@ mod tests {
         let failure = parse(GPU);
         let dominant = dominant(&failure).unwrap();
         assert_eq!(dominant.reason, "Insufficient nvidia.com/gpu");
-        assert_eq!(summary(&failure, dominant), "0/7 nodes available: ... 6 Insufficient nvidia.com/gpu (1 node untolerated taint)");
+        assert_eq!(
+            summary(&failure, dominant),
+            "0/7 nodes available: ... 6 Insufficient nvidia.com/gpu (1 node untolerated taint)"
+        );
         assert!(reason_matching(&failure, "Preemption").is_none(), "the preemption sentence is not a reason");
     }
 
@@ -79,7 +82,10 @@ mod tests {
         let failure = parse(SELECTOR);
         let matched = reason_matching(&failure, "didn't match Pod's node affinity/selector").unwrap();
         assert_eq!(matched.nodes, Some(6));
-        assert_eq!(summary(&failure, matched), "0/7 nodes available: ... 6 node(s) didn't match Pod's node affinity/selector (1 node untolerated taint)");
+        assert_eq!(
+            summary(&failure, matched),
+            "0/7 nodes available: ... 6 node(s) didn't match Pod's node affinity/selector (1 node untolerated taint)"
+        );
         assert!(reason_matching(&failure, "Insufficient nvidia.com/gpu").is_none());
     }
 }

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use crate::cause;
 use crate::facts::{PodFact, RunFacts};
-use crate::scenario::Expectation;
+use crate::scenario::{Expectation, phase_rank};
 
 /// The verdict on one expectation.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,9 +21,6 @@ pub struct Outcome {
     /// What was observed, in the notebook's words (`Running on kwok-gpu-a100-1`).
     pub observed: String,
 }
-
-/// Phases in the order the notebook names them.
-const DISPLAY_ORDER: [&str; 5] = ["Running", "Pending", "Succeeded", "Failed", "Unknown"];
 
 pub fn evaluate(expectation: &Expectation, facts: &RunFacts) -> Outcome {
     match expectation {
@@ -74,9 +71,11 @@ fn pending_with_cause(facts: &RunFacts, namespace: &str, name: &str, cause: &str
     };
     let failure = cause::parse(&message);
     match cause::reason_matching(&failure, cause) {
-        Some(reason) => {
-            Outcome { passed: true, decided: true, observed: format!("Pending - {}{source}", cause::summary(&failure, reason)) }
-        }
+        Some(reason) => Outcome {
+            passed: true,
+            decided: true,
+            observed: format!("Pending - {}{source}", cause::summary(&failure, reason)),
+        },
         None => {
             let observed = match cause::dominant(&failure) {
                 Some(reason) => format!("Pending - {}{source}", cause::summary(&failure, reason)),
@@ -136,11 +135,11 @@ fn phase_counts(
         let got = observed.get(phase.as_str()).copied().unwrap_or(0);
         got.abs_diff(*want) <= tolerance
     });
-    let shown: Vec<String> = DISPLAY_ORDER
-        .iter()
-        .filter(|phase| expected.contains_key(**phase) || observed.contains_key(**phase))
-        .map(|phase| format!("{} {phase}", observed.get(phase).copied().unwrap_or(0)))
-        .collect();
+    let mut phases: Vec<&str> = expected.keys().map(String::as_str).chain(observed.keys().copied()).collect();
+    phases.sort_by_key(|phase| (phase_rank(phase), *phase));
+    phases.dedup();
+    let shown: Vec<String> =
+        phases.iter().map(|phase| format!("{} {phase}", observed.get(phase).copied().unwrap_or(0))).collect();
     let mut text = shown.join(", ");
     if pods.is_empty() {
         text = format!("no pods of {namespace}/{workload} in the recording");
@@ -162,7 +161,9 @@ fn gpus_held_elsewhere(facts: &RunFacts, namespace: &str, workload: &str, pods: 
     pods.iter().find(|pod| pod.phase.as_deref() == Some("Pending"))?;
     let fleet: i64 = facts.nodes.iter().filter_map(|node| node.gpu_allocatable).sum();
     let holding = |pod: &&PodFact| {
-        pod.node_name.is_some() && matches!(pod.phase.as_deref(), Some("Running" | "Pending")) && pod.gpu_request.unwrap_or(0) > 0
+        pod.node_name.is_some()
+            && matches!(pod.phase.as_deref(), Some("Running" | "Pending"))
+            && pod.gpu_request.unwrap_or(0) > 0
     };
     let allocated: i64 = facts.pods.iter().filter(holding).filter_map(|pod| pod.gpu_request).sum();
     if fleet == 0 || allocated < fleet {
@@ -253,7 +254,11 @@ mod tests {
             manifest: RunManifest::default(),
             started_ns: 0,
             ended_ns: 10,
-            nodes: vec![node("a100-0", Some("a100"), Some(2)), node("h100-0", Some("h100"), Some(1)), node("cp", None, None)],
+            nodes: vec![
+                node("a100-0", Some("a100"), Some(2)),
+                node("h100-0", Some("h100"), Some(1)),
+                node("cp", None, None),
+            ],
             pods: vec![
                 pod("small", "small", "Running", Some("a100-0"), 1),
                 pod("q-1", "q", "Running", Some("a100-0"), 1),
@@ -263,8 +268,12 @@ mod tests {
             ],
             pod_events: vec![refused("q-3", GPU_MESSAGE), refused("big", GPU_MESSAGE)],
             pod_changes: vec![],
-            node_pools: vec![],
             node_stamps: vec![],
+            fleet: vec![],
+            namespace_totals: vec![],
+            pending_reasons: vec![],
+            stamping: vec![],
+            gpu_allocation: vec![],
         }
     }
 
@@ -295,7 +304,10 @@ mod tests {
         assert_eq!(wrong_pool.observed, "Running on a100-0 (pool a100)");
         let pending = evaluate(&running("big", "a100"), &facts);
         assert!(!pending.passed && pending.decided);
-        assert_eq!(pending.observed, "Pending - 0/7 nodes available: ... 6 Insufficient nvidia.com/gpu (1 node untolerated taint)");
+        assert_eq!(
+            pending.observed,
+            "Pending - 0/7 nodes available: ... 6 Insufficient nvidia.com/gpu (1 node untolerated taint)"
+        );
         let missing = evaluate(&running("ghost", "a100"), &facts);
         assert!(!missing.passed && !missing.decided);
     }
@@ -320,7 +332,8 @@ mod tests {
         let mut facts = facts();
         facts.pod_events.clear();
         let big = facts.pods.iter_mut().find(|p| p.name == "big").unwrap();
-        big.object = json!({"status": {"conditions": [{"type": "PodScheduled", "status": "False", "message": GPU_MESSAGE}]}});
+        big.object =
+            json!({"status": {"conditions": [{"type": "PodScheduled", "status": "False", "message": GPU_MESSAGE}]}});
         let outcome = evaluate(&pending("big", "Insufficient nvidia.com/gpu"), &facts);
         assert!(outcome.passed);
         assert!(outcome.observed.ends_with("(from the PodScheduled condition; no Event recorded)"));
@@ -342,6 +355,9 @@ mod tests {
 
     #[test]
     fn ordinals() {
-        assert_eq!([1, 2, 3, 4, 11, 12, 13, 21, 32].map(ordinal), ["1st", "2nd", "3rd", "4th", "11th", "12th", "13th", "21st", "32nd"]);
+        assert_eq!(
+            [1, 2, 3, 4, 11, 12, 13, 21, 32].map(ordinal),
+            ["1st", "2nd", "3rd", "4th", "11th", "12th", "13th", "21st", "32nd"]
+        );
     }
 }

@@ -52,8 +52,9 @@ pub fn evidence_files(facts: &RunFacts, namespaces: &[String]) -> Vec<EvidenceFi
     };
     let mut files = vec![EvidenceFile {
         name: "gpu-allocatable.txt".into(),
-        text: header(r"kubectl get nodes -o custom-columns=NAME:.metadata.name,GPU:.status.allocatable.nvidia\.com/gpu")
-            + &gpu_allocatable(facts),
+        text: header(
+            r"kubectl get nodes -o custom-columns=NAME:.metadata.name,GPU:.status.allocatable.nvidia\.com/gpu",
+        ) + &gpu_allocatable(facts),
     }];
     for namespace in namespaces {
         files.push(EvidenceFile {
@@ -68,7 +69,8 @@ pub fn evidence_files(facts: &RunFacts, namespaces: &[String]) -> Vec<EvidenceFi
     for pod in facts.pods.iter().filter(|pod| namespaces.contains(&pod.namespace) && is_pending(pod)) {
         files.push(EvidenceFile {
             name: format!("describe-pod-{}.txt", pod.name),
-            text: header(&format!("kubectl describe pod -n {} {}", pod.namespace, pod.name)) + &describe_pod(facts, pod),
+            text: header(&format!("kubectl describe pod -n {} {}", pod.namespace, pod.name))
+                + &describe_pod(facts, pod),
         });
     }
     files
@@ -96,10 +98,7 @@ fn is_pending(pod: &PodFact) -> bool {
 fn gpu_allocatable(facts: &RunFacts) -> String {
     let mut rows = vec![vec!["NAME".to_string(), "GPU".to_string()]];
     for node in &facts.nodes {
-        let gpus = node
-            .gpu_allocatable
-            .map(|gpus| gpus.to_string())
-            .unwrap_or_else(|| "<none>".to_string());
+        let gpus = node.gpu_allocatable.map(|gpus| gpus.to_string()).unwrap_or_else(|| "<none>".to_string());
         rows.push(vec![node.name.clone(), gpus]);
     }
     table(&rows)
@@ -179,11 +178,8 @@ fn describe_pod(facts: &RunFacts, pod: &PodFact) -> String {
         out.push_str("    Port:       <none>\n    Host Port:  <none>\n");
         for (title, key) in [("Limits", "limits"), ("Requests", "requests")] {
             let resources = container.pointer(&format!("/resources/{key}")).and_then(Value::as_object);
-            let mut entries: Vec<(String, String)> = resources
-                .into_iter()
-                .flatten()
-                .map(|(name, value)| (name.clone(), quantity(value)))
-                .collect();
+            let mut entries: Vec<(String, String)> =
+                resources.into_iter().flatten().map(|(name, value)| (name.clone(), quantity(value))).collect();
             // The API server copies an extended resource's limit into requests; show what
             // the scheduler saw even if the recorded object predates defaulting.
             if key == "requests"
@@ -236,9 +232,10 @@ fn describe_pod(facts: &RunFacts, pod: &PodFact) -> String {
             ]
         })
         .collect();
-    let mut condition_rows = vec![vec!["Type".to_string(), "Status".to_string()]];
-    condition_rows.extend(conditions);
-    out.push_str(&indent(&table(&condition_rows), "  "));
+    // describe writes each condition cell with a trailing space, hence 3 spaces between.
+    let mut condition_rows = vec![vec!["Type ".to_string(), "Status".to_string()]];
+    condition_rows.extend(conditions.into_iter().map(|row| vec![format!("{} ", row[0]), row[1].clone()]));
+    out.push_str(&indent(&describe_table(&condition_rows), "  "));
     out.push_str("Volumes:            <none>\n");
     let mut wide = |name: &str, values: Vec<String>| {
         let first = values.first().cloned().unwrap_or_else(|| "<none>".into());
@@ -261,11 +258,8 @@ fn describe_pod(facts: &RunFacts, pod: &PodFact) -> String {
     for event in events {
         let last = age(facts, Some(event.last_at_ns));
         let count = event.count.unwrap_or(1);
-        let age_text = if count > 1 {
-            format!("{last} (x{count} over {})", age(facts, Some(event.first_at_ns)))
-        } else {
-            last
-        };
+        let age_text =
+            if count > 1 { format!("{last} (x{count} over {})", age(facts, Some(event.first_at_ns))) } else { last };
         rows.push(vec![
             event.event_type.clone().unwrap_or_default(),
             event.reason.clone().unwrap_or_default(),
@@ -274,7 +268,7 @@ fn describe_pod(facts: &RunFacts, pod: &PodFact) -> String {
             event.message.clone().unwrap_or_default(),
         ]);
     }
-    out.push_str(&indent(&table(&rows), "  "));
+    out.push_str(&indent(&describe_table(&rows), "  "));
     out
 }
 
@@ -403,9 +397,18 @@ fn indent(text: &str, prefix: &str) -> String {
     text.lines().map(|line| format!("{prefix}{line}\n")).collect()
 }
 
-/// Columns padded like kubectl's tab writer: each as wide as its widest cell plus 3 spaces,
-/// the last one unpadded.
+/// Columns padded like `kubectl get`'s tab writer: each as wide as its widest cell plus 3
+/// spaces, the last one unpadded.
 pub fn table(rows: &[Vec<String>]) -> String {
+    padded_table(rows, 3)
+}
+
+/// `kubectl describe` pads its tables with 2 spaces.
+fn describe_table(rows: &[Vec<String>]) -> String {
+    padded_table(rows, 2)
+}
+
+fn padded_table(rows: &[Vec<String>], padding: usize) -> String {
     let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
     let widths: Vec<usize> = (0..columns)
         .map(|column| rows.iter().filter_map(|row| row.get(column)).map(|cell| cell.chars().count()).max().unwrap_or(0))
@@ -417,7 +420,7 @@ pub fn table(rows: &[Vec<String>]) -> String {
             if column + 1 == row.len() {
                 line.push_str(cell);
             } else {
-                line.push_str(&format!("{cell:<width$}", width = widths[column] + 3));
+                line.push_str(&format!("{cell:<width$}", width = widths[column] + padding));
             }
         }
         out.push_str(line.trim_end());
@@ -432,7 +435,16 @@ mod tests {
 
     #[test]
     fn ages_read_like_kubectl() {
-        let cases = [(5, "5s"), (119, "119s"), (125, "2m5s"), (600, "10m"), (3 * 3600 + 240, "3h4m"), (20 * 3600, "20h"), (3 * 86_400 + 4 * 3600, "3d4h"), (30 * 86_400, "30d")];
+        let cases = [
+            (5, "5s"),
+            (119, "119s"),
+            (125, "2m5s"),
+            (600, "10m"),
+            (3 * 3600 + 240, "3h4m"),
+            (20 * 3600, "20h"),
+            (3 * 86_400 + 4 * 3600, "3d4h"),
+            (30 * 86_400, "30d"),
+        ];
         for (seconds, text) in cases {
             assert_eq!(human_duration(seconds), text, "{seconds}s");
         }

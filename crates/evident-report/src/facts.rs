@@ -1,6 +1,12 @@
 //! The report's only data access: SQL over one recorded run, through evident-query's session
 //! (tables `nodes`, `pods`, `events`, views `*_latest`), read into plain Rust values.
 //!
+//! The fleet, namespace totals, Pending causes, kubeletVersion stamping and GPU allocation come
+//! from the named queries in `queries/` (`fleet`, `namespace_totals`, `pending_causes`,
+//! `node_version_stamping`, `gpu_allocation`), so the report and `evident query <name>` show
+//! the same numbers. The per-pod and per-event rows the expectations and evidence files need
+//! come from the `*_latest` views with the SQL below.
+//!
 //! Everything the report says comes from here, so the report can be rebuilt from the
 //! recording alone: never from a live cluster. The change-log rows of pods and nodes are
 //! read in `seq` order so the timelines (phases, GPU allocation) can be replayed.
@@ -9,7 +15,7 @@ use std::path::Path;
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::{DataType, Int64Type};
+use datafusion::arrow::datatypes::{DataType, Float64Type, Int64Type};
 use evident_core::manifest::RunManifest;
 use serde_json::Value;
 
@@ -23,7 +29,8 @@ pub enum FactsError {
         #[source]
         source: evident_query::Error,
     },
-    /// A query result lacked a column or had one of an unexpected type.
+    /// A query result lacked a column or had one of an unexpected type (a named query on disk
+    /// changed its columns).
     #[error("query result of {query} has no usable column {column}")]
     Column { query: &'static str, column: &'static str },
 }
@@ -84,20 +91,68 @@ pub struct PodChange {
     pub gpu_request: Option<i64>,
 }
 
-/// How a node's `kubeletVersion` and GPUs appeared during the recording.
+/// How a node entered the recording: whether KWOK manages it, whether the recording saw it
+/// created, and when its GPUs appeared.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NodeStamp {
     pub name: String,
     pub kwok_managed: bool,
     /// When the recorder first saw the node.
     pub first_seen_ns: i64,
-    /// When a non-empty `kubeletVersion` was first seen.
-    pub stamped_at_ns: Option<i64>,
-    pub version: Option<String>,
     /// When `nvidia.com/gpu` allocatable was first seen.
     pub gpu_seen_ns: Option<i64>,
     /// The op of the node's first row (`SYNC` when it existed before the recording).
     pub first_op: String,
+}
+
+/// A row of the `fleet` named query.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FleetRow {
+    pub node: String,
+    pub pool: Option<String>,
+    pub gpus: i64,
+}
+
+/// A row of the `namespace_totals` named query.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NamespaceTotal {
+    pub namespace: String,
+    pub running: i64,
+    pub pending: i64,
+    pub succeeded: i64,
+    pub failed: i64,
+    pub pods: i64,
+}
+
+/// A row of the `pending_causes` named query: one reason of one Pending pod.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PendingReason {
+    pub namespace: String,
+    pub pod: String,
+    pub reason: String,
+    pub nodes: Option<i64>,
+}
+
+/// A row of the `node_version_stamping` named query.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StampRow {
+    pub node: String,
+    pub appeared_ns: i64,
+    pub stamped_ns: Option<i64>,
+    pub version: Option<String>,
+    pub appear_to_stamp_ms: Option<f64>,
+    pub spread_ms: Option<f64>,
+}
+
+/// A row of the `gpu_allocation` named query: a node's GPUs after one change.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AllocationRow {
+    pub node: String,
+    pub pool: Option<String>,
+    pub seq: i64,
+    pub observed_ns: i64,
+    pub allocatable: i64,
+    pub requested: i64,
 }
 
 /// Everything the report reads from one run.
@@ -112,9 +167,12 @@ pub struct RunFacts {
     pub pods: Vec<PodFact>,
     pub pod_events: Vec<EventFact>,
     pub pod_changes: Vec<PodChange>,
-    /// Pool of each node name over the run (nodes keep their pool label).
-    pub node_pools: Vec<(String, Option<String>)>,
     pub node_stamps: Vec<NodeStamp>,
+    pub fleet: Vec<FleetRow>,
+    pub namespace_totals: Vec<NamespaceTotal>,
+    pub pending_reasons: Vec<PendingReason>,
+    pub stamping: Vec<StampRow>,
+    pub gpu_allocation: Vec<AllocationRow>,
 }
 
 const NODES_LATEST: &str = "SELECT name, pool, gpu_allocatable, taints, kubelet_version, \
@@ -124,7 +182,7 @@ const PODS_LATEST: &str = "SELECT namespace, name, uid, phase, node_name, gpu_re
      CAST(created_at AS BIGINT) AS created_at, object FROM pods_latest ORDER BY namespace, name";
 
 const POD_EVENTS: &str = "SELECT involved_namespace, involved_name, involved_uid, reason, event_type, message, \
-     source_component, count, \
+     source_component, coalesce(series_count, count) AS count, \
      CAST(coalesce(first_timestamp, event_time, observed_at) AS BIGINT) AS first_at, \
      CAST(coalesce(series_last_observed, last_timestamp, event_time, observed_at) AS BIGINT) AS last_at \
      FROM events_latest WHERE involved_kind = 'Pod' ORDER BY first_at, involved_name";
@@ -132,14 +190,10 @@ const POD_EVENTS: &str = "SELECT involved_namespace, involved_name, involved_uid
 const POD_CHANGES: &str = "SELECT CAST(observed_at AS BIGINT) AS observed_at, uid, \
      op IN ('DELETED', 'DELETED_IN_GAP') AS deleted, phase, node_name, gpu_request FROM pods ORDER BY seq";
 
-const NODE_POOLS: &str = "SELECT name, max(pool) AS pool FROM nodes GROUP BY name ORDER BY name";
-
 // The first row of each node tells whether the recording saw it being created (ADDED) or
 // found it existing (SYNC); stamping is only measured in the first case.
 const NODE_STAMPS: &str = "SELECT n.name, coalesce(bool_or(n.kwok_managed), false) AS kwok_managed, \
      CAST(min(n.observed_at) AS BIGINT) AS first_seen, \
-     CAST(min(CASE WHEN n.kubelet_version IS NOT NULL THEN n.observed_at END) AS BIGINT) AS stamped_at, \
-     max(n.kubelet_version) AS version, \
      CAST(min(CASE WHEN n.gpu_allocatable IS NOT NULL THEN n.observed_at END) AS BIGINT) AS gpu_seen, \
      first_value(n.op ORDER BY n.seq) AS first_op \
      FROM nodes n GROUP BY n.name ORDER BY n.name";
@@ -229,11 +283,6 @@ impl RunFacts {
             })
             .collect::<Result<_>>()?;
 
-        let rows = sql(NODE_POOLS).await?;
-        let node_pools = (0..rows.len())
-            .map(|i| Ok((rows.string(i, "name")?.unwrap_or_default(), rows.string(i, "pool")?)))
-            .collect::<Result<_>>()?;
-
         let rows = sql(NODE_STAMPS).await?;
         let node_stamps = (0..rows.len())
             .map(|i| {
@@ -241,13 +290,87 @@ impl RunFacts {
                     name: rows.string(i, "name")?.unwrap_or_default(),
                     kwok_managed: rows.boolean(i, "kwok_managed")?.unwrap_or(false),
                     first_seen_ns: rows.int(i, "first_seen")?.unwrap_or_default(),
-                    stamped_at_ns: rows.int(i, "stamped_at")?,
-                    version: rows.string(i, "version")?,
                     gpu_seen_ns: rows.int(i, "gpu_seen")?,
                     first_op: rows.string(i, "first_op")?.unwrap_or_default(),
                 })
             })
             .collect::<Result<_>>()?;
+
+        let named = |name: &'static str| {
+            let session = &session;
+            let query_error = &query_error;
+            async move {
+                let query = evident_query::named_query(name).map_err(|e| query_error(e.into()))?;
+                let batches = session.sql(&query.sql).await.map_err(|e| query_error(e.into()))?;
+                Ok::<_, FactsError>(Rows::new(name, batches))
+            }
+        };
+
+        let rows = named("fleet").await?;
+        let fleet = (0..rows.len())
+            .map(|i| {
+                Ok(FleetRow {
+                    node: rows.string(i, "node")?.unwrap_or_default(),
+                    pool: rows.string(i, "pool")?,
+                    gpus: rows.int(i, "gpus")?.unwrap_or(0),
+                })
+            })
+            .collect::<Result<_>>()?;
+
+        let rows = named("namespace_totals").await?;
+        let namespace_totals = (0..rows.len())
+            .map(|i| {
+                Ok(NamespaceTotal {
+                    namespace: rows.string(i, "namespace")?.unwrap_or_default(),
+                    running: rows.int(i, "running")?.unwrap_or(0),
+                    pending: rows.int(i, "pending")?.unwrap_or(0),
+                    succeeded: rows.int(i, "succeeded")?.unwrap_or(0),
+                    failed: rows.int(i, "failed")?.unwrap_or(0),
+                    pods: rows.int(i, "pods")?.unwrap_or(0),
+                })
+            })
+            .collect::<Result<_>>()?;
+
+        let rows = named("pending_causes").await?;
+        let pending_reasons = (0..rows.len())
+            .map(|i| {
+                Ok(PendingReason {
+                    namespace: rows.string(i, "namespace")?.unwrap_or_default(),
+                    pod: rows.string(i, "pod")?.unwrap_or_default(),
+                    reason: rows.string(i, "reason")?.unwrap_or_default(),
+                    nodes: rows.int(i, "nodes")?,
+                })
+            })
+            .collect::<Result<_>>()?;
+
+        let rows = named("node_version_stamping").await?;
+        let stamping = (0..rows.len())
+            .map(|i| {
+                Ok(StampRow {
+                    node: rows.string(i, "node")?.unwrap_or_default(),
+                    appeared_ns: rows.int(i, "appeared_at")?.unwrap_or_default(),
+                    stamped_ns: rows.int(i, "stamped_at")?,
+                    version: rows.string(i, "kubelet_version")?,
+                    appear_to_stamp_ms: rows.float(i, "appear_to_stamp_ms")?,
+                    spread_ms: rows.float(i, "stamp_spread_ms")?,
+                })
+            })
+            .collect::<Result<_>>()?;
+
+        let rows = named("gpu_allocation").await?;
+        let mut gpu_allocation = (0..rows.len())
+            .map(|i| {
+                Ok(AllocationRow {
+                    node: rows.string(i, "node")?.unwrap_or_default(),
+                    pool: rows.string(i, "pool")?,
+                    seq: rows.int(i, "seq")?.unwrap_or_default(),
+                    observed_ns: rows.int(i, "observed_at")?.unwrap_or_default(),
+                    allocatable: rows.int(i, "allocatable_gpus")?.unwrap_or(0),
+                    requested: rows.int(i, "requested_gpus")?.unwrap_or(0),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        gpu_allocation.sort_by_key(|row| row.seq);
 
         let rows = sql(BOUNDS).await?;
         let started_ns = rows.int(0, "started")?.unwrap_or_default();
@@ -262,8 +385,12 @@ impl RunFacts {
             pods,
             pod_events,
             pod_changes,
-            node_pools,
             node_stamps,
+            fleet,
+            namespace_totals,
+            pending_reasons,
+            stamping,
+            gpu_allocation,
         })
     }
 
@@ -299,6 +426,7 @@ impl RunFacts {
 
 /// Query results with typed access by column name.
 struct Rows {
+    /// The query's name, for errors.
     query: &'static str,
     batches: Vec<RecordBatch>,
     /// (batch, row within batch) of each row.
@@ -335,6 +463,10 @@ impl Rows {
 
     fn int(&self, row: usize, column: &'static str) -> Result<Option<i64>> {
         Ok(self.cell(row, column, &DataType::Int64)?.map(|array| array.as_primitive::<Int64Type>().value(0)))
+    }
+
+    fn float(&self, row: usize, column: &'static str) -> Result<Option<f64>> {
+        Ok(self.cell(row, column, &DataType::Float64)?.map(|array| array.as_primitive::<Float64Type>().value(0)))
     }
 
     fn boolean(&self, row: usize, column: &'static str) -> Result<Option<bool>> {

@@ -123,12 +123,7 @@ pub fn render(report: &Report) -> String {
         (
             PLOT_IDS[1],
             "GPUs allocated per pool over time (dashed: the pool's allocatable GPUs)",
-            plot::step_chart(
-                PLOT_IDS[1],
-                "GPUs allocated per pool over time",
-                "GPUs",
-                &report.gpu_allocation,
-            ),
+            plot::step_chart(PLOT_IDS[1], "GPUs allocated per pool over time", "GPUs", &report.gpu_allocation),
         ),
         (
             PLOT_IDS[2],
@@ -137,10 +132,15 @@ pub fn render(report: &Report) -> String {
         ),
     ];
     for (id, caption, svg) in plots {
-        let _ = writeln!(out, "<figure id=\"{id}-figure\"><figcaption>{}</figcaption>\n{svg}\n</figure>", escape(caption));
+        let _ =
+            writeln!(out, "<figure id=\"{id}-figure\"><figcaption>{}</figcaption>\n{svg}\n</figure>", escape(caption));
     }
 
-    for (title, items) in [("What this run proves", &report.proves), ("What this run does NOT prove", &report.does_not_prove), ("Notes / surprises", &report.notes)] {
+    for (title, items) in [
+        ("What this run proves", &report.proves),
+        ("What this run does NOT prove", &report.does_not_prove),
+        ("Notes / surprises", &report.notes),
+    ] {
         if items.is_empty() {
             continue;
         }

@@ -23,7 +23,9 @@ pub fn render(report: &Report) -> String {
     ));
     line("");
     if !report.gaps.is_empty() {
-        line("> **Warning: the recording has gaps.** Changes during these intervals were not observed; counts and timings across them may be incomplete:");
+        line(
+            "> **Warning: the recording has gaps.** Changes during these intervals were not observed; counts and timings across them may be incomplete:",
+        );
         for gap in &report.gaps {
             line(&format!("> - {gap}"));
         }

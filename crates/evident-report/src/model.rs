@@ -5,9 +5,8 @@ use std::collections::BTreeMap;
 
 use evident_core::time::format_ns;
 
-use crate::cause;
 use crate::evaluate::{Outcome, evaluate};
-use crate::facts::RunFacts;
+use crate::facts::{NamespaceTotal, PendingReason, RunFacts};
 use crate::scenario::{Expectation, Scenario};
 use crate::timeline::{self, StampSpan, StepSeries};
 
@@ -76,7 +75,8 @@ pub struct Check {
 #[derive(Debug, Clone, PartialEq)]
 pub struct PendingCause {
     pub reason: String,
-    pub pods: Vec<String>,
+    /// (pod, workload) pairs.
+    pub pods: Vec<(String, String)>,
 }
 
 /// Passed and failed expectation counts.
@@ -101,7 +101,10 @@ impl Report {
                 let checks: Vec<Check> = case
                     .expectations
                     .iter()
-                    .map(|expectation| Check { expectation: expectation.clone(), outcome: evaluate(expectation, facts) })
+                    .map(|expectation| Check {
+                        expectation: expectation.clone(),
+                        outcome: evaluate(expectation, facts),
+                    })
                     .collect();
                 let mut observed: Vec<&str> = Vec::new();
                 for check in &checks {
@@ -196,7 +199,7 @@ fn environment(scenario: &Scenario, facts: &RunFacts, fleet: &Fleet) -> Vec<(Str
         ("Kubernetes version".into(), or_unknown(&manifest.cluster.server_version)),
         ("KWOK release".into(), kwok),
         ("GPU layer".into(), gpu_layer),
-        ("Recording".into(), format!("run {} (evident {})", facts.run_id, or_unknown(&manifest.tool_version))),
+        ("Recording".into(), format!("run {}, recorded by {}", facts.run_id, or_unknown(&manifest.tool_version))),
         ("Evidence directory".into(), format!("evidence/{}/", facts.run_id)),
     ]
 }
@@ -204,10 +207,11 @@ fn environment(scenario: &Scenario, facts: &RunFacts, fleet: &Fleet) -> Vec<(Str
 fn fleet(facts: &RunFacts) -> Fleet {
     let mut gpu_nodes = Vec::new();
     let mut gpu_less = Vec::new();
-    for node in &facts.nodes {
-        match node.gpu_allocatable.filter(|gpus| *gpus > 0) {
-            Some(gpus) => gpu_nodes.push((node.name.clone(), node.pool.clone().unwrap_or_else(|| "-".into()), gpus)),
-            None => gpu_less.push(node.name.clone()),
+    for row in &facts.fleet {
+        if row.gpus > 0 {
+            gpu_nodes.push((row.node.clone(), row.pool.clone().unwrap_or_else(|| "-".into()), row.gpus));
+        } else {
+            gpu_less.push(row.node.clone());
         }
     }
     let total_gpus = gpu_nodes.iter().map(|(_, _, gpus)| gpus).sum();
@@ -246,31 +250,26 @@ fn namespace_totals(scenario: &Scenario, facts: &RunFacts) -> Vec<String> {
         .iter()
         .map(|namespace| {
             let pods: Vec<_> = facts.pods.iter().filter(|pod| &pod.namespace == namespace).collect();
-            let mut phases: BTreeMap<&str, usize> = BTreeMap::new();
-            for pod in &pods {
-                *phases.entry(pod.phase.as_deref().unwrap_or("Unknown")).or_default() += 1;
-            }
-            let running = phases.remove("Running").unwrap_or(0);
-            let pending = phases.remove("Pending").unwrap_or(0);
-            let mut by_workload: BTreeMap<&str, usize> = BTreeMap::new();
-            for pod in pods.iter().filter(|pod| pod.phase.as_deref() == Some("Pending")) {
-                *by_workload.entry(pod.workload.as_deref().unwrap_or(&pod.name)).or_default() += 1;
-            }
-            // Largest group first, as the notebook lists them.
-            let mut groups: Vec<(&str, usize)> = by_workload.into_iter().collect();
-            groups.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
-            let parts: Vec<String> = groups
-                .iter()
-                .map(|(workload, n)| if *n == 1 { workload.to_string() } else { format!("{n} {workload}") })
+            let totals = facts.namespace_totals.iter().find(|totals| &totals.namespace == namespace);
+            let count = |pick: fn(&NamespaceTotal) -> i64| totals.map(pick).unwrap_or(0);
+            let (running, pending) = (count(|t| t.running), count(|t| t.pending));
+            let others: Vec<String> = [("Succeeded", count(|t| t.succeeded)), ("Failed", count(|t| t.failed))]
+                .into_iter()
+                .filter(|(_, n)| *n > 0)
+                .map(|(phase, n)| format!("{n} {phase}"))
                 .collect();
-            let others: Vec<String> = phases.iter().map(|(phase, n)| format!("{n} {phase}")).collect();
+            let pending_pods: Vec<(String, String)> = pods
+                .iter()
+                .filter(|pod| pod.phase.as_deref() == Some("Pending"))
+                .map(|pod| (pod.name.clone(), pod.workload.clone().unwrap_or_else(|| pod.name.clone())))
+                .collect();
             let mut sentence = format!("Namespace totals: {running} Running, {pending} Pending");
             for other in &others {
                 sentence.push_str(&format!(", {other}"));
             }
             sentence.push_str(&format!(" in {namespace}"));
-            if !parts.is_empty() {
-                sentence.push_str(&format!(" ({})", parts.join(" + ")));
+            if !pending_pods.is_empty() {
+                sentence.push_str(&format!(" ({})", group_by_workload(&pending_pods)));
             }
             sentence.push('.');
             let fleet: i64 = facts.nodes.iter().filter_map(|node| node.gpu_allocatable).sum();
@@ -290,38 +289,36 @@ fn namespace_totals(scenario: &Scenario, facts: &RunFacts) -> Vec<String> {
         .collect()
 }
 
-/// Pending pods (unbound) of the scenario's namespaces grouped by the reason that rejected
-/// most nodes in their newest FailedScheduling message.
+/// Pending pods of the scenario's namespaces grouped by the reason that rejected most nodes
+/// (rows of the `pending_causes` named query), largest group first.
 fn pending_causes(scenario: &Scenario, facts: &RunFacts) -> Vec<PendingCause> {
     let namespaces = scenario.namespaces();
-    let mut causes: Vec<PendingCause> = Vec::new();
-    for pod in facts.pods.iter().filter(|pod| {
-        namespaces.contains(&pod.namespace) && pod.phase.as_deref() == Some("Pending") && pod.node_name.is_none()
-    }) {
-        let reason = facts
-            .failed_scheduling(pod)
-            .and_then(|event| event.message.as_deref())
-            .map(cause::parse)
-            .and_then(|failure| cause::dominant(&failure).map(|reason| reason.reason.clone()))
-            .unwrap_or_else(|| "no FailedScheduling event recorded".to_string());
-        let reason = reason.strip_prefix("node(s) ").unwrap_or(&reason).to_string();
-        match causes.iter_mut().find(|cause| cause.reason == reason) {
-            Some(cause) => cause.pods.push(pod.name.clone()),
-            None => causes.push(PendingCause { reason, pods: vec![pod.name.clone()] }),
+    let mut dominant: BTreeMap<(&str, &str), &PendingReason> = BTreeMap::new();
+    for row in facts.pending_reasons.iter().filter(|row| namespaces.contains(&row.namespace)) {
+        let key = (row.namespace.as_str(), row.pod.as_str());
+        match dominant.get(&key) {
+            Some(best) if best.nodes >= row.nodes => {}
+            _ => {
+                dominant.insert(key, row);
+            }
         }
     }
+    let mut causes: Vec<PendingCause> = Vec::new();
+    for ((namespace, pod), row) in dominant {
+        let reason = row.reason.strip_prefix("node(s) ").unwrap_or(&row.reason).to_string();
+        let workload =
+            facts.pod(namespace, pod).and_then(|pod| pod.workload.clone()).unwrap_or_else(|| pod.to_string());
+        match causes.iter_mut().find(|cause| cause.reason == reason) {
+            Some(cause) => cause.pods.push((pod.to_string(), workload)),
+            None => causes.push(PendingCause { reason, pods: vec![(pod.to_string(), workload)] }),
+        }
+    }
+    causes.sort_by(|a, b| b.pods.len().cmp(&a.pods.len()).then(a.reason.cmp(&b.reason)));
     causes
 }
 
 fn causes_sentence(causes: &[PendingCause]) -> Option<String> {
-    let describe = |cause: &PendingCause| {
-        let pods = if cause.pods.len() > 3 {
-            format!("{} pods", cause.pods.len())
-        } else {
-            cause.pods.join(", ")
-        };
-        format!("{} ({pods})", cause.reason)
-    };
+    let describe = |cause: &PendingCause| format!("{} ({})", cause.reason, group_by_workload(&cause.pods));
     match causes {
         [] => None,
         [one] => Some(format!("Every Pending pod has the same root cause, read from its Events: {}.", describe(one))),
@@ -331,6 +328,21 @@ fn causes_sentence(causes: &[PendingCause]) -> Option<String> {
             many.iter().map(describe).collect::<Vec<_>>().join(" vs ")
         )),
     }
+}
+
+/// `9 queue-pressure + cuda-train-16gpu`: pods counted per workload, largest group first.
+fn group_by_workload(pods: &[(String, String)]) -> String {
+    let mut by_workload: BTreeMap<&str, usize> = BTreeMap::new();
+    for (_, workload) in pods {
+        *by_workload.entry(workload).or_default() += 1;
+    }
+    let mut groups: Vec<(&str, usize)> = by_workload.into_iter().collect();
+    groups.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    groups
+        .iter()
+        .map(|(workload, n)| if *n == 1 { workload.to_string() } else { format!("{n} {workload}") })
+        .collect::<Vec<_>>()
+        .join(" + ")
 }
 
 fn number_word(n: usize) -> String {
@@ -344,33 +356,30 @@ fn number_word(n: usize) -> String {
 
 fn notes(scenario: &Scenario, facts: &RunFacts) -> Vec<String> {
     let mut notes = Vec::new();
-    let kwok: Vec<_> = facts.node_stamps.iter().filter(|stamp| stamp.kwok_managed).collect();
-    let created: Vec<_> = kwok.iter().filter(|stamp| stamp.first_op != "SYNC").collect();
-    let stamped: Vec<i64> = created.iter().filter_map(|stamp| stamp.stamped_at_ns).collect();
-    if !created.is_empty() && !stamped.is_empty() {
-        let first = stamped.iter().min().copied().unwrap_or_default();
-        let last = stamped.iter().max().copied().unwrap_or_default();
-        let slowest = created
-            .iter()
-            .filter_map(|stamp| Some(stamp.stamped_at_ns? - stamp.first_seen_ns))
-            .max()
-            .unwrap_or_default();
-        let version = created.iter().find_map(|stamp| stamp.version.clone()).unwrap_or_default();
-        let blank = created.iter().filter(|stamp| stamp.stamped_at_ns != Some(stamp.first_seen_ns)).count();
+    // Stamping is only measured on KWOK nodes the recording saw being created: a node found
+    // by the first list (SYNC) may have been stamped long before.
+    let created = |node: &str| {
+        facts.node_stamps.iter().any(|stamp| stamp.name == node && stamp.kwok_managed && stamp.first_op != "SYNC")
+    };
+    let kwok_nodes = facts.node_stamps.iter().filter(|stamp| stamp.kwok_managed).count();
+    let measured: Vec<_> = facts.stamping.iter().filter(|row| created(&row.node)).collect();
+    let stamped: Vec<_> = measured.iter().filter(|row| row.stamped_ns.is_some()).collect();
+    if !stamped.is_empty() {
+        let version = stamped.iter().find_map(|row| row.version.clone()).unwrap_or_default();
+        let blank = measured.iter().filter(|row| row.stamped_ns != Some(row.appeared_ns)).count();
+        let slowest = stamped.iter().filter_map(|row| row.appear_to_stamp_ms).fold(0.0, f64::max);
+        let spread = stamped.iter().find_map(|row| row.spread_ms).unwrap_or(0.0);
         notes.push(format!(
-            "kubeletVersion ({version}) was stamped node by node: {} of {} KWOK nodes were first seen without it; \
-             the stamps arrived over {} ms (first to last), at most {} ms after a node appeared. \
-             The KWOK controller stamps asynchronously; this does not affect scheduling.",
-            blank,
-            created.len(),
-            (last - first) / 1_000_000,
-            slowest / 1_000_000
+            "kubeletVersion ({version}) was stamped node by node: {blank} of {} KWOK nodes were first seen without it; \
+             the stamps arrived over {spread:.0} ms (first to last), at most {slowest:.0} ms after a node appeared \
+             (node_version_stamping). The KWOK controller stamps asynchronously; this does not affect scheduling.",
+            measured.len(),
         ));
-        let never = created.iter().filter(|stamp| stamp.stamped_at_ns.is_none()).count();
+        let never = measured.len() - stamped.len();
         if never > 0 {
             notes.push(format!("{never} KWOK node(s) never got a kubeletVersion during the recording."));
         }
-    } else if !kwok.is_empty() {
+    } else if kwok_nodes > 0 {
         notes.push(
             "Every KWOK node existed before the recording started, so kubeletVersion stamping was not observed."
                 .to_string(),
@@ -378,7 +387,10 @@ fn notes(scenario: &Scenario, facts: &RunFacts) -> Vec<String> {
     }
     for (_, expectation) in scenario.expectations() {
         let Expectation::PodRunningInPool { namespace, pod, pool } = expectation else { continue };
-        let Some(node) = facts.pod(namespace, pod).filter(|p| p.phase.as_deref() == Some("Running")).and_then(|p| p.node_name.as_deref())
+        let Some(node) = facts
+            .pod(namespace, pod)
+            .filter(|p| p.phase.as_deref() == Some("Running"))
+            .and_then(|p| p.node_name.as_deref())
         else {
             continue;
         };

@@ -33,20 +33,9 @@ pub fn step_chart(id: &str, title: &str, y_label: &str, series: &StepSeries) -> 
     let height = 300.0;
     let plot_w = WIDTH - LEFT - RIGHT;
     let plot_h = height - TOP - BOTTOM;
-    let x_max = series
-        .lines
-        .values()
-        .flatten()
-        .map(|(t, _)| *t)
-        .fold(series.end_secs, f64::max)
-        .max(1.0);
-    let y_max = series
-        .lines
-        .values()
-        .flatten()
-        .map(|(_, v)| *v)
-        .chain(series.limits.values().copied())
-        .fold(1.0, f64::max);
+    let x_max = series.lines.values().flatten().map(|(t, _)| *t).fold(series.end_secs, f64::max).max(1.0);
+    let y_max =
+        series.lines.values().flatten().map(|(_, v)| *v).chain(series.limits.values().copied()).fold(1.0, f64::max);
     let x_ticks = ticks(x_max);
     let y_ticks = ticks(y_max);
     let x_top = *x_ticks.last().unwrap_or(&x_max);
@@ -101,22 +90,26 @@ pub fn step_chart(id: &str, title: &str, y_label: &str, series: &StepSeries) -> 
 /// One row per node: a thin line from when the node was first seen to when its
 /// `kubeletVersion` appeared, and a dot at the stamp.
 pub fn stamping_chart(id: &str, title: &str, spans: &[StampSpan]) -> String {
+    // Node names label the rows, so the left margin grows with the longest one.
+    let longest = spans.iter().map(|span| span.node.chars().count()).max().unwrap_or(0) as f64;
+    let left = (longest * 6.5 + 12.0).max(LEFT);
     let row_h = 22.0;
     let height = TOP + BOTTOM + row_h * spans.len().max(1) as f64;
-    let plot_w = WIDTH - LEFT - RIGHT;
-    let x_max = spans
-        .iter()
-        .flat_map(|span| [Some(span.first_seen_secs), span.stamped_secs])
-        .flatten()
-        .fold(0.0, f64::max);
+    let plot_w = WIDTH - left - RIGHT;
+    let x_max =
+        spans.iter().flat_map(|span| [Some(span.first_seen_secs), span.stamped_secs]).flatten().fold(0.0, f64::max);
     let x_ticks = ticks(x_max.max(0.001));
     let x_top = *x_ticks.last().unwrap_or(&1.0);
-    let x = |t: f64| LEFT + t / x_top * plot_w;
+    let x = |t: f64| left + t / x_top * plot_w;
     let y = |row: usize| TOP + row_h * row as f64 + row_h / 2.0;
 
     let mut svg = open_svg(id, title, height);
     let base = TOP + row_h * spans.len().max(1) as f64;
-    let _ = write!(svg, r##"<path class="axis" d="M{LEFT},{TOP}V{base:.1}H{:.1}" stroke="#444" fill="none"/>"##, LEFT + plot_w);
+    let _ = write!(
+        svg,
+        r##"<path class="axis" d="M{left:.1},{TOP}V{base:.1}H{:.1}" stroke="#444" fill="none"/>"##,
+        left + plot_w
+    );
     for tick in &x_ticks {
         let _ = write!(
             svg,
@@ -129,17 +122,18 @@ pub fn stamping_chart(id: &str, title: &str, spans: &[StampSpan]) -> String {
     let _ = write!(
         svg,
         r#"<text x="{:.1}" y="{:.1}" class="axis-label" text-anchor="middle">seconds since the recording started</text>"#,
-        LEFT + plot_w / 2.0,
+        left + plot_w / 2.0,
         base + 34.0
     );
     if spans.is_empty() {
-        let _ = write!(svg, r#"<text x="{}" y="{}" class="empty">no KWOK nodes recorded</text>"#, LEFT + 10.0, TOP + 14.0);
+        let _ =
+            write!(svg, r#"<text x="{}" y="{}" class="empty">no KWOK nodes recorded</text>"#, left + 10.0, TOP + 14.0);
     }
     for (row, span) in spans.iter().enumerate() {
         let _ = write!(
             svg,
             r#"<text x="{:.1}" y="{:.1}" class="legend" text-anchor="end">{}</text>"#,
-            LEFT - 6.0,
+            left - 6.0,
             y(row) + 4.0,
             escape(&span.node)
         );
@@ -234,13 +228,18 @@ pub fn ticks(max: f64) -> Vec<f64> {
     let max = if max > 0.0 { max } else { 1.0 };
     let raw = max / 5.0;
     let magnitude = 10f64.powf(raw.log10().floor());
-    let step = [1.0, 2.0, 5.0, 10.0].iter().map(|m| m * magnitude).find(|step| *step >= raw).unwrap_or(magnitude * 10.0);
+    let step =
+        [1.0, 2.0, 5.0, 10.0].iter().map(|m| m * magnitude).find(|step| *step >= raw).unwrap_or(magnitude * 10.0);
     let count = (max / step).ceil() as usize;
     (0..=count).map(|i| i as f64 * step).collect()
 }
 
 fn format_tick(value: f64) -> String {
-    if value.fract().abs() < 1e-9 { format!("{value:.0}") } else { format!("{value:.2}").trim_end_matches('0').to_string() }
+    if value.fract().abs() < 1e-9 {
+        format!("{value:.0}")
+    } else {
+        format!("{value:.2}").trim_end_matches('0').to_string()
+    }
 }
 
 #[cfg(test)]

@@ -179,11 +179,18 @@ impl fmt::Display for Expectation {
                 write!(f, "pod {namespace}/{pod} Pending: {cause}")
             }
             Expectation::PhaseCounts { namespace, workload, counts, tolerance } => {
+                let mut counts: Vec<(&String, &u64)> = counts.iter().collect();
+                counts.sort_by_key(|(phase, _)| phase_rank(phase));
                 let counts: Vec<String> = counts.iter().map(|(phase, n)| format!("{n} {phase}")).collect();
                 write!(f, "workload {namespace}/{workload}: {} (±{tolerance})", counts.join(", "))
             }
         }
     }
+}
+
+/// Where a phase is listed when counts are shown: Running first, as the notebook does.
+pub fn phase_rank(phase: &str) -> usize {
+    ["Running", "Pending", "Succeeded", "Failed", "Unknown"].iter().position(|p| *p == phase).unwrap_or(usize::MAX)
 }
 
 const TOP_FIELDS: &[&str] = &[
@@ -476,7 +483,8 @@ scenarios:
 
     #[test]
     fn reports_every_unknown_field_on_its_own_line() {
-        let text = MINIMAL.replace("title: Demo report", "title: Demo report\ncolour: red\nsettle: {quiet: 3}")
+        let text = MINIMAL
+            .replace("title: Demo report", "title: Demo report\ncolour: red\nsettle: {quiet: 3}")
             .replace("pool: a100}", "pool: a100, zone: x}");
         let found = problems(&text);
         assert_eq!(found.len(), 3, "{found:#?}");
@@ -503,7 +511,10 @@ scenarios:
         let root = std::env::temp_dir().join(format!("evident-spec-{}", std::process::id()));
         std::fs::create_dir_all(root.join("manifests/fleet")).unwrap();
         let text = MINIMAL
-            .replace("scenarios:\n", "fleet: [manifests/fleet/]\nworkloads: [manifests/workloads/none.yaml]\nscenarios:\n")
+            .replace(
+                "scenarios:\n",
+                "fleet: [manifests/fleet/]\nworkloads: [manifests/workloads/none.yaml]\nscenarios:\n",
+            )
             .replace("[pods-gpu-demo.txt]", "[pods-gpu-demo.txt, notes.md]");
         let found = match Scenario::parse(&text, "spec.yaml", Some(&root)) {
             Err(ScenarioError::Invalid { problems, .. }) => problems,

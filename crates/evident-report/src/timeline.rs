@@ -57,58 +57,56 @@ pub fn pods_by_phase(facts: &RunFacts) -> StepSeries {
     series
 }
 
-/// GPUs requested by pods bound to a node of each pool and not finished, over time; the
-/// limit of each pool is its allocatable GPUs at the end of the recording.
+/// GPUs requested by pods bound to the nodes of each pool over time, replayed from the
+/// `gpu_allocation` named query (per node, after every change that moves a number); the limit
+/// of each pool is its allocatable GPUs at the end of the recording.
 pub fn gpu_allocation_by_pool(facts: &RunFacts) -> StepSeries {
-    let pool_of: HashMap<&str, &str> =
-        facts.node_pools.iter().filter_map(|(node, pool)| Some((node.as_str(), pool.as_deref()?))).collect();
     let mut series = StepSeries { end_secs: secs(facts, facts.recording_end_ns()), ..StepSeries::default() };
-    for node in &facts.nodes {
-        if let (Some(pool), Some(gpus)) = (node.pool.as_deref(), node.gpu_allocatable) {
-            *series.limits.entry(pool.to_string()).or_default() += gpus as f64;
+    for row in &facts.fleet {
+        if let Some(pool) = row.pool.as_deref().filter(|_| row.gpus > 0) {
+            *series.limits.entry(pool.to_string()).or_default() += row.gpus as f64;
             series.lines.entry(pool.to_string()).or_default();
         }
     }
-    let mut holding: HashMap<&str, (&str, i64)> = HashMap::new();
-    for change in &facts.pod_changes {
-        let active = !change.deleted && !matches!(change.phase.as_deref(), Some("Succeeded" | "Failed"));
-        let pool = change.node_name.as_deref().and_then(|node| pool_of.get(node).copied());
-        match (active, pool, change.gpu_request.filter(|gpus| *gpus > 0)) {
-            (true, Some(pool), Some(gpus)) => {
-                holding.insert(&change.uid, (pool, gpus));
-            }
-            _ => {
-                holding.remove(change.uid.as_str());
-            }
-        }
+    let mut requested: HashMap<&str, (&str, i64)> = HashMap::new();
+    for row in &facts.gpu_allocation {
+        let Some(pool) = row.pool.as_deref() else { continue };
+        requested.insert(&row.node, (pool, row.requested));
         let mut per_pool: BTreeMap<&str, i64> = BTreeMap::new();
-        for (pool, gpus) in holding.values() {
+        for (pool, gpus) in requested.values() {
             *per_pool.entry(pool).or_default() += gpus;
         }
-        let at = secs(facts, change.observed_at_ns);
+        let at = secs(facts, row.observed_ns);
         for pool in per_pool.keys() {
             series.lines.entry(pool.to_string()).or_default();
         }
         for (pool, line) in series.lines.iter_mut() {
+            if line.is_empty() && at > 0.0 {
+                line.push((0.0, 0.0));
+            }
             push_step(line, at, per_pool.get(pool.as_str()).copied().unwrap_or(0) as f64);
         }
     }
     series
 }
 
-/// When each KWOK-managed node was first seen and first carried a `kubeletVersion`.
+/// When each KWOK-managed node appeared and first carried a `kubeletVersion`, from the
+/// `node_version_stamping` named query.
 pub fn version_stamping(facts: &RunFacts) -> Vec<StampSpan> {
-    facts
-        .node_stamps
+    let kwok = |node: &str| facts.node_stamps.iter().any(|stamp| stamp.name == node && stamp.kwok_managed);
+    let mut spans: Vec<StampSpan> = facts
+        .stamping
         .iter()
-        .filter(|stamp| stamp.kwok_managed)
-        .map(|stamp| StampSpan {
-            node: stamp.name.clone(),
-            first_seen_secs: secs(facts, stamp.first_seen_ns),
-            stamped_secs: stamp.stamped_at_ns.map(|ns| secs(facts, ns)),
-            version: stamp.version.clone(),
+        .filter(|row| kwok(&row.node))
+        .map(|row| StampSpan {
+            node: row.node.clone(),
+            first_seen_secs: secs(facts, row.appeared_ns),
+            stamped_secs: row.stamped_ns.map(|ns| secs(facts, ns)),
+            version: row.version.clone(),
         })
-        .collect()
+        .collect();
+    spans.sort_by(|a, b| a.first_seen_secs.total_cmp(&b.first_seen_secs).then(a.node.cmp(&b.node)));
+    spans
 }
 
 /// Appends a point unless the value did not change; several changes at one instant keep
@@ -129,7 +127,7 @@ fn push_step(line: &mut Vec<(f64, f64)>, at: f64, value: f64) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::facts::{NodeFact, PodChange};
+    use crate::facts::{AllocationRow, FleetRow, PodChange};
     use evident_core::manifest::RunManifest;
 
     fn change(at_secs: i64, uid: &str, phase: &str, node: Option<&str>, deleted: bool) -> PodChange {
@@ -149,14 +147,7 @@ mod tests {
             manifest: RunManifest::default(),
             started_ns: 0,
             ended_ns: 10_000_000_000,
-            nodes: vec![NodeFact {
-                name: "n".into(),
-                pool: Some("a100".into()),
-                gpu_allocatable: Some(8),
-                taints: None,
-                kubelet_version: None,
-                kwok_managed: true,
-            }],
+            nodes: vec![],
             pods: vec![],
             pod_events: vec![],
             pod_changes: vec![
@@ -166,8 +157,28 @@ mod tests {
                 change(3, "b", "Pending", None, false),
                 change(5, "a", "Running", Some("n"), true),
             ],
-            node_pools: vec![("n".into(), Some("a100".into()))],
             node_stamps: vec![],
+            fleet: vec![
+                FleetRow { node: "n".into(), pool: Some("a100".into()), gpus: 8 },
+                FleetRow { node: "m".into(), pool: Some("h100".into()), gpus: 8 },
+                FleetRow { node: "cp".into(), pool: None, gpus: 0 },
+            ],
+            namespace_totals: vec![],
+            pending_reasons: vec![],
+            stamping: vec![],
+            gpu_allocation: vec![allocation(3, 2, "n", 1), allocation(4, 3, "m", 2), allocation(5, 5, "n", 0)],
+        }
+    }
+
+    fn allocation(seq: i64, at_secs: i64, node: &str, requested: i64) -> AllocationRow {
+        let pool = if node == "n" { "a100" } else { "h100" };
+        AllocationRow {
+            node: node.into(),
+            pool: Some(pool.into()),
+            seq,
+            observed_ns: at_secs * 1_000_000_000,
+            allocatable: 8,
+            requested,
         }
     }
 
@@ -180,9 +191,11 @@ mod tests {
     }
 
     #[test]
-    fn gpus_count_from_binding_until_deletion() {
+    fn gpus_per_pool_sum_the_nodes_latest_requests() {
         let series = gpu_allocation_by_pool(&facts());
-        assert_eq!(series.lines["a100"], vec![(1.0, 0.0), (2.0, 1.0), (5.0, 0.0)]);
+        assert_eq!(series.lines["a100"], vec![(0.0, 0.0), (2.0, 1.0), (5.0, 0.0)]);
+        assert_eq!(series.lines["h100"], vec![(0.0, 0.0), (3.0, 2.0)]);
         assert_eq!(series.limits["a100"], 8.0);
+        assert!(!series.limits.contains_key("cp"), "GPU-less nodes have no pool line");
     }
 }

@@ -9,7 +9,8 @@ use std::process::Command;
 use evident_report::{Scenario, html::PLOT_IDS, write_report};
 
 fn chromium() -> Option<PathBuf> {
-    let candidate = std::env::var_os("CHROMIUM").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"));
+    let candidate =
+        std::env::var_os("CHROMIUM").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"));
     candidate.is_file().then_some(candidate)
 }
 
@@ -74,5 +75,9 @@ async fn plots_render_in_headless_chromium() {
         assert!(gpus.contains(&format!("data-label=\"{pool}\"")), "GPU plot has pool {pool}");
     }
     let stamping = &dom[dom.find("<svg id=\"plot-node-version-stamping\"").unwrap()..];
-    assert_eq!(stamping[..stamping.find("</svg>").unwrap()].matches("class=\"stamp\"").count(), 7, "one stamp per KWOK node");
+    assert_eq!(
+        stamping[..stamping.find("</svg>").unwrap()].matches("class=\"stamp\"").count(),
+        7,
+        "one stamp per KWOK node"
+    );
 }

@@ -32,8 +32,14 @@ async fn lesson1_passes_with_the_notebooks_totals_and_causes() {
     assert_eq!((written.summary.passed, written.summary.failed), (4, 0), "{:#?}", report.rows);
     let observed: Vec<&str> = report.rows.iter().map(|row| row.observed.as_str()).collect();
     assert_eq!(observed[0], "Running on kwok-gpu-a100-1");
-    assert!(observed[1].starts_with("Pending - 0/7 nodes available: ... 6 Insufficient nvidia.com/gpu"), "{observed:?}");
-    assert!(observed[2].starts_with("Pending - 0/7 nodes available: ... 6 node(s) didn't match Pod's node affinity/selector"));
+    assert!(
+        observed[1].starts_with("Pending - 0/7 nodes available: ... 6 Insufficient nvidia.com/gpu"),
+        "{observed:?}"
+    );
+    assert!(
+        observed[2]
+            .starts_with("Pending - 0/7 nodes available: ... 6 node(s) didn't match Pod's node affinity/selector")
+    );
     assert_eq!(observed[3], "31 Running, 9 Pending (the 32nd GPU is held by cuda-batch-small)");
 
     assert_eq!(report.namespace_totals.len(), 1);
@@ -45,17 +51,39 @@ async fn lesson1_passes_with_the_notebooks_totals_and_causes() {
     );
     let causes: Vec<&str> = report.pending_causes.iter().map(|cause| cause.reason.as_str()).collect();
     assert_eq!(causes.len(), 2, "{causes:?}");
-    assert!(causes.contains(&"Insufficient nvidia.com/gpu") && causes.contains(&"didn't match Pod's node affinity/selector"));
+    assert!(
+        causes.contains(&"Insufficient nvidia.com/gpu")
+            && causes.contains(&"didn't match Pod's node affinity/selector")
+    );
+    assert_eq!(
+        report.causes_sentence.as_deref(),
+        Some(
+            "The two Pending root causes are distinct and diagnosable from Events alone: \
+             Insufficient nvidia.com/gpu (9 queue-pressure + cuda-train-16gpu) vs \
+             didn't match Pod's node affinity/selector (cuda-needs-b200)."
+        )
+    );
     assert_eq!(report.fleet.total_gpus, 32);
     assert_eq!(report.fleet.gpu_nodes.len(), 5);
     assert_eq!(report.fleet.gpu_less, ["evident-control-plane", "evident-worker"]);
 
     let markdown = read(&run, "report.md");
-    for heading in ["## Environment", "## Simulated fleet", "## Scenario results", "## What this run proves", "## What this run does NOT prove", "## Notes / surprises"] {
+    for heading in [
+        "## Environment",
+        "## Simulated fleet",
+        "## Scenario results",
+        "## What this run proves",
+        "## What this run does NOT prove",
+        "## Notes / surprises",
+    ] {
         assert!(markdown.contains(heading), "missing {heading}");
     }
     assert!(markdown.contains("| # | Scenario | Expected | Observed | Evidence file | Result |"));
-    assert!(markdown.contains("| 4 | queue-pressure (40 replicas vs 32 GPUs) | ~32 Running, ~8 Pending | 31 Running, 9 Pending"));
+    assert!(
+        markdown.contains(
+            "| 4 | queue-pressure (40 replicas vs 32 GPUs) | ~32 Running, ~8 Pending | 31 Running, 9 Pending"
+        )
+    );
     assert!(markdown.contains("| kwok-gpu-l40s-1 | l40s | 4 |"));
     assert!(markdown.contains("Total: 32 GPUs."));
     assert!(markdown.contains("| KWOK release | kwok-v0.7.0 |"), "{markdown}");
@@ -72,7 +100,10 @@ async fn lesson1_passes_with_the_notebooks_totals_and_causes() {
     let mut lines = pods.lines();
     assert!(lines.next().unwrap().starts_with("# derived from recording k8s-synthetic-lesson1 at "));
     let header: Vec<&str> = lines.next().unwrap().split("   ").filter(|c| !c.is_empty()).map(str::trim).collect();
-    assert_eq!(header, ["NAME", "READY", "STATUS", "RESTARTS", "AGE", "IP", "NODE", "NOMINATED NODE", "READINESS GATES"]);
+    assert_eq!(
+        header,
+        ["NAME", "READY", "STATUS", "RESTARTS", "AGE", "IP", "NODE", "NOMINATED NODE", "READINESS GATES"]
+    );
     assert_eq!(lines.clone().count(), 43, "43 pods in gpu-demo");
     assert_eq!(pods.lines().filter(|line| line.contains(" Running ")).count(), 32);
 
@@ -141,6 +172,9 @@ async fn a_run_with_gaps_says_so() {
     assert_eq!(written.report.gaps.len(), 1);
     let markdown = read(&run, "report.md");
     assert!(markdown.contains("**Warning: the recording has gaps.**"));
-    assert!(markdown.contains("Pod watch relisted (epoch 2) between 2026-06-14T15:40:01Z and 2026-06-14T15:40:03Z: 410 Gone"));
+    assert!(
+        markdown
+            .contains("Pod watch relisted (epoch 2) between 2026-06-14T15:40:01Z and 2026-06-14T15:40:03Z: 410 Gone")
+    );
     assert!(read(&run, "report.html").contains("id=\"gaps\""));
 }

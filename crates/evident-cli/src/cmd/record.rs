@@ -68,8 +68,13 @@ pub async fn execute(args: Args) -> anyhow::Result<ExitCode> {
     let recording = Recording::start(client, info.clone(), config)
         .with_context(|| format!("cannot record into {}", run_dir.display()))?;
     let recovered = recording.recovery();
-    if recovered.records_recovered > 0 || recovered.records_dropped > 0 {
-        eprintln!("{}", recovered);
+    if !recovered.is_noop() {
+        eprintln!(
+            "resumed {}: recovered {} change(s) from the write-ahead log, dropped {} damaged record(s)",
+            run_dir.display(),
+            recovered.records_recovered,
+            recovered.records_dropped
+        );
     }
     eprintln!("recording {} (Kubernetes {}) into {}", info.server, info.server_version, run_dir.display());
     let stop = StopWhen { duration: args.duration, until_quiet: args.until_quiet, settled: None };

@@ -22,7 +22,9 @@ pub async fn execute(args: Args) -> anyhow::Result<ExitCode> {
         None => {
             let cwd = std::env::current_dir().context("cannot read the working directory")?;
             let evidence = evident_query::run_set::find_upward(&cwd, evident_query::run_set::EVIDENCE_DIR)
-                .with_context(|| format!("no evidence/ directory in {} or above it; pass the run directory", cwd.display()))?;
+                .with_context(|| {
+                    format!("no evidence/ directory in {} or above it; pass the run directory", cwd.display())
+                })?;
             evident_query::run_set::newest_run_dir(&evidence)?
         }
     };
