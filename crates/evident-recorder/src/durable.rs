@@ -54,8 +54,7 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     let mut tmp_name = path.as_os_str().to_owned();
     tmp_name.push(".tmp");
     let tmp = PathBuf::from(tmp_name);
-    let mut file =
-        OpenOptions::new().write(true).create(true).truncate(true).open(&tmp).map_err(at("create", &tmp))?;
+    let mut file = OpenOptions::new().write(true).create(true).truncate(true).open(&tmp).map_err(at("create", &tmp))?;
     file.write_all(bytes).map_err(at("write", &tmp))?;
     file.sync_all().map_err(at("fsync", &tmp))?;
     drop(file);

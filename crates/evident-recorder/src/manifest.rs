@@ -53,7 +53,8 @@ pub fn read(run_dir: &Path) -> Result<Option<RunManifest>> {
 /// Writes the manifest of `run_dir` atomically.
 pub fn write(run_dir: &Path, manifest: &RunManifest) -> Result<()> {
     let path = path(run_dir);
-    let mut bytes = serde_json::to_vec_pretty(manifest).map_err(|source| ManifestError::Invalid { path: path.clone(), source })?;
+    let mut bytes =
+        serde_json::to_vec_pretty(manifest).map_err(|source| ManifestError::Invalid { path: path.clone(), source })?;
     bytes.push(b'\n');
     durable::write_atomically(&path, &bytes)?;
     Ok(())
@@ -113,7 +114,8 @@ mod tests {
         assert_eq!(read(&run).unwrap(), None);
         let mut manifest = new_run(&run, "2026-06-14T15:39:51.000Z".into());
         assert_eq!(manifest.run_id, "k8s-20260614-153951");
-        let segment = Segment { table: "pods".into(), path: "pods/x".into(), rows: 4, first_seq: 1, last_seq: 9, bytes: 10 };
+        let segment =
+            Segment { table: "pods".into(), path: "pods/x".into(), rows: 4, first_seq: 1, last_seq: 9, bytes: 10 };
         assert!(sync_segments(&mut manifest, vec![segment.clone()]));
         assert!(!sync_segments(&mut manifest, vec![segment]));
         assert_eq!(manifest.row_counts["pods"], 4);

@@ -21,9 +21,9 @@
 
 use std::path::{Path, PathBuf};
 
+use evident_core::Kind;
 use evident_core::manifest::{Recovery, RunManifest, Segment, WAL_DIR};
 use evident_core::time::format_ns;
-use evident_core::Kind;
 use tracing::{info, warn};
 
 use crate::durable;
@@ -139,7 +139,8 @@ impl RecoveryReport {
 /// Recovers the run in `run_dir` after a crash (`evident recover`): folds the WAL into
 /// Parquet, removes leftovers and marks the run stopped. Idempotent.
 pub fn recover(run_dir: &Path) -> Result<RecoveryReport> {
-    let looks_like_run = run_dir.join(evident_core::manifest::MANIFEST_FILE).is_file() || run_dir.join(WAL_DIR).is_dir();
+    let looks_like_run =
+        run_dir.join(evident_core::manifest::MANIFEST_FILE).is_file() || run_dir.join(WAL_DIR).is_dir();
     if !run_dir.is_dir() || !looks_like_run {
         return Err(RecoverError::NotARun { path: run_dir.to_path_buf() });
     }

@@ -212,8 +212,7 @@ impl SegmentWriter {
         if self.builder.is_empty() {
             return Ok(());
         }
-        let batch =
-            self.builder.finish().map_err(|source| SegmentError::Arrow { table: self.kind.table(), source })?;
+        let batch = self.builder.finish().map_err(|source| SegmentError::Arrow { table: self.kind.table(), source })?;
         self.buffered_json_bytes = 0;
         self.writer.write(&batch).map_err(|source| self.parquet_error(source))?;
         self.writer.flush().map_err(|source| self.parquet_error(source))
@@ -293,8 +292,8 @@ pub fn scan_durable(run_dir: &Path) -> Result<Vec<DurableSegment>> {
 fn read_footer(path: &Path, kind: Kind, relative_path: String) -> Result<DurableSegment> {
     let file = File::open(path).map_err(durable::at("open", path))?;
     let bytes = file.metadata().map_err(durable::at("stat", path))?.len();
-    let reader = SerializedFileReader::new(file)
-        .map_err(|source| SegmentError::Parquet { path: path.to_path_buf(), source })?;
+    let reader =
+        SerializedFileReader::new(file).map_err(|source| SegmentError::Parquet { path: path.to_path_buf(), source })?;
     let metadata = reader.metadata().file_metadata();
     let lookup = |key: &'static str| -> Result<i64> {
         metadata

@@ -429,14 +429,24 @@ impl SyntheticCluster {
             Some(stage) => {
                 pod.stage = stage;
                 let pod = pod.clone();
-                if self.events && matches!(stage, PodStage::Scheduled | PodStage::Unschedulable) && self.rng.below(2) == 0 {
+                if self.events
+                    && matches!(stage, PodStage::Scheduled | PodStage::Unschedulable)
+                    && self.rng.below(2) == 0
+                {
                     let event_rv = self.resource_version();
                     let (reason, message) = if stage == PodStage::Scheduled {
-                        ("Scheduled", format!("Successfully assigned {}/{} to {}", pod.namespace, pod.name(), pod.node()))
+                        (
+                            "Scheduled",
+                            format!("Successfully assigned {}/{} to {}", pod.namespace, pod.name(), pod.node()),
+                        )
                     } else {
                         ("FailedScheduling", "0/7 nodes are available: 5 Insufficient nvidia.com/gpu.".to_string())
                     };
-                    return SyntheticChange { kind: Kind::Event, op: Op::Added, object: event(&pod, event_rv, reason, &message) };
+                    return SyntheticChange {
+                        kind: Kind::Event,
+                        op: Op::Added,
+                        object: event(&pod, event_rv, reason, &message),
+                    };
                 }
                 SyntheticChange { kind: Kind::Pod, op: Op::Modified, object: pod.to_json() }
             }
@@ -469,7 +479,14 @@ fn suffix(index: u64) -> String {
 fn uuid_like(index: u64, salt: u64) -> String {
     let a = index ^ salt.rotate_left(17);
     let b = index.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ salt;
-    format!("{:08x}-{:04x}-4{:03x}-a{:03x}-{:012x}", a as u32, (b >> 48) as u16, (b >> 36) & 0xfff, (b >> 24) & 0xfff, b & 0xffff_ffff_ffff)
+    format!(
+        "{:08x}-{:04x}-4{:03x}-a{:03x}-{:012x}",
+        a as u32,
+        (b >> 48) as u16,
+        (b >> 36) & 0xfff,
+        (b >> 24) & 0xfff,
+        b & 0xffff_ffff_ffff
+    )
 }
 
 #[cfg(test)]

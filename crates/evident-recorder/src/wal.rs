@@ -139,7 +139,8 @@ impl WalWriter {
     pub fn create(wal_dir: &Path, first_seq: u64) -> Result<WalWriter> {
         durable::create_dir(wal_dir)?;
         let path = wal_dir.join(segment_file_name(first_seq));
-        let mut file = OpenOptions::new().write(true).create_new(true).open(&path).map_err(durable::at("create", &path))?;
+        let mut file =
+            OpenOptions::new().write(true).create_new(true).open(&path).map_err(durable::at("create", &path))?;
         let mut header = [0u8; HEADER_LEN as usize];
         header[..6].copy_from_slice(&MAGIC);
         header[6..].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
@@ -157,7 +158,15 @@ impl WalWriter {
     }
 
     /// Appends one record (buffered; see [`WalWriter::sync`]). Returns its size in bytes.
-    pub fn append(&mut self, seq: u64, observed_at_ns: i64, epoch: u32, kind: Kind, op: Op, json: &[u8]) -> Result<u64> {
+    pub fn append(
+        &mut self,
+        seq: u64,
+        observed_at_ns: i64,
+        epoch: u32,
+        kind: Kind,
+        op: Op,
+        json: &[u8],
+    ) -> Result<u64> {
         let payload_len = PAYLOAD_PREFIX_LEN + json.len();
         if payload_len > MAX_PAYLOAD_LEN as usize {
             return Err(WalError::RecordTooLarge(payload_len));

@@ -134,7 +134,11 @@ fn killed_writers_lose_nothing_fsynced_and_duplicate_nothing() {
         assert_every_parquet_file_opens(&run);
         if round % 2 == 0 {
             let report = recover(&run).unwrap();
-            assert!(report.next_seq > last_fsynced, "round {round}: fsynced {last_fsynced}, recovered up to {}", report.next_seq);
+            assert!(
+                report.next_seq > last_fsynced,
+                "round {round}: fsynced {last_fsynced}, recovered up to {}",
+                report.next_seq
+            );
             let rows = common::assert_log_is_whole(&run);
             assert_eq!(rows.len() as u64, report.next_seq);
             assert_rows_match_the_stream(&rows);
@@ -142,7 +146,11 @@ fn killed_writers_lose_nothing_fsynced_and_duplicate_nothing() {
             assert_eq!(manifest.row_counts, common::row_counts(&run));
         } else {
             let (store, _) = ChangeStore::open(&run, crash_config()).unwrap();
-            assert!(store.stats().next_seq > last_fsynced, "round {round}: fsynced {last_fsynced}, reopened at {}", store.stats().next_seq);
+            assert!(
+                store.stats().next_seq > last_fsynced,
+                "round {round}: fsynced {last_fsynced}, reopened at {}",
+                store.stats().next_seq
+            );
             store.close("test-reopen").unwrap();
             common::assert_log_is_whole(&run);
         }
@@ -150,7 +158,10 @@ fn killed_writers_lose_nothing_fsynced_and_duplicate_nothing() {
 
     let report = recover(&run).unwrap();
     assert!(report.next_seq > must_survive);
-    assert_eq!(assert_every_parquet_file_opens(&run), evident_recorder::manifest::read(&run).unwrap().unwrap().segments.len());
+    assert_eq!(
+        assert_every_parquet_file_opens(&run),
+        evident_recorder::manifest::read(&run).unwrap().unwrap().segments.len()
+    );
     let rows = common::assert_log_is_whole(&run);
     assert_eq!(rows.len() as u64, report.next_seq);
     assert_rows_match_the_stream(&rows);

@@ -59,7 +59,8 @@ async fn datafusion_sql_counts_the_same_rows_and_typed_columns_match_the_json() 
     for kind in Kind::ALL {
         let path = run.join(kind.table());
         ctx.register_parquet(kind.table(), path.to_str().unwrap(), ParquetReadOptions::default()).await.unwrap();
-        let batches = ctx.sql(&format!("SELECT count(*) AS n FROM {}", kind.table())).await.unwrap().collect().await.unwrap();
+        let batches =
+            ctx.sql(&format!("SELECT count(*) AS n FROM {}", kind.table())).await.unwrap().collect().await.unwrap();
         let count = batches[0].column(0).as_primitive::<Int64Type>().value(0);
         assert_eq!(count as u64, manifest.row_counts[kind.table()], "{}", kind.table());
     }

@@ -64,7 +64,10 @@ fn truncated_mid_payload_keeps_the_records_before_it() {
     OpenOptions::new().write(true).open(&path).unwrap().set_len(ends[6] + 100).unwrap();
     let (seqs, tail) = read(&path);
     assert_eq!(seqs, (0..7).collect::<Vec<_>>());
-    assert_eq!(tail, Some(TornTail { damage: Damage::Truncated, offset: ends[6], bytes_dropped: 100, frames_dropped: 1 }));
+    assert_eq!(
+        tail,
+        Some(TornTail { damage: Damage::Truncated, offset: ends[6], bytes_dropped: 100, frames_dropped: 1 })
+    );
 }
 
 #[test]
@@ -74,7 +77,10 @@ fn truncated_inside_a_frame_header_keeps_the_records_before_it() {
     OpenOptions::new().write(true).open(&path).unwrap().set_len(ends[2] + 3).unwrap();
     let (seqs, tail) = read(&path);
     assert_eq!(seqs, vec![0, 1, 2]);
-    assert_eq!(tail, Some(TornTail { damage: Damage::Truncated, offset: ends[2], bytes_dropped: 3, frames_dropped: 1 }));
+    assert_eq!(
+        tail,
+        Some(TornTail { damage: Damage::Truncated, offset: ends[2], bytes_dropped: 3, frames_dropped: 1 })
+    );
 }
 
 #[test]
@@ -90,7 +96,12 @@ fn a_flipped_bit_drops_that_record_and_every_later_one() {
     assert_eq!(seqs, vec![0, 1, 2, 3]);
     assert_eq!(
         tail,
-        Some(TornTail { damage: Damage::ChecksumMismatch, offset: ends[3], bytes_dropped: ends[9] - ends[3], frames_dropped: 6 })
+        Some(TornTail {
+            damage: Damage::ChecksumMismatch,
+            offset: ends[3],
+            bytes_dropped: ends[9] - ends[3],
+            frames_dropped: 6
+        })
     );
 }
 
@@ -101,7 +112,10 @@ fn a_zero_filled_tail_after_the_last_record_drops_no_record() {
     overwrite(&path, ends[9], &[0u8; 4096]);
     let (seqs, tail) = read(&path);
     assert_eq!(seqs, (0..RECORDS).collect::<Vec<_>>());
-    assert_eq!(tail, Some(TornTail { damage: Damage::ZeroFilled, offset: ends[9], bytes_dropped: 4096, frames_dropped: 0 }));
+    assert_eq!(
+        tail,
+        Some(TornTail { damage: Damage::ZeroFilled, offset: ends[9], bytes_dropped: 4096, frames_dropped: 0 })
+    );
 }
 
 #[test]
@@ -114,7 +128,12 @@ fn records_zeroed_in_place_are_dropped_from_the_first_zeroed_byte() {
     assert_eq!(seqs, (0..8).collect::<Vec<_>>());
     assert_eq!(
         tail,
-        Some(TornTail { damage: Damage::ZeroFilled, offset: ends[7], bytes_dropped: ends[9] - ends[7], frames_dropped: 0 })
+        Some(TornTail {
+            damage: Damage::ZeroFilled,
+            offset: ends[7],
+            bytes_dropped: ends[9] - ends[7],
+            frames_dropped: 0
+        })
     );
 
     // Zero from the middle of record 8: its intact header still delimits one frame.
@@ -126,7 +145,12 @@ fn records_zeroed_in_place_are_dropped_from_the_first_zeroed_byte() {
     assert_eq!(seqs, (0..8).collect::<Vec<_>>());
     assert_eq!(
         tail,
-        Some(TornTail { damage: Damage::ChecksumMismatch, offset: ends[7], bytes_dropped: ends[9] - ends[7], frames_dropped: 1 })
+        Some(TornTail {
+            damage: Damage::ChecksumMismatch,
+            offset: ends[7],
+            bytes_dropped: ends[9] - ends[7],
+            frames_dropped: 1
+        })
     );
 }
 
@@ -139,7 +163,12 @@ fn an_absurd_length_stops_the_reader_without_allocating_it() {
     assert_eq!(seqs, (0..5).collect::<Vec<_>>());
     assert_eq!(
         tail,
-        Some(TornTail { damage: Damage::ImplausibleLength, offset: ends[4], bytes_dropped: ends[9] - ends[4], frames_dropped: 1 })
+        Some(TornTail {
+            damage: Damage::ImplausibleLength,
+            offset: ends[4],
+            bytes_dropped: ends[9] - ends[4],
+            frames_dropped: 1
+        })
     );
 
     // A plausible length that runs past the end of the file is a torn record.
