@@ -85,6 +85,15 @@ def open_runs(run_dirs):
     return con
 
 
+def arrow_table(result):
+    """The result as a pyarrow Table, across DuckDB versions (the method was renamed in 2.0)."""
+    for method in ("to_arrow_table", "fetch_arrow_table"):
+        if hasattr(result, method):
+            return getattr(result, method)()
+    table = result.arrow()
+    return table.read_all() if hasattr(table, "read_all") else table
+
+
 def query_text(queries_dir, name):
     variant = os.path.join(queries_dir, "duckdb", f"{name}.sql")
     path = variant if os.path.exists(variant) else os.path.join(queries_dir, f"{name}.sql")
@@ -134,7 +143,7 @@ def compare(con, queries_dir, results_dir):
     for name in names:
         sql, path = query_text(queries_dir, name)
         try:
-            theirs = con.execute(sql).fetch_arrow_table()
+            theirs = arrow_table(con.sql(sql))
         except duckdb.Error as error:
             print(f"FAIL {name}: DuckDB cannot run {path}: {error}")
             failures += 1
@@ -170,7 +179,7 @@ def bench(con, queries_dir, names, repeats):
         rows = 0
         for _ in range(repeats):
             started = time.perf_counter()
-            rows = con.execute(sql).fetch_arrow_table().num_rows
+            rows = arrow_table(con.sql(sql)).num_rows
             best = min(best, time.perf_counter() - started)
         timings[name] = {"seconds": best, "rows": rows}
     print(json.dumps(timings))

@@ -42,7 +42,7 @@ pub enum SessionError {
     },
     /// Planning or running a query failed: bad SQL, an unknown table or column, or a segment
     /// that breaks while it is read.
-    #[error("{}", .source.strip_backtrace())]
+    #[error("{}", describe(.source))]
     Query {
         #[source]
         source: DataFusionError,
@@ -75,7 +75,8 @@ impl Session {
     /// Registers every table, view and function over the runs.
     pub async fn new(runs: &RunSet) -> Result<Session> {
         let config = SessionConfig::new().with_information_schema(true);
-        let context = SessionContext::new_with_config(config);
+        // `SELECT * FROM 'other.parquet'` works too, to join a run with files of one's own.
+        let context = SessionContext::new_with_config(config).enable_url_table();
         let mut tables: BTreeMap<Kind, Arc<dyn TableProvider>> = BTreeMap::new();
         for kind in Kind::ALL {
             let table = change_log(kind, runs.runs())?;
@@ -164,6 +165,19 @@ fn read_fully(path: &Path) -> Result<(), ParquetError> {
         batch?;
     }
     Ok(())
+}
+
+/// DataFusion's error as one line without its debug formatting: a parser error reads
+/// `SQL syntax error: Expected: ..., found: ... at Line: 1, Column: 8`.
+fn describe(error: &DataFusionError) -> String {
+    let text = match error.find_root() {
+        DataFusionError::SQL(parser_error, _) => {
+            let detail = parser_error.to_string();
+            format!("SQL syntax error: {}", detail.strip_prefix("sql parser error: ").unwrap_or(&detail))
+        }
+        _ => error.strip_backtrace(),
+    };
+    text.replace('\n', " ")
 }
 
 fn query_error(source: DataFusionError) -> SessionError {

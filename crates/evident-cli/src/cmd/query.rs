@@ -152,7 +152,8 @@ fn print_list(queries: &[NamedQuery]) -> anyhow::Result<()> {
 }
 
 async fn run_once(session: &Session, sql: &str, format: OutputFormat, output: Option<&Path>) -> anyhow::Result<()> {
-    let (schema, batches) = session.query(sql).await?;
+    // The message already holds its cause; the error chain would repeat DataFusion's debug text.
+    let (schema, batches) = session.query(sql).await.map_err(|error| anyhow::anyhow!("{error}"))?;
     match (format, output) {
         (OutputFormat::Parquet, Some(path)) => format::write_parquet(path, &schema, &batches)?,
         (_, Some(path)) => {
