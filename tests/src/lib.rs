@@ -5,7 +5,7 @@
 //! Tests that change the cluster take [`exclusive`] first: the fleet has 32 GPUs, and two
 //! tests placing pods at once would change each other's outcome.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
@@ -16,9 +16,17 @@ use kube::api::{DeleteParams, ListParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Api, Client, Config};
 
-/// The repository root.
+/// The repository root: the nearest ancestor of the running test's package (cargo sets
+/// `CARGO_MANIFEST_DIR` when it runs a test) that holds `hack/cluster.sh`. Looked up at run
+/// time, not compile time, so a test binary built from another checkout sharing the target
+/// folder still uses this checkout.
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()
+    let package = std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
+    package
+        .ancestors()
+        .find(|dir| dir.join("hack/cluster.sh").is_file())
+        .unwrap_or_else(|| panic!("no hack/cluster.sh above {}", package.display()))
+        .to_path_buf()
 }
 
 /// Runs `hack/cluster.sh <args>` and returns its stdout.
@@ -58,6 +66,10 @@ pub async fn client() -> anyhow::Result<Client> {
     let config = Config::from_custom_kubeconfig(file, &KubeConfigOptions::default()).await?;
     Ok(Client::try_from(config)?)
 }
+
+/// Every namespace the end-to-end tests create. A test that changes the cluster deletes
+/// them all first, so pods a failed earlier test left behind cannot hold GPUs or add rows.
+pub const TEST_NAMESPACES: &[&str] = &["gpu-demo", "evident-crash", "evident-restart", "evident-canary"];
 
 /// Serialises tests that change the cluster.
 pub fn exclusive() -> MutexGuard<'static, ()> {

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use anyhow::Context as _;
-use evident_e2e::{client, delete_namespaces, exclusive, manifest, phase, pods, wait_for};
+use evident_e2e::{TEST_NAMESPACES, client, delete_namespaces, exclusive, manifest, phase, pods, wait_for};
 use evident_recorder::apply;
 use k8s_openapi::api::core::v1::{Event, Node};
 use kube::Api;
@@ -28,10 +28,11 @@ async fn failed_scheduling_message(client: &kube::Client, pod: &str) -> anyhow::
 async fn lesson1_fleet_and_scenarios_match_the_notebook() -> anyhow::Result<()> {
     let _guard = exclusive();
     let client = client().await?;
-    delete_namespaces(&client, &["gpu-demo"], Duration::from_secs(120)).await?;
+    delete_namespaces(&client, TEST_NAMESPACES, Duration::from_secs(120)).await?;
 
     let fleet = apply::load(&[manifest("fleet")])?;
     apply::apply(&client, &fleet).await.context("applying the fleet")?;
+    apply::wait_nodes_ready(&client, &apply::node_names(&fleet), Duration::from_secs(90)).await?;
 
     let nodes: Api<Node> = Api::all(client.clone());
     let fleet_nodes = wait_for("7 nodes with 32 allocatable GPUs", Duration::from_secs(60), || async {

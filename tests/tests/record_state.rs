@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use datafusion::arrow::array::{Array, AsArray};
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
-use evident_e2e::{client, delete_namespaces, exclusive, manifest, phase, pods, wait_for};
+use evident_e2e::{TEST_NAMESPACES, client, delete_namespaces, exclusive, manifest, phase, pods, wait_for};
 use evident_recorder::apply;
 use evident_recorder::session::{Recording, SessionConfig};
 use k8s_openapi::api::core::v1::{Node, Pod};
@@ -66,7 +66,7 @@ async fn recorded_latest(ctx: &SessionContext, table: &str) -> anyhow::Result<BT
 async fn recording_ends_where_the_api_server_ends_and_records_nothing_twice() -> anyhow::Result<()> {
     let _guard = exclusive();
     let client = client().await?;
-    delete_namespaces(&client, &["gpu-demo"], Duration::from_secs(120)).await?;
+    delete_namespaces(&client, TEST_NAMESPACES, Duration::from_secs(120)).await?;
     let run = tempfile::tempdir()?;
     let run_dir = run.path().join("state");
 
@@ -77,7 +77,10 @@ async fn recording_ends_where_the_api_server_ends_and_records_nothing_twice() ->
     })
     .await?;
 
-    apply::apply(&client, &apply::load(&[manifest("fleet"), manifest("workloads")])?).await?;
+    let fleet = apply::load(&[manifest("fleet")])?;
+    apply::apply(&client, &fleet).await?;
+    apply::wait_nodes_ready(&client, &apply::node_names(&fleet), Duration::from_secs(90)).await?;
+    apply::apply(&client, &apply::load(&[manifest("workloads")])?).await?;
     wait_for("queue-pressure settled", Duration::from_secs(120), || async {
         let pods = pods(&client, "gpu-demo").await?;
         let running = pods.iter().filter(|p| phase(p) == "Running").count();

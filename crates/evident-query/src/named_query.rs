@@ -143,7 +143,7 @@ mod tests {
     use super::*;
 
     fn repo_queries() -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../queries")
+        Path::new(&std::env::var_os("CARGO_MANIFEST_DIR").expect("run through cargo")).join("../../queries")
     }
 
     #[test]

@@ -12,7 +12,7 @@ use evident_query::named_query::NamedQuery;
 use evident_query::{RunSet, Session};
 
 fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    Path::new(&std::env::var_os("CARGO_MANIFEST_DIR").expect("run through cargo")).join("../..")
 }
 
 fn queries() -> Vec<NamedQuery> {

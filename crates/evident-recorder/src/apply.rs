@@ -5,7 +5,9 @@
 //! subresource too, since the main resource ignores status.
 
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
+use k8s_openapi::api::core::v1::Node;
 use kube::api::{DynamicObject, Patch, PatchParams};
 use kube::core::GroupVersionKind;
 use kube::discovery::{self, Scope};
@@ -46,6 +48,12 @@ pub enum ApplyError {
         #[source]
         source: kube::Error,
     },
+    /// Applied nodes did not become schedulable in time.
+    #[error("nodes not ready after {}s: {}; check the KWOK controller (hack/cluster.sh status)", waited.as_secs(), pending.join(", "))]
+    NodesNotReady { waited: Duration, pending: Vec<String> },
+    /// Reading nodes failed while waiting for them.
+    #[error("cannot read nodes: {0}")]
+    Nodes(#[source] kube::Error),
 }
 
 pub type Result<T, E = ApplyError> = std::result::Result<T, E>;
@@ -177,4 +185,55 @@ mod tests {
         assert!(error.contains("c.yaml") && error.contains("metadata.name"), "{error}");
         std::fs::remove_dir_all(dir).unwrap();
     }
+}
+
+/// Why a node cannot take pods yet, or `None` when it can: its `Ready` condition is not
+/// `True`, or the node lifecycle controller tainted it (`node.kubernetes.io/not-ready`,
+/// `unreachable`, ...). Taints the manifest itself declares (a control-plane taint) are the
+/// node's design, not a readiness problem, and are ignored.
+pub fn not_ready_reason(node: &Node) -> Option<String> {
+    let status = node.status.as_ref();
+    let ready = status
+        .and_then(|s| s.conditions.as_ref())
+        .and_then(|conditions| conditions.iter().find(|c| c.type_ == "Ready"))
+        .map(|c| c.status.clone());
+    if ready.as_deref() != Some("True") {
+        return Some(format!("Ready={}", ready.as_deref().unwrap_or("unknown")));
+    }
+    let lifecycle = node.spec.as_ref().and_then(|s| s.taints.as_ref()).and_then(|taints| {
+        taints.iter().find(|t| t.key.starts_with("node.kubernetes.io/")).map(|t| format!("taint {}", t.key))
+    });
+    lifecycle
+}
+
+/// Waits until every named node exists and can take pods (see [`not_ready_reason`]).
+/// Pods applied before that would see a smaller fleet and record a different outcome.
+pub async fn wait_nodes_ready(client: &Client, names: &[String], timeout: Duration) -> Result<()> {
+    let api: Api<Node> = Api::all(client.clone());
+    let deadline = Instant::now() + timeout;
+    loop {
+        let mut pending = Vec::new();
+        for name in names {
+            match api.get_opt(name).await.map_err(ApplyError::Nodes)? {
+                None => pending.push(format!("{name} (absent)")),
+                Some(node) => {
+                    if let Some(reason) = not_ready_reason(&node) {
+                        pending.push(format!("{name} ({reason})"));
+                    }
+                }
+            }
+        }
+        if pending.is_empty() {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(ApplyError::NodesNotReady { waited: timeout, pending });
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Names of the Node documents among `documents`.
+pub fn node_names(documents: &[Document]) -> Vec<String> {
+    documents.iter().filter(|d| d.kind() == "Node").map(|d| d.name().to_string()).collect()
 }

@@ -12,11 +12,12 @@
 //! - between lists, applies are `ADDED` (uid not known) or `MODIFIED`, deletes `DELETED`.
 //!
 //! Memory grows with the number of live objects (the last version of each is kept for the
-//! tombstones), not with the number of changes. Errors are retried with kube-runtime's
-//! default backoff; each one is reported as a [`WatchState::Retrying`] observation.
+//! tombstones), not with the number of changes. Errors are retried with [`RetryBackoff`]
+//! (250 ms doubling to at most 4 s); each one is reported as a [`WatchState::Retrying`]
+//! observation.
 
 use std::collections::{HashMap, HashSet};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use evident_core::manifest::Gap;
 use evident_core::{Kind, Op};
@@ -25,6 +26,7 @@ use k8s_openapi::api::core::v1::{Event as CoreEvent, Node, Pod};
 use kube::api::{ApiResource, DynamicObject};
 use kube::runtime::watcher::{self, Event};
 use kube::runtime::WatchStreamExt;
+use kube::runtime::utils::Backoff;
 use kube::{Api, Client};
 use serde_json::Value;
 
@@ -83,7 +85,7 @@ pub async fn follow(
 ) {
     let resource = api_resource(kind);
     let mut tracker = EpochTracker::new(kind, first_epoch);
-    let stream = watcher::watcher(api, watcher::Config::default()).default_backoff();
+    let stream = watcher::watcher(api, watcher::Config::default()).backoff(RetryBackoff::default());
     futures::pin_mut!(stream);
     while let Some(item) = stream.next().await {
         let observations = match item {
@@ -99,6 +101,45 @@ pub async fn follow(
                 return;
             }
         }
+    }
+}
+
+/// Retry delays of a watch: 250 ms, doubling, at most 4 s; back to 250 ms once a request
+/// succeeds.
+///
+/// kube-runtime's default (800 ms doubling to 30 s, like client-go) is kind to a loaded API
+/// server, but after a restart of a lab cluster's API server it left the recorder blind for
+/// 20 s or more, and everything that happened then became a gap. A recorder wants to be
+/// back as soon as the server is; a few requests a second to a local API server are cheap.
+#[derive(Debug, Clone)]
+pub struct RetryBackoff {
+    next: Duration,
+}
+
+impl RetryBackoff {
+    pub const FIRST: Duration = Duration::from_millis(250);
+    pub const MAX: Duration = Duration::from_secs(4);
+}
+
+impl Default for RetryBackoff {
+    fn default() -> Self {
+        RetryBackoff { next: Self::FIRST }
+    }
+}
+
+impl Iterator for RetryBackoff {
+    type Item = Duration;
+
+    fn next(&mut self) -> Option<Duration> {
+        let delay = self.next;
+        self.next = (delay * 2).min(Self::MAX);
+        Some(delay)
+    }
+}
+
+impl Backoff for RetryBackoff {
+    fn reset(&mut self) {
+        self.next = Self::FIRST;
     }
 }
 
@@ -273,6 +314,15 @@ mod tests {
             ]
         );
         assert!(!all.iter().any(|o| matches!(o, Observation::Gap(_))), "the first list is not a gap");
+    }
+
+    #[test]
+    fn retry_backoff_doubles_to_its_cap_and_resets() {
+        let mut backoff = RetryBackoff::default();
+        let delays: Vec<u64> = backoff.by_ref().take(7).map(|d| d.as_millis() as u64).collect();
+        assert_eq!(delays, [250, 500, 1000, 2000, 4000, 4000, 4000]);
+        backoff.reset();
+        assert_eq!(backoff.next(), Some(RetryBackoff::FIRST));
     }
 
     #[test]

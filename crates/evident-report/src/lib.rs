@@ -56,6 +56,9 @@ pub enum Error {
     /// The scenario spec is unreadable or invalid.
     #[error(transparent)]
     Scenario(#[from] ScenarioError),
+    /// The run directory does not exist.
+    #[error("run directory {run} does not exist")]
+    RunNotFound { run: PathBuf },
     /// The run has no recorded scenario and none was given.
     #[error("run {run} has no scenario.yaml: pass the scenario spec with --scenario <file>")]
     NoScenario { run: PathBuf },
@@ -81,6 +84,9 @@ pub struct Written {
 /// The scenario to report on: `override_spec` when given, else the copy `evident run` stored
 /// in the run directory.
 pub fn scenario_of_run(run_dir: &Path, override_spec: Option<&Path>) -> Result<Scenario> {
+    if !run_dir.is_dir() {
+        return Err(Error::RunNotFound { run: run_dir.to_path_buf() });
+    }
     if let Some(spec) = override_spec {
         return Ok(Scenario::load(spec)?);
     }

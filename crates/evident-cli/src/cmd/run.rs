@@ -71,7 +71,9 @@ pub async fn execute(args: Args) -> anyhow::Result<ExitCode> {
     remove_leftovers(&client, &namespaces).await?;
     let new_nodes = absent_nodes(&client, &fleet).await?;
     apply::apply(&client, &fleet).await?;
-    eprintln!("fleet: applied {} object(s)", fleet.len());
+    let fleet_nodes = apply::node_names(&fleet);
+    eprintln!("fleet: applied {} object(s); waiting for {} node(s) to be ready", fleet.len(), fleet_nodes.len());
+    apply::wait_nodes_ready(&client, &fleet_nodes, Duration::from_secs(90)).await?;
 
     let recording = Recording::start(client.clone(), info, SessionConfig::new(&run_dir))
         .with_context(|| format!("cannot record into {}", run_dir.display()))?;
