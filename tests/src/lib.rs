@@ -21,7 +21,8 @@ use kube::{Api, Client, Config};
 /// time, not compile time, so a test binary built from another checkout sharing the target
 /// folder still uses this checkout.
 pub fn repo_root() -> PathBuf {
-    let package = std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
+    let package =
+        std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
     package
         .ancestors()
         .find(|dir| dir.join("hack/cluster.sh").is_file())
@@ -142,4 +143,16 @@ pub async fn pods(client: &Client, namespace: &str) -> anyhow::Result<Vec<Pod>> 
 /// Phase of a pod ("" when unknown).
 pub fn phase(pod: &Pod) -> &str {
     pod.status.as_ref().and_then(|s| s.phase.as_deref()).unwrap_or_default()
+}
+
+/// Applies the lesson-1 fleet (`manifests/fleet`) and waits until its nodes can take pods.
+/// Tests that place pods call it first: the cluster may be fresh, or an earlier test (or
+/// `evident run` without `--keep`) may have removed the fleet.
+pub async fn ensure_fleet(client: &Client) -> anyhow::Result<Vec<String>> {
+    use evident_recorder::apply;
+    let fleet = apply::load(&[manifest("fleet")])?;
+    apply::apply(client, &fleet).await.context("applying the fleet")?;
+    let nodes = apply::node_names(&fleet);
+    apply::wait_nodes_ready(client, &nodes, Duration::from_secs(90)).await?;
+    Ok(nodes)
 }

@@ -58,7 +58,9 @@ async fn lesson1_fleet_and_scenarios_match_the_notebook() -> anyhow::Result<()> 
         let pods = pods(&client, "gpu-demo").await?;
         let pod = pods.iter().find(|p| p.metadata.name.as_deref() == Some("cuda-batch-small"));
         Ok(match pod {
-            Some(p) if phase(p) == "Running" => Ok(p.spec.as_ref().and_then(|s| s.node_name.clone()).unwrap_or_default()),
+            Some(p) if phase(p) == "Running" => {
+                Ok(p.spec.as_ref().and_then(|s| s.node_name.clone()).unwrap_or_default())
+            }
             Some(p) => Err(format!("phase {:?}", phase(p))),
             None => Err("no pod yet".into()),
         })
@@ -83,11 +85,17 @@ async fn lesson1_fleet_and_scenarios_match_the_notebook() -> anyhow::Result<()> 
 
     let (running, pending) = wait_for("queue-pressure 31 Running / 9 Pending", Duration::from_secs(120), || async {
         let pods = pods(&client, "gpu-demo").await?;
-        let replicas: Vec<_> =
-            pods.iter().filter(|p| p.metadata.name.as_deref().is_some_and(|n| n.starts_with("queue-pressure-"))).collect();
+        let replicas: Vec<_> = pods
+            .iter()
+            .filter(|p| p.metadata.name.as_deref().is_some_and(|n| n.starts_with("queue-pressure-")))
+            .collect();
         let running = replicas.iter().filter(|p| phase(p) == "Running").count();
         let pending = replicas.iter().filter(|p| phase(p) == "Pending").count();
-        Ok(if replicas.len() == 40 && running == 31 { Ok((running, pending)) } else { Err(format!("{} replicas, {running} Running, {pending} Pending", replicas.len())) })
+        Ok(if replicas.len() == 40 && running == 31 {
+            Ok((running, pending))
+        } else {
+            Err(format!("{} replicas, {running} Running, {pending} Pending", replicas.len()))
+        })
     })
     .await?;
     assert_eq!((running, pending), (31, 9));

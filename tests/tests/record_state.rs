@@ -36,7 +36,8 @@ async fn strings(ctx: &SessionContext, sql: &str) -> anyhow::Result<Vec<Vec<Stri
                 .columns()
                 .iter()
                 .map(|column| {
-                    let column = datafusion::arrow::compute::cast(column, &datafusion::arrow::datatypes::DataType::Utf8)?;
+                    let column =
+                        datafusion::arrow::compute::cast(column, &datafusion::arrow::datatypes::DataType::Utf8)?;
                     let column = column.as_string::<i32>();
                     Ok(if column.is_null(row) { String::new() } else { column.value(row).to_string() })
                 })
@@ -84,7 +85,11 @@ async fn recording_ends_where_the_api_server_ends_and_records_nothing_twice() ->
     wait_for("queue-pressure settled", Duration::from_secs(120), || async {
         let pods = pods(&client, "gpu-demo").await?;
         let running = pods.iter().filter(|p| phase(p) == "Running").count();
-        Ok(if pods.len() == 43 && running == 32 { Ok(()) } else { Err(format!("{} pods, {running} Running", pods.len())) })
+        Ok(if pods.len() == 43 && running == 32 {
+            Ok(())
+        } else {
+            Err(format!("{} pods, {running} Running", pods.len()))
+        })
     })
     .await?;
     // Let the last status updates arrive: stop after 3 s without a change.
@@ -92,7 +97,11 @@ async fn recording_ends_where_the_api_server_ends_and_records_nothing_twice() ->
     wait_for("3 s without a change", Duration::from_secs(60), || async {
         let stats = recording.stats();
         let quiet = stats.last_change.is_some_and(|at| at.elapsed() >= Duration::from_secs(3));
-        Ok(if quiet { Ok(()) } else { Err(format!("{} changes, {:?} waited", stats.total_changes, quiet_since.elapsed())) })
+        Ok(if quiet {
+            Ok(())
+        } else {
+            Err(format!("{} changes, {:?} waited", stats.total_changes, quiet_since.elapsed()))
+        })
     })
     .await?;
     let manifest = recording.stop("test").await?;

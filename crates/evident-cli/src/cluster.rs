@@ -24,7 +24,9 @@ pub async fn connect(kubeconfig: Option<&Path>, context: Option<&str>) -> anyhow
         None => {
             let config = match context {
                 Some(_) => Config::from_kubeconfig(&options).await.context("cannot load the kube context")?,
-                None => Config::infer().await.context("no cluster configured; pass --kubeconfig <file> or set KUBECONFIG")?,
+                None => Config::infer()
+                    .await
+                    .context("no cluster configured; pass --kubeconfig <file> or set KUBECONFIG")?,
             };
             let name = context
                 .map(str::to_string)

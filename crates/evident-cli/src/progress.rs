@@ -22,7 +22,10 @@ pub struct StopWhen {
 pub async fn follow(recording: &Recording, stop: &StopWhen, show: bool) -> String {
     let bar = if show && std::io::stderr().is_terminal() {
         let bar = ProgressBar::new_spinner();
-        bar.set_style(ProgressStyle::with_template("{spinner} {elapsed_precise} {msg}").unwrap_or_else(|_| ProgressStyle::default_spinner()));
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} {elapsed_precise} {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
         bar.enable_steady_tick(Duration::from_millis(200));
         Some(bar)
     } else {
@@ -92,7 +95,11 @@ pub fn status_line(stats: &LiveStats, rate: f64) -> String {
 }
 
 fn truncate(text: &str, max: usize) -> String {
-    if text.chars().count() <= max { text.to_string() } else { format!("{}…", text.chars().take(max).collect::<String>()) }
+    if text.chars().count() <= max {
+        text.to_string()
+    } else {
+        format!("{}…", text.chars().take(max).collect::<String>())
+    }
 }
 
 /// One line after a recording: what was written where.
@@ -143,7 +150,10 @@ pub async fn wait_synced(recording: &Recording, timeout: Duration) -> anyhow::Re
     let started = Instant::now();
     while !recording.stats().all_synced(recording.watch_count()) {
         if started.elapsed() > timeout {
-            anyhow::bail!("the recorder could not list the cluster within {timeout:?}: {:?}", recording.stats().watches);
+            anyhow::bail!(
+                "the recorder could not list the cluster within {timeout:?}: {:?}",
+                recording.stats().watches
+            );
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

@@ -12,7 +12,9 @@ use datafusion::arrow::array::{ArrayRef, AsArray, RecordBatch};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
-use evident_e2e::{TEST_NAMESPACES, client, cluster_script, delete_namespaces, exclusive, kubeconfig, wait_for};
+use evident_e2e::{
+    TEST_NAMESPACES, client, cluster_script, delete_namespaces, ensure_fleet, exclusive, kubeconfig, wait_for,
+};
 use k8s_openapi::api::core::v1::{Namespace, Pod, Secret};
 use kube::api::{ListParams, PostParams};
 use kube::{Api, Client};
@@ -40,6 +42,7 @@ fn start_recorder(out: &Path, run_id: &str, namespace: &str, extra: &[&str]) -> 
 
 async fn fresh_namespace(client: &Client, name: &str) -> anyhow::Result<()> {
     delete_namespaces(client, TEST_NAMESPACES, Duration::from_secs(120)).await?;
+    ensure_fleet(client).await?;
     let namespaces: Api<Namespace> = Api::all(client.clone());
     let namespace = serde_json::from_value(json!({"metadata": {"name": name}}))?;
     namespaces.create(&PostParams::default(), &namespace).await?;
@@ -103,7 +106,14 @@ async fn rows(run_dir: &Path) -> anyhow::Result<Vec<(String, u64, String, u32, S
             let (op, uid, rv) = (text("op")?, text("uid")?, text("resource_version")?);
             let (op, uid, rv) = (op.as_string::<i32>(), uid.as_string::<i32>(), rv.as_string::<i32>());
             for i in 0..batch.num_rows() {
-                rows.push((table.clone(), seq.value(i), op.value(i).into(), epoch.value(i), uid.value(i).into(), rv.value(i).into()));
+                rows.push((
+                    table.clone(),
+                    seq.value(i),
+                    op.value(i).into(),
+                    epoch.value(i),
+                    uid.value(i).into(),
+                    rv.value(i).into(),
+                ));
             }
         }
     }
@@ -161,7 +171,11 @@ async fn recorded_pods(run_dir: &Path) -> anyhow::Result<BTreeMap<String, String
             latest.insert(row.4.clone(), (row.2.clone(), row.5.clone()));
         }
     }
-    Ok(latest.into_iter().filter(|(_, (op, _))| op != "DELETED" && op != "DELETED_IN_GAP").map(|(uid, (_, rv))| (uid, rv)).collect())
+    Ok(latest
+        .into_iter()
+        .filter(|(_, (op, _))| op != "DELETED" && op != "DELETED_IN_GAP")
+        .map(|(uid, (_, rv))| (uid, rv))
+        .collect())
 }
 
 async fn api_pods(client: &Client, namespace: &str) -> anyhow::Result<BTreeMap<String, String>> {
@@ -197,11 +211,17 @@ async fn sigkill_at_several_points_then_recover_and_resume() -> anyhow::Result<(
 
         for file in parquet_files(&run_dir) {
             if file.extension().is_some_and(|e| e == "parquet") {
-                read_file(&file).await.with_context(|| format!("round {round}: a Parquet file left by the crash must open"))?;
+                read_file(&file)
+                    .await
+                    .with_context(|| format!("round {round}: a Parquet file left by the crash must open"))?;
             }
         }
         let recover = evident().arg("recover").arg(&run_dir).output()?;
-        ensure!(recover.status.success(), "round {round}: recover failed: {}", String::from_utf8_lossy(&recover.stderr));
+        ensure!(
+            recover.status.success(),
+            "round {round}: recover failed: {}",
+            String::from_utf8_lossy(&recover.stderr)
+        );
         ensure!(
             parquet_files(&run_dir).iter().all(|f| f.extension().is_some_and(|e| e == "parquet")),
             "round {round}: no .inprogress file after recovery: {:?}",
@@ -252,7 +272,13 @@ async fn sigterm_stops_cleanly_across_an_api_server_restart() -> anyhow::Result<
     create_pods(&client, namespace, "after", 5).await?;
     wait_for("pods created after the restart to run", Duration::from_secs(60), || async {
         let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
-        let running = pods.list(&ListParams::default()).await?.items.iter().filter(|p| evident_e2e::phase(p) == "Running").count();
+        let running = pods
+            .list(&ListParams::default())
+            .await?
+            .items
+            .iter()
+            .filter(|p| evident_e2e::phase(p) == "Running")
+            .count();
         Ok(if running == 10 { Ok(()) } else { Err(format!("{running} Running")) })
     })
     .await?;
@@ -261,7 +287,11 @@ async fn sigterm_stops_cleanly_across_an_api_server_restart() -> anyhow::Result<
     let expected = api_pods(&client, namespace).await?;
     wait_for("the recording to catch up after the restart", Duration::from_secs(30), || async {
         let recorded = recorded_pods(&run_dir).await?;
-        Ok(if recorded == expected { Ok(()) } else { Err(format!("{} of {} pods recorded", recorded.len(), expected.len())) })
+        Ok(if recorded == expected {
+            Ok(())
+        } else {
+            Err(format!("{} of {} pods recorded", recorded.len(), expected.len()))
+        })
     })
     .await?;
     signal(&recorder, "TERM")?;
@@ -272,7 +302,11 @@ async fn sigterm_stops_cleanly_across_an_api_server_restart() -> anyhow::Result<
     assert_eq!(manifest["stop_reason"], "signal");
     let all = rows(&run_dir).await?;
     assert_log_is_clean(&all)?;
-    assert_eq!(recorded_pods(&run_dir).await?, api_pods(&client, namespace).await?, "the recorder resumed after the restart");
+    assert_eq!(
+        recorded_pods(&run_dir).await?,
+        api_pods(&client, namespace).await?,
+        "the recorder resumed after the restart"
+    );
     // Either the watch resumed from its resourceVersion (no gap) or it relisted, and then
     // the manifest says so and the new epoch's rows are there.
     for gap in manifest["gaps"].as_array().cloned().unwrap_or_default() {
@@ -327,7 +361,8 @@ async fn secrets_and_env_values_never_reach_the_run_directory() -> anyhow::Resul
     tokio::time::sleep(Duration::from_secs(1)).await;
 
     let secrets: Api<Secret> = Api::namespaced(client.clone(), namespace);
-    let secret = serde_json::from_value(json!({"metadata": {"name": "canary"}, "stringData": {"token": SECRET_CANARY}}))?;
+    let secret =
+        serde_json::from_value(json!({"metadata": {"name": "canary"}, "stringData": {"token": SECRET_CANARY}}))?;
     secrets.create(&PostParams::default(), &secret).await?;
     let mut pod = small_pod("canary", ENV_CANARY)?;
     let applied = serde_json::to_string(&pod)?;

@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn spec_text() -> String {
-    let spec = Path::new(&std::env::var_os("CARGO_MANIFEST_DIR").expect("run through cargo")).join("../../manifests/scenarios/lesson1.yaml");
+    let spec = Path::new(&std::env::var_os("CARGO_MANIFEST_DIR").expect("run through cargo"))
+        .join("../../manifests/scenarios/lesson1.yaml");
     std::fs::read_to_string(spec).unwrap()
 }
 

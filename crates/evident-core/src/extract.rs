@@ -221,7 +221,10 @@ mod tests {
         });
         assert_eq!(node_pool(&node), Some("h100"));
         assert_eq!(node_gpus(&node, "allocatable"), Some(8));
-        assert_eq!(node_taints(&node).as_deref(), Some("node-role.kubernetes.io/control-plane:NoSchedule,k=v:NoExecute"));
+        assert_eq!(
+            node_taints(&node).as_deref(),
+            Some("node-role.kubernetes.io/control-plane:NoSchedule,k=v:NoExecute")
+        );
         assert_eq!(node_kubelet_version(&node), None);
     }
 }

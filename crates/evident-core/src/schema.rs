@@ -9,8 +9,8 @@
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    ArrayRef, BooleanBuilder, Int64Builder, RecordBatch, StringBuilder, TimestampNanosecondBuilder,
-    UInt32Builder, UInt64Builder,
+    ArrayRef, BooleanBuilder, Int64Builder, RecordBatch, StringBuilder, TimestampNanosecondBuilder, UInt32Builder,
+    UInt64Builder,
 };
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::arrow::error::ArrowError;
@@ -129,7 +129,9 @@ pub const NODE_COLUMNS: &[Column] = &[
     col("cpu_allocatable", Str, |c| Cell::Str(extract::str_at(o(c), &["status", "allocatable", "cpu"]))),
     col("memory_allocatable", Str, |c| Cell::Str(extract::str_at(o(c), &["status", "allocatable", "memory"]))),
     col("taints", Str, |c| Cell::Owned(extract::node_taints(o(c)))),
-    col("unschedulable", Bool, |c| Cell::Bool(extract::path(o(c), &["spec", "unschedulable"]).and_then(Value::as_bool))),
+    col("unschedulable", Bool, |c| {
+        Cell::Bool(extract::path(o(c), &["spec", "unschedulable"]).and_then(Value::as_bool))
+    }),
     col("ready", Str, |c| Cell::Str(extract::condition_str(o(c), "Ready", "status"))),
     col("ready_at", Time, |c| Cell::Time(extract::condition_true_at(o(c), "Ready"))),
     col("kubelet_version", Str, |c| Cell::Str(extract::node_kubelet_version(o(c)))),
@@ -166,10 +168,8 @@ pub fn columns(kind: Kind) -> Vec<Column> {
 
 /// The Arrow schema of a kind's change log, with evident's metadata.
 pub fn schema(kind: Kind) -> SchemaRef {
-    let fields: Vec<Field> = columns(kind)
-        .iter()
-        .map(|column| Field::new(column.name, column.ty.data_type(), column.nullable))
-        .collect();
+    let fields: Vec<Field> =
+        columns(kind).iter().map(|column| Field::new(column.name, column.ty.data_type(), column.nullable)).collect();
     let metadata = [
         (META_SCHEMA_VERSION.to_string(), SCHEMA_VERSION.to_string()),
         (META_REDACTION.to_string(), POLICY_VERSION.to_string()),
@@ -268,10 +268,19 @@ impl ChangeBatchBuilder {
 
     /// Appends one change. Changes of another kind are a caller bug.
     pub fn append(&mut self, change: &Change) {
+        self.append_with_object_json(change, &change.object.to_string());
+    }
+
+    /// Appends one change whose object the caller has already serialized (the recorder
+    /// writes the same JSON to its WAL), so it is not serialized a second time.
+    /// `object_json` must be `change.object` as JSON.
+    pub fn append_with_object_json(&mut self, change: &Change, object_json: &str) {
         debug_assert_eq!(change.kind, self.kind);
-        for (column, builder) in self.columns.iter().zip(&mut self.builders) {
+        let (object_builder, typed) = self.builders.split_last_mut().expect("every table has columns");
+        for (column, builder) in self.columns.iter().zip(typed) {
             builder.append((column.extract)(change));
         }
+        object_builder.append(Cell::Str(Some(object_json)));
         self.rows += 1;
     }
 
@@ -290,11 +299,22 @@ mod tests {
     use serde_json::json;
 
     #[test]
+    fn object_is_the_last_column_of_every_table() {
+        // ChangeBatchBuilder::append_with_object_json relies on it.
+        for kind in [Kind::Node, Kind::Pod, Kind::Event] {
+            assert_eq!(columns(kind).last().map(|c| c.name), Some(OBJECT_COLUMN.name), "{kind:?}");
+        }
+    }
+
+    #[test]
     fn every_kind_builds_a_batch_with_its_schema() {
         let objects = [
             (Kind::Node, json!({"metadata": {"name": "n", "uid": "u1", "resourceVersion": "1"}})),
             (Kind::Pod, json!({"metadata": {"name": "p", "namespace": "ns", "uid": "u2", "resourceVersion": "2"}})),
-            (Kind::Event, json!({"metadata": {"name": "e", "namespace": "ns", "uid": "u3", "resourceVersion": "3"}, "count": 2})),
+            (
+                Kind::Event,
+                json!({"metadata": {"name": "e", "namespace": "ns", "uid": "u3", "resourceVersion": "3"}, "count": 2}),
+            ),
         ];
         for (kind, object) in objects {
             let mut builder = ChangeBatchBuilder::new(kind);

@@ -16,7 +16,8 @@ fn type_name(data_type: &DataType) -> String {
 
 /// Section title -> rows of (column, type, nullable).
 fn documented() -> BTreeMap<String, Vec<(String, String, bool)>> {
-    let path = std::path::Path::new(&std::env::var_os("CARGO_MANIFEST_DIR").expect("run through cargo")).join("../../docs/schema.md");
+    let path = std::path::Path::new(&std::env::var_os("CARGO_MANIFEST_DIR").expect("run through cargo"))
+        .join("../../docs/schema.md");
     let text = std::fs::read_to_string(path).expect("docs/schema.md is readable");
     let mut sections: BTreeMap<String, Vec<(String, String, bool)>> = BTreeMap::new();
     let mut current = String::new();

@@ -111,7 +111,8 @@ impl Run {
 /// The run id of a directory: its name (the recorder names runs `k8s-YYYYMMDD-HHMMSS`).
 pub fn run_id_of(dir: &Path) -> String {
     // `evidence/run/.` or `.` has no file name of its own; the resolved path does.
-    let name = dir.file_name().map(ToOwned::to_owned).or_else(|| dir.canonicalize().ok()?.file_name().map(ToOwned::to_owned));
+    let name =
+        dir.file_name().map(ToOwned::to_owned).or_else(|| dir.canonicalize().ok()?.file_name().map(ToOwned::to_owned));
     name.map(|name| name.to_string_lossy().into_owned()).unwrap_or_else(|| dir.display().to_string())
 }
 

@@ -128,7 +128,10 @@ impl Session {
 
 impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Session").field("session_id", &self.context.session_id()).field("segments", &self.segments.len()).finish()
+        f.debug_struct("Session")
+            .field("session_id", &self.context.session_id())
+            .field("segments", &self.segments.len())
+            .finish()
     }
 }
 

@@ -189,7 +189,8 @@ fn read_all(path: &Path) -> Vec<RecordBatch> {
 /// unless the generator or the schema changed (then: `gen_run --sample` and re-bless).
 #[test]
 fn committed_synthetic_sample_is_reproducible() {
-    let committed = Path::new(&std::env::var_os("CARGO_MANIFEST_DIR").expect("run through cargo")).join("../../evidence/sample-synthetic");
+    let committed = Path::new(&std::env::var_os("CARGO_MANIFEST_DIR").expect("run through cargo"))
+        .join("../../evidence/sample-synthetic");
     let dir = tempfile::tempdir().unwrap();
     let fresh = dir.path().join("sample-synthetic");
     synthetic::write_lesson1(&fresh).unwrap();

@@ -86,7 +86,8 @@ pub fn load(paths: &[PathBuf]) -> Result<Vec<Document>> {
     let mut documents = Vec::new();
     for path in paths {
         for file in manifest_files(path)? {
-            let text = std::fs::read_to_string(&file).map_err(|source| ApplyError::Read { path: file.clone(), source })?;
+            let text =
+                std::fs::read_to_string(&file).map_err(|source| ApplyError::Read { path: file.clone(), source })?;
             for (index, document) in serde_yaml::Deserializer::from_str(&text).enumerate() {
                 let invalid = |reason: String| ApplyError::Invalid { path: file.clone(), index, reason };
                 let value: Value = serde::Deserialize::deserialize(document).map_err(|e| invalid(e.to_string()))?;
@@ -130,12 +131,13 @@ pub async fn apply(client: &Client, documents: &[Document]) -> Result<Vec<String
         let api_version = document.object.get("apiVersion").and_then(Value::as_str).unwrap_or_default();
         let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
         let gvk = GroupVersionKind::gvk(group, version, document.kind());
-        let (resource, capabilities) = discovery::pinned_kind(client, &gvk).await.map_err(|source| ApplyError::Discovery {
-            path: document.path.clone(),
-            api_version: api_version.to_string(),
-            kind: document.kind().to_string(),
-            source,
-        })?;
+        let (resource, capabilities) =
+            discovery::pinned_kind(client, &gvk).await.map_err(|source| ApplyError::Discovery {
+                path: document.path.clone(),
+                api_version: api_version.to_string(),
+                kind: document.kind().to_string(),
+                source,
+            })?;
         let api: Api<DynamicObject> = match capabilities.scope {
             Scope::Cluster => Api::all_with(client.clone(), &resource),
             Scope::Namespaced => {
@@ -178,7 +180,8 @@ mod tests {
         )
         .unwrap();
         std::fs::write(dir.join("notes.txt"), "ignored").unwrap();
-        let names: Vec<String> = load(&[dir.clone()]).unwrap().iter().map(|d| format!("{}/{}", d.kind(), d.name())).collect();
+        let names: Vec<String> =
+            load(&[dir.clone()]).unwrap().iter().map(|d| format!("{}/{}", d.kind(), d.name())).collect();
         assert_eq!(names, ["Namespace/ns", "Node/n", "Pod/p"]);
         std::fs::write(dir.join("c.yaml"), "apiVersion: v1\nkind: Pod\nmetadata: {}\n").unwrap();
         let error = load(&[dir.clone()]).unwrap_err().to_string();

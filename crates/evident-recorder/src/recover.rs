@@ -206,7 +206,7 @@ pub(crate) fn recover_in_place(
                 Some(writer) => writer,
                 empty => empty.insert(SegmentWriter::create(run_dir, record.kind, record.seq)?),
             };
-            writer.append(&change, record.object_json.len())?;
+            writer.append(&change, &change.object.to_string())?;
             report.records_recovered += 1;
             if writer.rows() >= segment_max_rows as u64 {
                 let finished = writers[table].take().expect("writer present").finish()?;

@@ -190,15 +190,16 @@ impl SegmentWriter {
     }
 
     /// Adds one change (of this writer's kind, with a seq above the previous one).
-    /// `object_json_len` is the size of its JSON, used to bound row-group memory.
-    pub fn append(&mut self, change: &Change, object_json_len: usize) -> Result<()> {
+    /// `object_json` is its object as JSON, already serialized for the WAL; its size also
+    /// bounds row-group memory.
+    pub fn append(&mut self, change: &Change, object_json: &str) -> Result<()> {
         debug_assert_eq!(change.kind, self.kind);
         debug_assert!(self.rows == 0 || change.seq > self.last_seq);
         if self.rows == 0 {
             self.first_seq = change.seq;
         }
-        self.builder.append(change);
-        self.buffered_json_bytes += object_json_len;
+        self.builder.append_with_object_json(change, object_json);
+        self.buffered_json_bytes += object_json.len();
         self.last_seq = change.seq;
         self.rows += 1;
         self.last_observed_at_ns = self.last_observed_at_ns.max(change.observed_at_ns);
@@ -376,7 +377,8 @@ mod tests {
         let inprogress = dir.path().join("nodes").join("part-00000000000000000003.parquet.inprogress");
         assert!(inprogress.exists());
         for seq in [3, 5, 9] {
-            writer.append(&change(seq), 10).unwrap();
+            let row = change(seq);
+            writer.append(&row, &row.object.to_string()).unwrap();
         }
         let durable = writer.finish().unwrap();
         assert!(!inprogress.exists());
@@ -409,7 +411,8 @@ mod tests {
         let mut writer = SegmentWriter::create(dir.path(), Kind::Node, 0).unwrap();
         let total = ROW_GROUP_MAX_ROWS as u64 * 2 + 5;
         for seq in 0..total {
-            writer.append(&change(seq), 10).unwrap();
+            let row = change(seq);
+            writer.append(&row, &row.object.to_string()).unwrap();
         }
         writer.finish().unwrap();
         let file = File::open(dir.path().join("nodes").join(file_name(0))).unwrap();
@@ -422,7 +425,8 @@ mod tests {
     fn removes_inprogress_leftovers_only() {
         let dir = tempfile::tempdir().unwrap();
         let mut done = SegmentWriter::create(dir.path(), Kind::Pod, 0).unwrap();
-        done.append(&Change::new(0, 1, 1, Op::Added, Kind::Pod, json!({"metadata": {"name": "p"}})), 1).unwrap();
+        let row = Change::new(0, 1, 1, Op::Added, Kind::Pod, json!({"metadata": {"name": "p"}}));
+        done.append(&row, &row.object.to_string()).unwrap();
         done.finish().unwrap();
         let leftover = SegmentWriter::create(dir.path(), Kind::Pod, 7).unwrap();
         drop(leftover);

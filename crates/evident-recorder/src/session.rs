@@ -17,8 +17,8 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use evident_core::manifest::{ClusterInfo, RecorderSettings, RunManifest};
 use evident_core::Kind;
+use evident_core::manifest::{ClusterInfo, RecorderSettings, RunManifest};
 use kube::Client;
 use serde_json::Value;
 
@@ -52,7 +52,12 @@ pub struct SessionConfig {
 
 impl SessionConfig {
     pub fn new(run_dir: impl Into<PathBuf>) -> Self {
-        SessionConfig { run_dir: run_dir.into(), namespaces: Vec::new(), kinds: Kind::ALL.to_vec(), store: StoreConfig::default() }
+        SessionConfig {
+            run_dir: run_dir.into(),
+            namespaces: Vec::new(),
+            kinds: Kind::ALL.to_vec(),
+            store: StoreConfig::default(),
+        }
     }
 }
 
@@ -112,9 +117,15 @@ impl Recording {
             };
         }
         // A reopened run continues its epochs: a restart of the recorder is a relist.
-        let first_epoch = store.manifest_mut().gaps.iter().map(|g| g.epoch).max().unwrap_or(0).max(
-            if store.manifest_mut().row_counts.values().any(|rows| *rows > 0) { 1 } else { 0 },
-        ) + 1;
+        let first_epoch = store
+            .manifest_mut()
+            .gaps
+            .iter()
+            .map(|g| g.epoch)
+            .max()
+            .unwrap_or(0)
+            .max(if store.manifest_mut().row_counts.values().any(|rows| *rows > 0) { 1 } else { 0 })
+            + 1;
 
         let stats = Arc::new(Mutex::new(LiveStats::default()));
         let (sender, receiver) = mpsc::channel::<Message>();
@@ -175,7 +186,11 @@ impl Recording {
     }
 }
 
-fn write_loop(mut store: ChangeStore, receiver: mpsc::Receiver<Message>, stats: Arc<Mutex<LiveStats>>) -> Result<RunManifest> {
+fn write_loop(
+    mut store: ChangeStore,
+    receiver: mpsc::Receiver<Message>,
+    stats: Arc<Mutex<LiveStats>>,
+) -> Result<RunManifest> {
     let tick = Duration::from_millis(100);
     let mut stop_reason = String::from("writer-disconnected");
     loop {

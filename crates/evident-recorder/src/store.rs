@@ -272,7 +272,9 @@ impl ChangeStore {
             Some(segment) => segment,
             empty => empty.insert(SegmentWriter::create(&self.run_dir, kind, seq)?),
         };
-        segment.append(&change, self.json.len())?;
+        // serde_json writes UTF-8 only.
+        let json = std::str::from_utf8(&self.json).expect("serde_json output is UTF-8");
+        segment.append(&change, json)?;
         if segment.rows() >= self.config.segment_max_rows as u64 {
             self.roll(table)?;
         }

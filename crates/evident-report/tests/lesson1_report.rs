@@ -8,7 +8,8 @@ use evident_report::scenario::Expectation;
 use evident_report::{Scenario, write_report};
 
 fn lesson1_spec() -> Scenario {
-    let spec = Path::new(&std::env::var_os("CARGO_MANIFEST_DIR").expect("run through cargo")).join("../../manifests/scenarios/lesson1.yaml");
+    let spec = Path::new(&std::env::var_os("CARGO_MANIFEST_DIR").expect("run through cargo"))
+        .join("../../manifests/scenarios/lesson1.yaml");
     Scenario::load(&spec).expect("the committed lesson1 spec is valid, its manifest files included")
 }
 

@@ -1,8 +1,9 @@
 //! `evident run <scenario>`: the notebook's `phase1-up / phase1-demo / phase1-evidence` in
-//! one command. Brings the local cluster up when no `--kubeconfig` is given, applies the
-//! fleet, starts recording, applies the workloads in order, waits until the cluster settles,
-//! stops, writes the report from the recording, and tears down what it created unless
-//! `--keep`.
+//! one command. Brings the local cluster up when no `--kubeconfig` is given, starts
+//! recording, applies the fleet (re-creating KWOK fake nodes an earlier run left, so every
+//! run sees its fleet start) and waits for it to be ready, applies the workloads in order,
+//! waits until the cluster settles, stops, writes the report from the recording, and tears
+//! down what it created unless `--keep`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -56,7 +57,11 @@ pub async fn execute(args: Args) -> anyhow::Result<ExitCode> {
     let root = repository_root(&args.scenario)?;
     let run_id = args.run_id.clone().unwrap_or_else(default_run_id);
     let run_dir = args.out.join(&run_id);
-    anyhow::ensure!(!run_dir.join("run.json").exists(), "run {} already exists; pick another --run-id", run_dir.display());
+    anyhow::ensure!(
+        !run_dir.join("run.json").exists(),
+        "run {} already exists; pick another --run-id",
+        run_dir.display()
+    );
 
     let (kubeconfig, started_cluster) = match &args.kubeconfig {
         Some(path) => (path.clone(), false),
@@ -69,11 +74,24 @@ pub async fn execute(args: Args) -> anyhow::Result<ExitCode> {
     let workloads = apply::load(&paths(&root, &scenario.workloads))?;
     let namespaces: Vec<String> = scenario.namespaces().into_iter().collect();
     remove_leftovers(&client, &namespaces).await?;
-    let new_nodes = absent_nodes(&client, &fleet).await?;
-    apply::apply(&client, &fleet).await?;
-    let fleet_nodes = apply::node_names(&fleet);
-    eprintln!("fleet: applied {} object(s); waiting for {} node(s) to be ready", fleet.len(), fleet_nodes.len());
-    apply::wait_nodes_ready(&client, &fleet_nodes, Duration::from_secs(90)).await?;
+    // The recording starts before the fleet exists, so it sees the nodes appear, their GPUs
+    // advertised and kubeletVersion stamped: fake nodes left by an earlier run are
+    // re-created. Nodes that are not KWOK fakes are never deleted.
+    let existing = existing_nodes(&client, &fleet).await?;
+    let (recreate, real): (Vec<&Document>, Vec<&Document>) =
+        existing.iter().partition(|document| is_kwok_fake(document));
+    let recreated: Vec<String> = recreate.iter().map(|d| d.name().to_string()).collect();
+    if !recreated.is_empty() {
+        eprintln!(
+            "fleet: re-creating {} fake node(s) left by an earlier run, so the recording sees them start",
+            recreated.len()
+        );
+        delete_nodes_and_wait(&client, &recreated).await?;
+    }
+    let created: Vec<String> = apply::node_names(&fleet)
+        .into_iter()
+        .filter(|name| !real.iter().any(|document| document.name() == name))
+        .collect();
 
     let recording = Recording::start(client.clone(), info, SessionConfig::new(&run_dir))
         .with_context(|| format!("cannot record into {}", run_dir.display()))?;
@@ -82,13 +100,27 @@ pub async fn execute(args: Args) -> anyhow::Result<ExitCode> {
         let _ = recording.stop("error").await;
         return Err(error);
     }
+    let fleet_nodes = apply::node_names(&fleet);
+    let fleet_ready = async {
+        apply::apply(&client, &fleet).await?;
+        eprintln!("fleet: applied {} object(s); waiting for {} node(s) to be ready", fleet.len(), fleet_nodes.len());
+        apply::wait_nodes_ready(&client, &fleet_nodes, Duration::from_secs(90)).await
+    };
+    if let Err(error) = fleet_ready.await {
+        let _ = recording.stop("error").await;
+        return Err(error.into());
+    }
     for document in &workloads {
         if let Err(error) = apply_in_order(&client, document).await {
             let _ = recording.stop("error").await;
             return Err(error);
         }
     }
-    eprintln!("workloads: applied {} object(s); waiting until quiet for {}s", workloads.len(), scenario.settle.quiet_secs);
+    eprintln!(
+        "workloads: applied {} object(s); waiting until quiet for {}s",
+        workloads.len(),
+        scenario.settle.quiet_secs
+    );
 
     let stop = StopWhen {
         duration: Some(Duration::from_secs(scenario.settle.timeout_secs)),
@@ -99,7 +131,10 @@ pub async fn execute(args: Args) -> anyhow::Result<ExitCode> {
     let manifest = recording.stop(&reason).await.context("recording did not close cleanly")?;
     eprintln!("{}", progress::summary(&manifest, &run_dir));
     if reason == "duration" {
-        eprintln!("warning: the cluster did not settle within {}s; reporting what was recorded", scenario.settle.timeout_secs);
+        eprintln!(
+            "warning: the cluster did not settle within {}s; reporting what was recorded",
+            scenario.settle.timeout_secs
+        );
     }
     std::fs::write(run_dir.join(RUN_SCENARIO_FILE), scenario.to_yaml())
         .with_context(|| format!("cannot store the scenario in {}", run_dir.display()))?;
@@ -117,7 +152,7 @@ pub async fn execute(args: Args) -> anyhow::Result<ExitCode> {
     );
 
     if !args.keep {
-        tear_down(&client, &namespaces, &new_nodes, started_cluster.then_some(root.as_path())).await?;
+        tear_down(&client, &namespaces, &created, started_cluster.then_some(root.as_path())).await?;
     }
     Ok(if written.summary.all_passed() { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
@@ -129,7 +164,9 @@ fn repository_root(scenario: &Path) -> anyhow::Result<PathBuf> {
         .ancestors()
         .find(|dir| dir.join("manifests").is_dir() && dir.join("hack").is_dir())
         .map(Path::to_path_buf)
-        .with_context(|| format!("{} is not inside an evident checkout (no manifests/ and hack/ above it)", scenario.display()))
+        .with_context(|| {
+            format!("{} is not inside an evident checkout (no manifests/ and hack/ above it)", scenario.display())
+        })
 }
 
 fn paths(root: &Path, relative: &[String]) -> Vec<PathBuf> {
@@ -140,7 +177,8 @@ fn paths(root: &Path, relative: &[String]) -> Vec<PathBuf> {
 /// whether this call started it.
 fn local_cluster(root: &Path) -> anyhow::Result<(PathBuf, bool)> {
     let script = root.join("hack/cluster.sh");
-    let was_up = Command::new("bash").arg(&script).arg("status").stderr(std::process::Stdio::null()).status()?.success();
+    let was_up =
+        Command::new("bash").arg(&script).arg("status").stderr(std::process::Stdio::null()).status()?.success();
     if !was_up {
         eprintln!("no --kubeconfig given: bringing up the local cluster (hack/cluster.sh up)");
         let status = Command::new("bash").arg(&script).arg("up").stdout(std::process::Stdio::null()).status()?;
@@ -181,15 +219,43 @@ async fn delete_namespace_and_wait(api: &Api<Namespace>, name: &str) -> anyhow::
     bail!("namespace {name} is still terminating after 120s; delete it by hand and retry")
 }
 
-async fn absent_nodes(client: &Client, fleet: &[Document]) -> anyhow::Result<Vec<String>> {
+/// The fleet's Node documents whose node already exists.
+async fn existing_nodes<'a>(client: &Client, fleet: &'a [Document]) -> anyhow::Result<Vec<&'a Document>> {
     let nodes: Api<Node> = Api::all(client.clone());
-    let mut absent = Vec::new();
+    let mut existing = Vec::new();
     for document in fleet.iter().filter(|d| d.kind() == "Node") {
-        if nodes.get_opt(document.name()).await?.is_none() {
-            absent.push(document.name().to_string());
+        if nodes.get_opt(document.name()).await?.is_some() {
+            existing.push(document);
         }
     }
-    Ok(absent)
+    Ok(existing)
+}
+
+/// A node manifest handed to the KWOK controller (annotation `kwok.x-k8s.io/node: fake`).
+fn is_kwok_fake(document: &Document) -> bool {
+    document.object.pointer("/metadata/annotations/kwok.x-k8s.io~1node").and_then(|v| v.as_str()) == Some("fake")
+}
+
+async fn delete_nodes_and_wait(client: &Client, names: &[String]) -> anyhow::Result<()> {
+    let api: Api<Node> = Api::all(client.clone());
+    for name in names {
+        match api.delete(name, &DeleteParams::default()).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(status)) if status.code == 404 => {}
+            Err(error) => return Err(error).with_context(|| format!("cannot delete node {name}")),
+        }
+    }
+    for _ in 0..240 {
+        let mut left = 0;
+        for name in names {
+            left += usize::from(api.get_opt(name).await?.is_some());
+        }
+        if left == 0 {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    bail!("nodes {} still exist 60s after deletion; delete them by hand and retry", names.join(", "))
 }
 
 /// Applies one workload document; a bare Pod is given up to 30 s to be scheduled (or found
@@ -216,7 +282,12 @@ async fn apply_in_order(client: &Client, document: &Document) -> anyhow::Result<
     Ok(())
 }
 
-async fn tear_down(client: &Client, namespaces: &[String], nodes: &[String], cluster_root: Option<&Path>) -> anyhow::Result<()> {
+async fn tear_down(
+    client: &Client,
+    namespaces: &[String],
+    nodes: &[String],
+    cluster_root: Option<&Path>,
+) -> anyhow::Result<()> {
     if let Some(root) = cluster_root {
         eprintln!("stopping the local cluster this run started (use --keep to keep it)");
         let status = Command::new("bash").arg(root.join("hack/cluster.sh")).arg("down").status()?;
@@ -235,6 +306,10 @@ async fn tear_down(client: &Client, namespaces: &[String], nodes: &[String], clu
             Err(error) => return Err(error).with_context(|| format!("cannot delete node {name}")),
         }
     }
-    eprintln!("removed what this run created ({} namespace(s), {} node(s)); use --keep to keep them", namespaces.len(), nodes.len());
+    eprintln!(
+        "removed what this run created ({} namespace(s), {} node(s)); use --keep to keep them",
+        namespaces.len(),
+        nodes.len()
+    );
     Ok(())
 }
