@@ -5,7 +5,7 @@
 set -euo pipefail
 cache="${EVIDENT_CACHE:-$HOME/.cache/evident}"
 venv="$cache/venv-readers"
-duckdb_version="2.0.0"
+duckdb_version="2.0.1"
 pyarrow_version="26.0.1"
 stamp="$venv/.evident-duckdb-$duckdb_version-pyarrow-$pyarrow_version"
 if [[ ! -f "$stamp" ]]; then

@@ -1,13 +1,14 @@
 //! Times every named query over one run in evident and in DuckDB, side by side.
 //!
 //! ```text
-//! cargo run --release -p evident-query --example gen_run -- --changes 1000000 --out /tmp/run1m
-//! cargo run --release -p evident-query --example bench_queries -- /tmp/run1m [--repeats 3]
+//! cargo run --release --example gen_run -- --changes 1000000 --out /tmp/run1m
+//! cargo run --release --example bench_queries -- /tmp/run1m [--repeats 3]
 //! ```
 //!
 //! Each engine opens the run once, then runs each query `repeats` times and keeps the best
 //! wall time of planning + execution + collecting the result in memory. DuckDB runs through
-//! `tests/duckdb/run_named_queries.py --bench` (needs `pip install duckdb pyarrow`).
+//! `tests/duckdb/run_named_queries.py --bench` with `$EVIDENT_PYTHON` (`hack/python-env.sh`
+//! prints one that has duckdb and pyarrow), else `python3`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -29,7 +30,8 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     let run = run.context("usage: bench_queries RUN_DIR [--repeats N]")?;
-    let repo = Path::new(&std::env::var_os("CARGO_MANIFEST_DIR").expect("run through cargo")).join("../..");
+    // Under cargo, the repository above this crate; run directly, the working directory.
+    let repo = std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(|| PathBuf::from("."), |dir| Path::new(&dir).join("../.."));
     let queries = NamedQuery::load_dir(&repo.join("queries"))?;
 
     let opened = Instant::now();
@@ -51,7 +53,9 @@ async fn main() -> anyhow::Result<()> {
         ours.push((query.name.clone(), best, result_rows));
     }
 
-    let output = Command::new("python3")
+    // The Python with duckdb and pyarrow: `EVIDENT_PYTHON="$(hack/python-env.sh)"`, else python3.
+    let python = std::env::var_os("EVIDENT_PYTHON").unwrap_or_else(|| "python3".into());
+    let output = Command::new(python)
         .arg(repo.join("tests/duckdb/run_named_queries.py"))
         .arg("--run")
         .arg(&run)

@@ -1,8 +1,8 @@
 //! Writes a synthetic run directory in the contract layout.
 //!
 //! ```text
-//! cargo run --release -p evident-query --example gen_run -- --sample --out evidence/sample-synthetic
-//! cargo run --release -p evident-query --example gen_run -- --changes 1000000 --out /tmp/run1m [--nodes 400]
+//! cargo run --release --example gen_run -- --sample --out evidence/sample-synthetic
+//! cargo run --release --example gen_run -- --changes 1000000 --out /tmp/run1m [--nodes 400]
 //! ```
 
 use std::path::PathBuf;

@@ -207,7 +207,7 @@ fn committed_synthetic_sample_is_reproducible() {
                 read_all(&committed.join(table).join(&name)),
                 read_all(&fresh.join(table).join(&name)),
                 "{table}/{} differs from the generator's output; regenerate with \
-                 `cargo run --release -p evident-query --example gen_run -- --sample --out evidence/sample-synthetic`",
+                 `cargo run --release --example gen_run -- --sample --out evidence/sample-synthetic`",
                 name.to_string_lossy()
             );
         }

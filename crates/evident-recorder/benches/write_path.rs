@@ -3,7 +3,7 @@
 //! the typed columns, append to the WAL, encode Parquet segments (rolled at the default
 //! 50 000 rows), with a `tick` every 100 changes as the recorder's store thread does.
 //!
-//! Run: `cargo bench -p evident-recorder --bench write_path -- --warm-up-time 1 --measurement-time 5`
+//! Run: `cargo bench --workspace --bench write_path -- --warm-up-time 1 --measurement-time 5`
 //! Criterion prints `thrpt` in changes per second (one element = one pod change).
 
 use std::hint::black_box;

@@ -5,7 +5,7 @@
 //! Memory should follow the live objects (the watcher's cache of the last object of each
 //! live pod, modelled here by a map) and the row-group size, not the number of changes.
 //!
-//! Run: `cargo bench -p evident-recorder --bench write_path_memory`
+//! Run: `cargo bench --workspace --bench write_path_memory`
 
 use std::collections::HashMap;
 use std::process::Command;
