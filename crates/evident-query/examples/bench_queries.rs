@@ -31,7 +31,8 @@ async fn main() -> anyhow::Result<()> {
     }
     let run = run.context("usage: bench_queries RUN_DIR [--repeats N]")?;
     // Under cargo, the repository above this crate; run directly, the working directory.
-    let repo = std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(|| PathBuf::from("."), |dir| Path::new(&dir).join("../.."));
+    let repo =
+        std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(|| PathBuf::from("."), |dir| Path::new(&dir).join("../.."));
     let queries = NamedQuery::load_dir(&repo.join("queries"))?;
 
     let opened = Instant::now();
