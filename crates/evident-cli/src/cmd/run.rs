@@ -14,6 +14,7 @@ use evident_recorder::apply::{self, Document};
 use evident_recorder::session::{Recording, SessionConfig};
 use evident_report::{RUN_SCENARIO_FILE, Scenario};
 use k8s_openapi::api::core::v1::{Namespace, Node, Pod};
+use k8s_openapi::serde::de::DeserializeOwned;
 use kube::api::DeleteParams;
 use kube::{Api, Client};
 
@@ -205,21 +206,44 @@ async fn remove_leftovers(client: &Client, namespaces: &[String]) -> anyhow::Res
 }
 
 async fn delete_namespace_and_wait(api: &Api<Namespace>, name: &str) -> anyhow::Result<()> {
-    match api.delete(name, &DeleteParams::default()).await {
-        Ok(_) => {}
-        Err(kube::Error::Api(status)) if status.code == 404 => return Ok(()),
-        Err(error) => return Err(error).with_context(|| format!("cannot delete namespace {name}")),
+    delete_if_present(api, "namespace", name).await?;
+    if !wait_gone(api, &[name.to_string()], Duration::from_secs(120)).await? {
+        bail!("namespace {name} is still terminating after 120s; delete it by hand and retry")
     }
-    for _ in 0..480 {
-        if api.get_opt(name).await?.is_none() {
-            return Ok(());
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-    bail!("namespace {name} is still terminating after 120s; delete it by hand and retry")
+    Ok(())
 }
 
-/// The fleet's Node documents whose node already exists.
+/// Deletes one object; one that is already gone is not an error.
+async fn delete_if_present<K>(api: &Api<K>, what: &str, name: &str) -> anyhow::Result<()>
+where
+    K: Clone + DeserializeOwned + std::fmt::Debug,
+{
+    match api.delete(name, &DeleteParams::default()).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
+        Err(error) => Err(error).with_context(|| format!("cannot delete {what} {name}")),
+    }
+}
+
+/// Polls every 250 ms until none of `names` exists; false if some still do after `timeout`.
+async fn wait_gone<K>(api: &Api<K>, names: &[String], timeout: Duration) -> anyhow::Result<bool>
+where
+    K: Clone + DeserializeOwned + std::fmt::Debug,
+{
+    let poll = Duration::from_millis(250);
+    for _ in 0..timeout.as_millis() / poll.as_millis() {
+        let mut left = 0;
+        for name in names {
+            left += usize::from(api.get_opt(name).await?.is_some());
+        }
+        if left == 0 {
+            return Ok(true);
+        }
+        tokio::time::sleep(poll).await;
+    }
+    Ok(false)
+}
+
 async fn existing_nodes<'a>(client: &Client, fleet: &'a [Document]) -> anyhow::Result<Vec<&'a Document>> {
     let nodes: Api<Node> = Api::all(client.clone());
     let mut existing = Vec::new();
@@ -239,23 +263,12 @@ fn is_kwok_fake(document: &Document) -> bool {
 async fn delete_nodes_and_wait(client: &Client, names: &[String]) -> anyhow::Result<()> {
     let api: Api<Node> = Api::all(client.clone());
     for name in names {
-        match api.delete(name, &DeleteParams::default()).await {
-            Ok(_) => {}
-            Err(kube::Error::Api(status)) if status.code == 404 => {}
-            Err(error) => return Err(error).with_context(|| format!("cannot delete node {name}")),
-        }
+        delete_if_present(&api, "node", name).await?;
     }
-    for _ in 0..240 {
-        let mut left = 0;
-        for name in names {
-            left += usize::from(api.get_opt(name).await?.is_some());
-        }
-        if left == 0 {
-            return Ok(());
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
+    if !wait_gone(&api, names, Duration::from_secs(60)).await? {
+        bail!("nodes {} still exist 60s after deletion; delete them by hand and retry", names.join(", "))
     }
-    bail!("nodes {} still exist 60s after deletion; delete them by hand and retry", names.join(", "))
+    Ok(())
 }
 
 /// Applies one workload document; a bare Pod is given up to 30 s to be scheduled (or found
@@ -300,11 +313,7 @@ async fn tear_down(
     }
     let node_api: Api<Node> = Api::all(client.clone());
     for name in nodes {
-        match node_api.delete(name, &DeleteParams::default()).await {
-            Ok(_) => {}
-            Err(kube::Error::Api(status)) if status.code == 404 => {}
-            Err(error) => return Err(error).with_context(|| format!("cannot delete node {name}")),
-        }
+        delete_if_present(&node_api, "node", name).await?;
     }
     eprintln!(
         "removed what this run created ({} namespace(s), {} node(s)); use --keep to keep them",
