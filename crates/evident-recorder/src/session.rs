@@ -20,9 +20,8 @@ use std::time::{Duration, Instant};
 use evident_core::Kind;
 use evident_core::manifest::{ClusterInfo, RecorderSettings, RunManifest};
 use kube::Client;
-use serde_json::Value;
 
-use crate::store::{ChangeStore, RecoveryReport, StoreConfig};
+use crate::store::{ChangeStore, RecoveryReport, StoreConfig, StoreError};
 use crate::watch::{self, Observation, WatchState};
 
 /// Errors of a recording session.
@@ -221,7 +220,14 @@ fn observe(store: &mut ChangeStore, observation: Observation, stats: &Mutex<Live
     match observation {
         Observation::Change { kind, op, epoch, observed_at_ns, object } => {
             let kwok = kwok_version(kind, &object);
-            store.append(kind, op, epoch, observed_at_ns, object)?;
+            match store.append(kind, op, epoch, observed_at_ns, &object) {
+                // Serialized by the watch, so never expected; skip the object, keep recording.
+                Err(StoreError::Json(error)) => {
+                    tracing::warn!(kind = kind.as_str(), %error, "skipped an object that is not valid JSON");
+                    return Ok(());
+                }
+                other => other?,
+            };
             if let Ok(mut stats) = stats.lock() {
                 *stats.changes_by_kind.entry(kind.table()).or_default() += 1;
                 stats.total_changes += 1;
@@ -247,9 +253,10 @@ fn observe(store: &mut ChangeStore, observation: Observation, stats: &Mutex<Live
     Ok(())
 }
 
-fn kwok_version(kind: Kind, object: &Value) -> Option<String> {
+fn kwok_version(kind: Kind, object: &str) -> Option<String> {
     if kind != Kind::Node {
         return None;
     }
-    evident_core::extract::node_kubelet_version(object).filter(|v| v.starts_with("kwok")).map(str::to_string)
+    let facts = evident_core::Facts::parse(object).ok()?;
+    facts.node_kubelet_version().filter(|v| v.starts_with("kwok")).map(str::to_string)
 }
