@@ -98,6 +98,18 @@ pub fn write_object<'a>(out: &mut String, members: impl IntoIterator<Item = (&'a
     out.push('}');
 }
 
+/// Writes `elements` back as a compact array.
+pub fn write_array<'a>(out: &mut String, elements: impl IntoIterator<Item = &'a str>) {
+    out.push('[');
+    for (index, element) in elements.into_iter().enumerate() {
+        if index > 0 {
+            out.push(',');
+        }
+        out.push_str(element);
+    }
+    out.push(']');
+}
+
 fn expect(bytes: &[u8], at: usize, byte: u8) -> Result<(), ScanError> {
     if bytes.get(at) == Some(&byte) { Ok(()) } else { Err(ScanError { offset: at }) }
 }

@@ -52,50 +52,87 @@ pub fn redact_json(text: &str) -> Result<String, serde_json::Error> {
 }
 
 fn redact_members(text: &str) -> Option<String> {
-    let mut out = String::with_capacity(text.len());
-    let mut members = Vec::new();
-    for member in json::members(text).ok()? {
-        let value = match member.key {
-            _ if member.key_is_escaped() => return None,
-            "metadata" => Cow::Owned(redact_metadata_text(member.value)?),
-            // `"env"` finds every env list; `\u` a key that might spell it with escapes.
-            "spec" if member.value.contains("\"env\"") || member.value.contains("\\u") => {
-                let mut spec: Value = serde_json::from_str(member.value).ok()?;
-                redact_spec(&mut spec);
-                Cow::Owned(serde_json::to_string(&spec).ok()?)
-            }
-            _ => Cow::Borrowed(member.value),
-        };
-        members.push((member.key, value));
-    }
-    json::write_object(&mut out, members.iter().map(|(key, value)| (*key, value.as_ref())));
-    Some(out)
+    rewrite_object(text, |key, value| match key {
+        "metadata" => redact_metadata_text(value).map(Edit::Replace),
+        // `"env"` finds every env list; `\u` a key that might spell it with escapes.
+        "spec" if value.contains("\"env\"") || value.contains("\\u") => redact_spec_text(value).map(Edit::Replace),
+        _ => Some(Edit::Keep),
+    })
 }
 
 fn redact_metadata_text(text: &str) -> Option<String> {
-    let mut members = Vec::new();
+    rewrite_object(text, |key, value| match key {
+        "managedFields" => Some(Edit::Drop),
+        "annotations" if value != "null" => rewrite_object(value, |key, _| {
+            Some(if key == LAST_APPLIED { Edit::Drop } else { Edit::Keep })
+        })
+        .map(Edit::Replace),
+        _ => Some(Edit::Keep),
+    })
+}
+
+/// The pod spec with env values hashed. Pod templates (`spec.template`) are left to the
+/// full-parse path.
+fn redact_spec_text(text: &str) -> Option<String> {
+    rewrite_object(text, |key, value| match key {
+        "template" => None,
+        "containers" | "initContainers" | "ephemeralContainers" if value != "null" => {
+            rewrite_array(value, redact_container_text).map(Edit::Replace)
+        }
+        _ => Some(Edit::Keep),
+    })
+}
+
+fn redact_container_text(text: &str) -> Option<String> {
+    rewrite_object(text, |key, value| match key {
+        "env" if value != "null" => rewrite_array(value, redact_env_var_text).map(Edit::Replace),
+        _ => Some(Edit::Keep),
+    })
+}
+
+fn redact_env_var_text(text: &str) -> Option<String> {
+    rewrite_object(text, |key, value| match key {
+        "value" => {
+            // Hash the decoded string, as the tree path does (non-strings hash as "").
+            let decoded: Value = serde_json::from_str(value).ok()?;
+            Some(Edit::Replace(format!("\"{}\"", hash_value(decoded.as_str().unwrap_or_default()))))
+        }
+        _ => Some(Edit::Keep),
+    })
+}
+
+/// What to do with one member of an object being rewritten.
+enum Edit {
+    Keep,
+    Drop,
+    Replace(String),
+}
+
+/// Rewrites the object `text` member by member. `None` (from the scanner, from an escaped
+/// key, or from `edit`) means the text path cannot redact it safely: the caller falls back
+/// to the full parse.
+fn rewrite_object(text: &str, mut edit: impl FnMut(&str, &str) -> Option<Edit>) -> Option<String> {
+    let mut kept: Vec<(&str, Cow<'_, str>)> = Vec::new();
     for member in json::members(text).ok()? {
-        let value = match member.key {
-            _ if member.key_is_escaped() => return None,
-            "managedFields" => continue,
-            "annotations" if member.value != "null" => {
-                let kept = json::members(member.value).ok()?;
-                if kept.iter().any(|m| m.key_is_escaped()) {
-                    return None;
-                }
-                let mut annotations = String::with_capacity(member.value.len());
-                json::write_object(
-                    &mut annotations,
-                    kept.iter().filter(|m| m.key != LAST_APPLIED).map(|m| (m.key, m.value)),
-                );
-                Cow::Owned(annotations)
-            }
-            _ => Cow::Borrowed(member.value),
-        };
-        members.push((member.key, value));
+        if member.key_is_escaped() {
+            return None;
+        }
+        match edit(member.key, member.value)? {
+            Edit::Keep => kept.push((member.key, Cow::Borrowed(member.value))),
+            Edit::Drop => {}
+            Edit::Replace(value) => kept.push((member.key, Cow::Owned(value))),
+        }
     }
     let mut out = String::with_capacity(text.len());
-    json::write_object(&mut out, members.iter().map(|(key, value)| (*key, value.as_ref())));
+    json::write_object(&mut out, kept.iter().map(|(key, value)| (*key, value.as_ref())));
+    Some(out)
+}
+
+/// Rewrites every element of the array `text` with `edit`.
+fn rewrite_array(text: &str, edit: impl Fn(&str) -> Option<String>) -> Option<String> {
+    let elements: Option<Vec<String>> = json::elements(text).ok()?.into_iter().map(edit).collect();
+    let mut out = String::with_capacity(text.len());
+    json::write_array(&mut out, elements?.iter().map(String::as_str));
     Some(out)
 }
 
@@ -175,7 +212,12 @@ mod tests {
                 "apiVersion": "v1", "kind": "Pod",
                 "metadata": {"name": "p", "managedFields": [{"manager": "CANARY"}],
                              "annotations": {LAST_APPLIED: "CANARY", "keep": "me"}},
-                "spec": {"containers": [{"name": "c", "env": [{"name": "T", "value": "CANARY"}]}]},
+                "spec": {"containers": [
+                    {"name": "c", "env": [{"name": "T", "value": "CANARY"}, {"name": "Q", "value": "quo\"te CANARY"},
+                                          {"name": "N", "value": 7}, {"name": "F", "valueFrom": {"fieldRef": {}}}]},
+                    {"name": "d", "env": null},
+                    {"name": "e"}
+                ], "initContainers": [{"name": "i", "env": [{"name": "X", "value": "CANARY"}]}]},
                 "status": {"phase": "Running"}
             }),
             json!({"metadata": {"name": "n", "annotations": null}, "spec": {"template": {"spec":
