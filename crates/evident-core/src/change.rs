@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::extract::Facts;
 use crate::redact;
 
 /// The kinds evident records. Secrets are deliberately absent: they are never watched.
@@ -82,7 +83,7 @@ impl Op {
     }
 }
 
-/// One row of the change log. The object is redacted JSON.
+/// One row of the change log. The object is redacted JSON text.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Change {
     /// Order of observation within the run, starting at 0, without holes.
@@ -93,39 +94,44 @@ pub struct Change {
     pub epoch: u32,
     pub op: Op,
     pub kind: Kind,
-    /// The redacted object.
-    pub object: Value,
+    /// The redacted object, as JSON text.
+    pub json: String,
 }
 
 impl Change {
-    /// Builds a change, redacting the object first.
+    /// Builds a change from an object tree (generators, tests), redacting it first.
     pub fn new(seq: u64, observed_at_ns: i64, epoch: u32, op: Op, kind: Kind, mut object: Value) -> Self {
         redact::redact(&mut object);
-        Change { seq, observed_at_ns, epoch, op, kind, object }
+        let json = object.to_string();
+        Change { seq, observed_at_ns, epoch, op, kind, json }
     }
 
-    /// Builds a change from an object that is already redacted (read back from the WAL).
-    pub fn from_redacted(seq: u64, observed_at_ns: i64, epoch: u32, op: Op, kind: Kind, object: Value) -> Self {
-        Change { seq, observed_at_ns, epoch, op, kind, object }
+    /// Builds a change from the object's JSON text, as the API server sends it, redacting it
+    /// first ([`redact::redact_json`]). Fails only on invalid JSON.
+    pub fn from_json(
+        seq: u64,
+        observed_at_ns: i64,
+        epoch: u32,
+        op: Op,
+        kind: Kind,
+        text: &str,
+    ) -> Result<Self, serde_json::Error> {
+        let json = redact::redact_json(text)?;
+        Ok(Change { seq, observed_at_ns, epoch, op, kind, json })
     }
 
-    pub fn uid(&self) -> &str {
-        meta_str(&self.object, "uid").unwrap_or("")
+    /// Builds a change from JSON text that is already redacted (read back from the WAL).
+    pub fn from_redacted(seq: u64, observed_at_ns: i64, epoch: u32, op: Op, kind: Kind, json: String) -> Self {
+        Change { seq, observed_at_ns, epoch, op, kind, json }
     }
 
-    pub fn resource_version(&self) -> &str {
-        meta_str(&self.object, "resourceVersion").unwrap_or("")
+    /// The typed facts of the object (see [`Facts::parse`]).
+    pub fn facts(&self) -> Result<Facts<'_>, serde_json::Error> {
+        Facts::parse(&self.json)
     }
 
-    pub fn name(&self) -> &str {
-        meta_str(&self.object, "name").unwrap_or("")
+    /// The object as a tree, for code off the write path. `Null` if the JSON is invalid.
+    pub fn object(&self) -> Value {
+        serde_json::from_str(&self.json).unwrap_or(Value::Null)
     }
-
-    pub fn namespace(&self) -> Option<&str> {
-        meta_str(&self.object, "namespace")
-    }
-}
-
-fn meta_str<'a>(object: &'a Value, key: &str) -> Option<&'a str> {
-    object.get("metadata")?.get(key)?.as_str()
 }

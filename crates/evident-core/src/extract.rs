@@ -1,9 +1,17 @@
 //! Typed columns extracted from a (redacted) object for the hot query paths.
 //!
-//! Each function reads one fact from the JSON object and returns `None` when the object
-//! does not carry it; none of them fails. The JSON stays the source of truth.
+//! [`Facts`] is a borrowed view of the few fields the typed columns need, read from the JSON
+//! text in one pass: serde skips every other field without building anything, and strings
+//! borrow from the text unless they hold escapes. Each accessor reads one fact and returns
+//! `None` when the object does not carry it; none of them fails. The JSON stays the source
+//! of truth.
 
-use serde_json::Value;
+use std::borrow::{Borrow, Cow};
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::{Deserialize, Serialize, Serializer};
 
 use crate::gpu::{self, GPU_RESOURCE};
 use crate::time::parse_rfc3339_ns;
@@ -19,148 +27,564 @@ pub enum Cell<'a> {
     Bool(Option<bool>),
 }
 
-pub fn path<'a>(object: &'a Value, keys: &[&str]) -> Option<&'a Value> {
-    keys.iter().try_fold(object, |value, key| value.get(key))
-}
+/// A JSON string, borrowed from the text unless it holds escapes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Text<'a>(pub Cow<'a, str>);
 
-pub fn str_at<'a>(object: &'a Value, keys: &[&str]) -> Option<&'a str> {
-    path(object, keys)?.as_str()
-}
-
-pub fn time_at(object: &Value, keys: &[&str]) -> Option<i64> {
-    str_at(object, keys).and_then(parse_rfc3339_ns)
-}
-
-pub fn int_at(object: &Value, keys: &[&str]) -> Option<i64> {
-    path(object, keys)?.as_i64()
-}
-
-/// A status condition of the given type (`PodScheduled`, `Ready`, ...).
-pub fn condition<'a>(object: &'a Value, kind: &str) -> Option<&'a Value> {
-    path(object, &["status", "conditions"])?
-        .as_array()?
-        .iter()
-        .find(|condition| condition.get("type").and_then(Value::as_str) == Some(kind))
-}
-
-pub fn condition_str<'a>(object: &'a Value, kind: &str, field: &str) -> Option<&'a str> {
-    condition(object, kind)?.get(field)?.as_str()
-}
-
-/// When the condition last turned `True` (1 s precision), or `None` while it is not true.
-pub fn condition_true_at(object: &Value, kind: &str) -> Option<i64> {
-    let condition = condition(object, kind)?;
-    if condition.get("status").and_then(Value::as_str) != Some("True") {
-        return None;
+impl Text<'_> {
+    pub fn as_str(&self) -> &str {
+        &self.0
     }
-    condition.get("lastTransitionTime")?.as_str().and_then(parse_rfc3339_ns)
 }
 
-/// GPUs a pod asks for: the sum over its containers of the request (or, when only a limit
-/// is set, the limit, which the API server copies into the request for extended resources).
-pub fn pod_gpu_request(pod: &Value) -> Option<i64> {
-    let containers = path(pod, &["spec", "containers"])?.as_array()?;
-    let mut total = None;
-    for container in containers {
-        let resources = container.get("resources");
-        let quantity = resources
-            .and_then(|r| r.get("requests"))
-            .and_then(|r| r.get(GPU_RESOURCE))
-            .or_else(|| resources.and_then(|r| r.get("limits")).and_then(|r| r.get(GPU_RESOURCE)));
-        if let Some(count) = quantity.and_then(gpu::device_count) {
-            total = Some(total.unwrap_or(0) + count);
+impl Borrow<str> for Text<'_> {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct TextVisitor;
+        impl<'de> Visitor<'de> for TextVisitor {
+            type Value = Text<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, text: &'de str) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Borrowed(text)))
+            }
+            fn visit_str<E: de::Error>(self, text: &str) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Owned(text.to_string())))
+            }
+        }
+        deserializer.deserialize_str(TextVisitor)
+    }
+}
+
+impl Serialize for Text<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
+
+/// A map value that may be a string or a number (resource quantities), or something else,
+/// which is skipped rather than failing the whole object.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum Scalar<'a> {
+    Text(Text<'a>),
+    Int(i64),
+    #[default]
+    Other,
+}
+
+impl Scalar<'_> {
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Scalar::Text(text) => Some(text.as_str()),
+            _ => None,
         }
     }
-    total
 }
 
-/// The pool a pod's nodeSelector asks for, if it names one of the known pool labels.
-pub fn pod_pool_selector(pod: &Value) -> Option<&str> {
-    gpu::pool_of(path(pod, &["spec", "nodeSelector"]))
-}
-
-/// The controlling owner reference (kind, name).
-pub fn controller_owner(object: &Value) -> Option<(&str, &str)> {
-    let owners = path(object, &["metadata", "ownerReferences"])?.as_array()?;
-    let owner = owners
-        .iter()
-        .find(|owner| owner.get("controller").and_then(Value::as_bool) == Some(true))
-        .or_else(|| owners.first())?;
-    Some((owner.get("kind")?.as_str()?, owner.get("name")?.as_str()?))
-}
-
-/// The workload a pod belongs to: for a ReplicaSet created by a Deployment, the Deployment
-/// (the owner name minus its `-<pod-template-hash>` suffix); otherwise the owner's name;
-/// for a bare pod, the pod's own name.
-pub fn pod_workload(pod: &Value) -> Option<String> {
-    let name = str_at(pod, &["metadata", "name"])?;
-    let Some((kind, owner)) = controller_owner(pod) else {
-        return Some(name.to_string());
-    };
-    if kind == "ReplicaSet"
-        && let Some(hash) = str_at(pod, &["metadata", "labels", "pod-template-hash"])
-        && let Some(deployment) = owner.strip_suffix(hash).and_then(|rest| rest.strip_suffix('-'))
-    {
-        return Some(deployment.to_string());
-    }
-    Some(owner.to_string())
-}
-
-/// The nodeSelector as compact JSON text (keys sorted by serde_json's map order).
-pub fn pod_node_selector(pod: &Value) -> Option<String> {
-    let selector = path(pod, &["spec", "nodeSelector"])?;
-    selector.as_object().filter(|map| !map.is_empty()).map(|_| selector.to_string())
-}
-
-pub fn node_gpus(node: &Value, field: &str) -> Option<i64> {
-    path(node, &["status", field, GPU_RESOURCE]).and_then(gpu::device_count)
-}
-
-/// Taints as `key=value:Effect` joined by `,` in the order the API returns them.
-pub fn node_taints(node: &Value) -> Option<String> {
-    let taints = path(node, &["spec", "taints"])?.as_array()?;
-    if taints.is_empty() {
-        return None;
-    }
-    let parts: Vec<String> = taints
-        .iter()
-        .map(|taint| {
-            let key = taint.get("key").and_then(Value::as_str).unwrap_or_default();
-            let effect = taint.get("effect").and_then(Value::as_str).unwrap_or_default();
-            match taint.get("value").and_then(Value::as_str).filter(|v| !v.is_empty()) {
-                Some(value) => format!("{key}={value}:{effect}"),
-                None => format!("{key}:{effect}"),
+impl<'de: 'a, 'a> Deserialize<'de> for Scalar<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ScalarVisitor;
+        impl<'de> Visitor<'de> for ScalarVisitor {
+            type Value = Scalar<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("any JSON value")
             }
-        })
-        .collect();
-    Some(parts.join(","))
+            fn visit_borrowed_str<E: de::Error>(self, text: &'de str) -> Result<Self::Value, E> {
+                Ok(Scalar::Text(Text(Cow::Borrowed(text))))
+            }
+            fn visit_str<E: de::Error>(self, text: &str) -> Result<Self::Value, E> {
+                Ok(Scalar::Text(Text(Cow::Owned(text.to_string()))))
+            }
+            fn visit_i64<E: de::Error>(self, number: i64) -> Result<Self::Value, E> {
+                Ok(Scalar::Int(number))
+            }
+            fn visit_u64<E: de::Error>(self, number: u64) -> Result<Self::Value, E> {
+                Ok(i64::try_from(number).map(Scalar::Int).unwrap_or_default())
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(Scalar::Other)
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(Scalar::Other)
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(Scalar::Other)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Scalar::Other)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(Scalar::Other)
+            }
+        }
+        deserializer.deserialize_any(ScalarVisitor)
+    }
 }
 
-pub fn node_pool(node: &Value) -> Option<&str> {
-    gpu::pool_of(path(node, &["metadata", "labels"]))
+/// `null` reads as the type's default, as an absent field does.
+fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de> + Default>(deserializer: D) -> Result<T, D::Error> {
+    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
 }
 
-/// `status.nodeInfo.kubeletVersion`, with the empty string (not yet stamped) as `None`.
-pub fn node_kubelet_version(node: &Value) -> Option<&str> {
-    str_at(node, &["status", "nodeInfo", "kubeletVersion"]).filter(|v| !v.is_empty())
+type Str<'a> = Option<Text<'a>>;
+pub type StrMap<'a> = BTreeMap<Text<'a>, Text<'a>>;
+pub type QuantityMap<'a> = BTreeMap<Text<'a>, Scalar<'a>>;
+
+/// The fields of a Node, Pod or Event that the typed columns read. Fields of all three kinds
+/// share one struct: their names do not collide, and absent ones are empty.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Facts<'a> {
+    #[serde(borrow, deserialize_with = "nullable")]
+    pub metadata: Meta<'a>,
+    #[serde(borrow, deserialize_with = "nullable")]
+    pub spec: Spec<'a>,
+    #[serde(borrow, deserialize_with = "nullable")]
+    pub status: Status<'a>,
+    // core/v1 Event fields, at the top level of the object.
+    #[serde(borrow)]
+    pub reason: Str<'a>,
+    #[serde(borrow, rename = "type")]
+    pub event_type: Str<'a>,
+    #[serde(borrow)]
+    pub message: Str<'a>,
+    #[serde(borrow, deserialize_with = "nullable")]
+    pub involved_object: ObjectRef<'a>,
+    #[serde(borrow, deserialize_with = "nullable")]
+    pub source: EventSource<'a>,
+    pub count: Option<i64>,
+    #[serde(borrow)]
+    pub first_timestamp: Str<'a>,
+    #[serde(borrow)]
+    pub last_timestamp: Str<'a>,
+    #[serde(borrow)]
+    pub event_time: Str<'a>,
+    #[serde(borrow, deserialize_with = "nullable")]
+    pub series: EventSeries<'a>,
+    #[serde(borrow)]
+    pub reporting_component: Str<'a>,
+    #[serde(borrow)]
+    pub reporting_instance: Str<'a>,
 }
 
-pub fn node_kwok_managed(node: &Value) -> Option<bool> {
-    Some(str_at(node, &["metadata", "annotations", "kwok.x-k8s.io/node"]).is_some())
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Meta<'a> {
+    #[serde(borrow)]
+    pub name: Str<'a>,
+    #[serde(borrow)]
+    pub namespace: Str<'a>,
+    #[serde(borrow)]
+    pub uid: Str<'a>,
+    #[serde(borrow)]
+    pub resource_version: Str<'a>,
+    #[serde(borrow)]
+    pub creation_timestamp: Str<'a>,
+    #[serde(borrow)]
+    pub deletion_timestamp: Str<'a>,
+    #[serde(borrow, deserialize_with = "nullable")]
+    pub labels: StrMap<'a>,
+    #[serde(borrow, deserialize_with = "nullable")]
+    pub annotations: StrMap<'a>,
+    #[serde(borrow, deserialize_with = "nullable")]
+    pub owner_references: Vec<OwnerRef<'a>>,
 }
 
-/// The component that emitted an event: `source.component`, else `reportingComponent`
-/// (events written through events.k8s.io/v1 fill only the latter).
-pub fn event_source_component(event: &Value) -> Option<&str> {
-    str_at(event, &["source", "component"])
-        .filter(|v| !v.is_empty())
-        .or_else(|| str_at(event, &["reportingComponent"]).filter(|v| !v.is_empty()))
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct OwnerRef<'a> {
+    #[serde(borrow)]
+    pub kind: Str<'a>,
+    #[serde(borrow)]
+    pub name: Str<'a>,
+    pub controller: Option<bool>,
 }
 
-pub fn event_source_host(event: &Value) -> Option<&str> {
-    str_at(event, &["source", "host"])
-        .filter(|v| !v.is_empty())
-        .or_else(|| str_at(event, &["reportingInstance"]).filter(|v| !v.is_empty()))
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Spec<'a> {
+    #[serde(borrow)]
+    pub node_name: Str<'a>,
+    #[serde(borrow)]
+    pub scheduler_name: Str<'a>,
+    #[serde(borrow, deserialize_with = "nullable")]
+    pub node_selector: StrMap<'a>,
+    #[serde(borrow, deserialize_with = "nullable")]
+    pub containers: Vec<Container<'a>>,
+    #[serde(borrow, deserialize_with = "nullable")]
+    pub taints: Vec<Taint<'a>>,
+    pub unschedulable: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct Container<'a> {
+    #[serde(borrow, deserialize_with = "nullable")]
+    pub resources: Resources<'a>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct Resources<'a> {
+    #[serde(borrow, deserialize_with = "nullable")]
+    pub requests: QuantityMap<'a>,
+    #[serde(borrow, deserialize_with = "nullable")]
+    pub limits: QuantityMap<'a>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct Taint<'a> {
+    #[serde(borrow)]
+    pub key: Str<'a>,
+    #[serde(borrow)]
+    pub value: Str<'a>,
+    #[serde(borrow)]
+    pub effect: Str<'a>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Status<'a> {
+    #[serde(borrow)]
+    pub phase: Str<'a>,
+    #[serde(borrow, deserialize_with = "nullable")]
+    pub conditions: Vec<Condition<'a>>,
+    #[serde(borrow)]
+    pub start_time: Str<'a>,
+    #[serde(borrow, deserialize_with = "nullable")]
+    pub capacity: QuantityMap<'a>,
+    #[serde(borrow, deserialize_with = "nullable")]
+    pub allocatable: QuantityMap<'a>,
+    #[serde(borrow, deserialize_with = "nullable")]
+    pub node_info: NodeInfo<'a>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Condition<'a> {
+    #[serde(borrow, rename = "type")]
+    pub kind: Str<'a>,
+    #[serde(borrow)]
+    pub status: Str<'a>,
+    #[serde(borrow)]
+    pub reason: Str<'a>,
+    #[serde(borrow)]
+    pub message: Str<'a>,
+    #[serde(borrow)]
+    pub last_transition_time: Str<'a>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct NodeInfo<'a> {
+    #[serde(borrow)]
+    pub kubelet_version: Str<'a>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct ObjectRef<'a> {
+    #[serde(borrow)]
+    pub kind: Str<'a>,
+    #[serde(borrow)]
+    pub namespace: Str<'a>,
+    #[serde(borrow)]
+    pub name: Str<'a>,
+    #[serde(borrow)]
+    pub uid: Str<'a>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct EventSource<'a> {
+    #[serde(borrow)]
+    pub component: Str<'a>,
+    #[serde(borrow)]
+    pub host: Str<'a>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct EventSeries<'a> {
+    pub count: Option<i64>,
+    #[serde(borrow)]
+    pub last_observed_time: Str<'a>,
+}
+
+/// Just the identity, for objects whose other fields do not have the expected types.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct IdentityOnly<'a> {
+    #[serde(borrow, deserialize_with = "nullable")]
+    metadata: IdentityMeta<'a>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct IdentityMeta<'a> {
+    #[serde(borrow)]
+    name: Str<'a>,
+    #[serde(borrow)]
+    namespace: Str<'a>,
+    #[serde(borrow)]
+    uid: Str<'a>,
+    #[serde(borrow)]
+    resource_version: Str<'a>,
+}
+
+fn text<'b>(value: &'b Str<'_>) -> Option<&'b str> {
+    value.as_ref().map(Text::as_str)
+}
+
+fn non_empty<'b>(value: &'b Str<'_>) -> Option<&'b str> {
+    text(value).filter(|v| !v.is_empty())
+}
+
+impl<'a> Facts<'a> {
+    /// Reads the facts of `json`. Fails only when `json` is not valid JSON; an object whose
+    /// fields have unexpected types gives its identity and nothing else.
+    pub fn parse(json: &'a str) -> Result<Facts<'a>, serde_json::Error> {
+        match serde_json::from_str(json) {
+            Ok(facts) => Ok(facts),
+            Err(error) if error.is_data() => {
+                let identity: IdentityOnly<'a> = serde_json::from_str(json).unwrap_or_default();
+                let IdentityMeta { name, namespace, uid, resource_version } = identity.metadata;
+                Ok(Facts { metadata: Meta { name, namespace, uid, resource_version, ..Meta::default() }, ..Facts::default() })
+            }
+            Err(error) => Err(error),
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        text(&self.metadata.name).unwrap_or_default()
+    }
+
+    pub fn namespace(&self) -> Option<&str> {
+        text(&self.metadata.namespace)
+    }
+
+    pub fn uid(&self) -> &str {
+        text(&self.metadata.uid).unwrap_or_default()
+    }
+
+    pub fn resource_version(&self) -> &str {
+        text(&self.metadata.resource_version).unwrap_or_default()
+    }
+
+    pub fn label(&self, key: &str) -> Option<&str> {
+        self.metadata.labels.get(key).map(Text::as_str)
+    }
+
+    pub fn created_at(&self) -> Option<i64> {
+        time(&self.metadata.creation_timestamp)
+    }
+
+    pub fn deleted_at(&self) -> Option<i64> {
+        time(&self.metadata.deletion_timestamp)
+    }
+
+    /// A status condition of the given type (`PodScheduled`, `Ready`, ...).
+    pub fn condition(&self, kind: &str) -> Option<&Condition<'a>> {
+        self.status.conditions.iter().find(|condition| text(&condition.kind) == Some(kind))
+    }
+
+    pub fn condition_status(&self, kind: &str) -> Option<&str> {
+        text(&self.condition(kind)?.status)
+    }
+
+    pub fn condition_reason(&self, kind: &str) -> Option<&str> {
+        text(&self.condition(kind)?.reason)
+    }
+
+    pub fn condition_message(&self, kind: &str) -> Option<&str> {
+        text(&self.condition(kind)?.message)
+    }
+
+    /// When the condition last turned `True` (1 s precision), or `None` while it is not true.
+    pub fn condition_true_at(&self, kind: &str) -> Option<i64> {
+        let condition = self.condition(kind)?;
+        if text(&condition.status) != Some("True") {
+            return None;
+        }
+        time(&condition.last_transition_time)
+    }
+
+    pub fn phase(&self) -> Option<&str> {
+        text(&self.status.phase)
+    }
+
+    pub fn node_name(&self) -> Option<&str> {
+        text(&self.spec.node_name)
+    }
+
+    pub fn scheduler_name(&self) -> Option<&str> {
+        text(&self.spec.scheduler_name)
+    }
+
+    pub fn started_at(&self) -> Option<i64> {
+        time(&self.status.start_time)
+    }
+
+    /// GPUs a pod asks for: the sum over its containers of the request (or, when only a
+    /// limit is set, the limit, which the API server copies into the request for extended
+    /// resources).
+    pub fn pod_gpu_request(&self) -> Option<i64> {
+        let mut total = None;
+        for container in &self.spec.containers {
+            let resources = &container.resources;
+            let quantity = resources.requests.get(GPU_RESOURCE).or_else(|| resources.limits.get(GPU_RESOURCE));
+            if let Some(count) = quantity.and_then(device_count) {
+                total = Some(total.unwrap_or(0) + count);
+            }
+        }
+        total
+    }
+
+    /// The pool a pod's nodeSelector asks for, if it names one of the known pool labels.
+    pub fn pod_pool_selector(&self) -> Option<&str> {
+        gpu::pool_of(|key| self.spec.node_selector.get(key).map(Text::as_str))
+    }
+
+    /// The controlling owner reference (kind, name).
+    pub fn controller_owner(&self) -> Option<(&str, &str)> {
+        let owners = &self.metadata.owner_references;
+        let owner = owners.iter().find(|owner| owner.controller == Some(true)).or_else(|| owners.first())?;
+        Some((text(&owner.kind)?, text(&owner.name)?))
+    }
+
+    /// The workload a pod belongs to: for a ReplicaSet created by a Deployment, the
+    /// Deployment (the owner name minus its `-<pod-template-hash>` suffix); otherwise the
+    /// owner's name; for a bare pod, the pod's own name.
+    pub fn pod_workload(&self) -> Option<&str> {
+        let name = text(&self.metadata.name)?;
+        let Some((kind, owner)) = self.controller_owner() else {
+            return Some(name);
+        };
+        if kind == "ReplicaSet"
+            && let Some(hash) = self.label("pod-template-hash")
+            && let Some(deployment) = owner.strip_suffix(hash).and_then(|rest| rest.strip_suffix('-'))
+        {
+            return Some(deployment);
+        }
+        Some(owner)
+    }
+
+    /// The nodeSelector as compact JSON text, keys sorted.
+    pub fn pod_node_selector(&self) -> Option<String> {
+        let selector = &self.spec.node_selector;
+        if selector.is_empty() {
+            return None;
+        }
+        serde_json::to_string(selector).ok()
+    }
+
+    /// GPUs in the node's `status.capacity` or `status.allocatable` (`field`).
+    pub fn node_gpus(&self, field: &str) -> Option<i64> {
+        let quantities = match field {
+            "capacity" => &self.status.capacity,
+            "allocatable" => &self.status.allocatable,
+            _ => return None,
+        };
+        quantities.get(GPU_RESOURCE).and_then(device_count)
+    }
+
+    pub fn node_allocatable(&self, resource: &str) -> Option<&str> {
+        self.status.allocatable.get(resource)?.as_str()
+    }
+
+    /// Taints as `key=value:Effect` joined by `,` in the order the API returns them.
+    pub fn node_taints(&self) -> Option<String> {
+        let taints = &self.spec.taints;
+        if taints.is_empty() {
+            return None;
+        }
+        let parts: Vec<String> = taints
+            .iter()
+            .map(|taint| {
+                let key = text(&taint.key).unwrap_or_default();
+                let effect = text(&taint.effect).unwrap_or_default();
+                match non_empty(&taint.value) {
+                    Some(value) => format!("{key}={value}:{effect}"),
+                    None => format!("{key}:{effect}"),
+                }
+            })
+            .collect();
+        Some(parts.join(","))
+    }
+
+    pub fn node_pool(&self) -> Option<&str> {
+        gpu::pool_of(|key| self.label(key))
+    }
+
+    /// `status.nodeInfo.kubeletVersion`, with the empty string (not yet stamped) as `None`.
+    pub fn node_kubelet_version(&self) -> Option<&str> {
+        non_empty(&self.status.node_info.kubelet_version)
+    }
+
+    pub fn node_kwok_managed(&self) -> Option<bool> {
+        Some(self.metadata.annotations.contains_key("kwok.x-k8s.io/node"))
+    }
+
+    pub fn event_reason(&self) -> Option<&str> {
+        text(&self.reason)
+    }
+
+    pub fn event_type(&self) -> Option<&str> {
+        text(&self.event_type)
+    }
+
+    pub fn event_message(&self) -> Option<&str> {
+        text(&self.message)
+    }
+
+    /// The component that emitted an event: `source.component`, else `reportingComponent`
+    /// (events written through events.k8s.io/v1 fill only the latter).
+    pub fn event_source_component(&self) -> Option<&str> {
+        non_empty(&self.source.component).or_else(|| non_empty(&self.reporting_component))
+    }
+
+    pub fn event_source_host(&self) -> Option<&str> {
+        non_empty(&self.source.host).or_else(|| non_empty(&self.reporting_instance))
+    }
+
+    pub fn event_first_timestamp(&self) -> Option<i64> {
+        time(&self.first_timestamp)
+    }
+
+    pub fn event_last_timestamp(&self) -> Option<i64> {
+        time(&self.last_timestamp)
+    }
+
+    pub fn event_time(&self) -> Option<i64> {
+        time(&self.event_time)
+    }
+
+    pub fn event_series_last_observed(&self) -> Option<i64> {
+        time(&self.series.last_observed_time)
+    }
+}
+
+fn time(value: &Str<'_>) -> Option<i64> {
+    text(value).and_then(parse_rfc3339_ns)
+}
+
+/// Reads a resource quantity that counts whole devices (`"8"`, `8`). Quantities with
+/// suffixes or fractions are not device counts and give `None`.
+fn device_count(quantity: &Scalar<'_>) -> Option<i64> {
+    match quantity {
+        Scalar::Text(text) => gpu::device_count(text.as_str()),
+        Scalar::Int(number) => Some(*number),
+        Scalar::Other => None,
+    }
 }
 
 #[cfg(test)]
@@ -168,8 +592,13 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn pod() -> Value {
-        json!({
+    fn facts_of(object: &serde_json::Value) -> String {
+        serde_json::to_string(object).unwrap()
+    }
+
+    #[test]
+    fn pod_columns() {
+        let pod = facts_of(&json!({
             "metadata": {
                 "name": "queue-pressure-6d9f7c-abcde",
                 "labels": {"pod-template-hash": "6d9f7c"},
@@ -179,52 +608,69 @@ mod tests {
                 "nodeSelector": {"run.ai/simulated-gpu-node-pool": "a100"},
                 "containers": [
                     {"name": "a", "resources": {"limits": {"nvidia.com/gpu": "1"}}},
-                    {"name": "b", "resources": {"requests": {"nvidia.com/gpu": "2"}}},
-                    {"name": "c"}
+                    {"name": "b", "resources": {"requests": {"nvidia.com/gpu": 2}}},
+                    {"name": "c", "env": [{"name": "X", "value": "y"}]}
                 ]
             },
             "status": {"conditions": [
                 {"type": "PodScheduled", "status": "True", "lastTransitionTime": "2026-06-14T15:39:51Z"},
                 {"type": "Ready", "status": "False", "lastTransitionTime": "2026-06-14T15:39:52Z"}
             ]}
-        })
-    }
-
-    #[test]
-    fn pod_columns() {
-        let pod = pod();
-        assert_eq!(pod_gpu_request(&pod), Some(3));
-        assert_eq!(pod_pool_selector(&pod), Some("a100"));
-        assert_eq!(pod_workload(&pod).as_deref(), Some("queue-pressure"));
-        assert_eq!(controller_owner(&pod), Some(("ReplicaSet", "queue-pressure-6d9f7c")));
-        assert!(condition_true_at(&pod, "PodScheduled").is_some());
-        assert_eq!(condition_true_at(&pod, "Ready"), None);
-        assert_eq!(pod_gpu_request(&json!({"spec": {"containers": [{"name": "x"}]}})), None);
+        }));
+        let pod = Facts::parse(&pod).unwrap();
+        assert_eq!(pod.pod_gpu_request(), Some(3));
+        assert_eq!(pod.pod_pool_selector(), Some("a100"));
+        assert_eq!(pod.pod_workload(), Some("queue-pressure"));
+        assert_eq!(pod.controller_owner(), Some(("ReplicaSet", "queue-pressure-6d9f7c")));
+        assert_eq!(pod.pod_node_selector().as_deref(), Some(r#"{"run.ai/simulated-gpu-node-pool":"a100"}"#));
+        assert!(pod.condition_true_at("PodScheduled").is_some());
+        assert_eq!(pod.condition_true_at("Ready"), None);
+        let bare = facts_of(&json!({"spec": {"containers": [{"name": "x"}]}}));
+        assert_eq!(Facts::parse(&bare).unwrap().pod_gpu_request(), None);
     }
 
     #[test]
     fn bare_pod_is_its_own_workload() {
-        let pod = json!({"metadata": {"name": "cuda-batch-small"}});
-        assert_eq!(pod_workload(&pod).as_deref(), Some("cuda-batch-small"));
+        let pod = facts_of(&json!({"metadata": {"name": "cuda-batch-small"}}));
+        assert_eq!(Facts::parse(&pod).unwrap().pod_workload(), Some("cuda-batch-small"));
     }
 
     #[test]
     fn node_columns() {
-        let node = json!({
-            "metadata": {"labels": {"run.ai/simulated-gpu-node-pool": "h100"}},
+        let node = facts_of(&json!({
+            "metadata": {"labels": {"run.ai/simulated-gpu-node-pool": "h100"}, "annotations": {"kwok.x-k8s.io/node": "fake"}},
             "spec": {"taints": [
                 {"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"},
                 {"key": "k", "value": "v", "effect": "NoExecute"}
             ]},
-            "status": {"capacity": {"nvidia.com/gpu": "8"}, "allocatable": {"nvidia.com/gpu": "8"},
+            "status": {"capacity": {"nvidia.com/gpu": "8"}, "allocatable": {"nvidia.com/gpu": "8", "cpu": "32"},
                        "nodeInfo": {"kubeletVersion": ""}}
-        });
-        assert_eq!(node_pool(&node), Some("h100"));
-        assert_eq!(node_gpus(&node, "allocatable"), Some(8));
-        assert_eq!(
-            node_taints(&node).as_deref(),
-            Some("node-role.kubernetes.io/control-plane:NoSchedule,k=v:NoExecute")
-        );
-        assert_eq!(node_kubelet_version(&node), None);
+        }));
+        let node = Facts::parse(&node).unwrap();
+        assert_eq!(node.node_pool(), Some("h100"));
+        assert_eq!(node.node_gpus("allocatable"), Some(8));
+        assert_eq!(node.node_allocatable("cpu"), Some("32"));
+        assert_eq!(node.node_taints().as_deref(), Some("node-role.kubernetes.io/control-plane:NoSchedule,k=v:NoExecute"));
+        assert_eq!(node.node_kubelet_version(), None);
+        assert_eq!(node.node_kwok_managed(), Some(true));
+    }
+
+    #[test]
+    fn strings_borrow_unless_escaped_and_nulls_read_as_absent() {
+        let text = r#"{"metadata":{"name":"plain","namespace":"a\"b","labels":null},"series":null,"message":"m","count":3}"#;
+        let event = Facts::parse(text).unwrap();
+        assert!(matches!(event.metadata.name, Some(Text(Cow::Borrowed("plain")))));
+        assert_eq!(event.namespace(), Some("a\"b"));
+        assert_eq!((event.event_message(), event.count), (Some("m"), Some(3)));
+        assert_eq!(event.event_series_last_observed(), None);
+    }
+
+    #[test]
+    fn unexpected_types_keep_the_identity_and_invalid_json_fails() {
+        let odd = r#"{"metadata":{"name":"p","uid":"u","resourceVersion":"7"},"status":{"phase":42}}"#;
+        let facts = Facts::parse(odd).unwrap();
+        assert_eq!((facts.name(), facts.uid(), facts.resource_version()), ("p", "u", "7"));
+        assert_eq!(facts.phase(), None);
+        assert!(Facts::parse(r#"{"metadata":"#).is_err());
     }
 }

@@ -1,8 +1,6 @@
 //! GPU facts: the extended resource name, how node pools are labelled, and how resource
 //! quantities of whole devices are read.
 
-use serde_json::Value;
-
 /// The extended resource fake and real NVIDIA device plugins advertise.
 pub const GPU_RESOURCE: &str = "nvidia.com/gpu";
 
@@ -10,38 +8,33 @@ pub const GPU_RESOURCE: &str = "nvidia.com/gpu";
 /// run.ai's fake-gpu-operator, which the lesson-1 fleet uses.
 pub const POOL_LABELS: [&str; 3] = ["run.ai/simulated-gpu-node-pool", "gpu.evident.dev/pool", "pool"];
 
-/// Reads a resource quantity that counts whole devices (`"8"`, `8`).
-/// Quantities with suffixes or fractions are not device counts and give `None`.
-pub fn device_count(quantity: &Value) -> Option<i64> {
-    match quantity {
-        Value::String(text) => text.trim().parse().ok(),
-        Value::Number(number) => number.as_i64(),
-        _ => None,
-    }
+/// Reads a resource quantity that counts whole devices (`"8"`). Quantities with suffixes
+/// or fractions are not device counts and give `None`.
+pub fn device_count(quantity: &str) -> Option<i64> {
+    quantity.trim().parse().ok()
 }
 
-/// The pool named by the first known pool key present in `labels` (a JSON map).
-pub fn pool_of(labels: Option<&Value>) -> Option<&str> {
-    let labels = labels?.as_object()?;
-    POOL_LABELS.iter().find_map(|key| labels.get(*key)?.as_str())
+/// The pool named by the first known pool key that `label` finds.
+pub fn pool_of<'a>(label: impl Fn(&str) -> Option<&'a str>) -> Option<&'a str> {
+    POOL_LABELS.iter().find_map(|key| label(key))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use std::collections::BTreeMap;
 
     #[test]
     fn device_counts() {
-        assert_eq!(device_count(&json!("8")), Some(8));
-        assert_eq!(device_count(&json!(4)), Some(4));
-        assert_eq!(device_count(&json!("500m")), None);
+        assert_eq!(device_count("8"), Some(8));
+        assert_eq!(device_count(" 4 "), Some(4));
+        assert_eq!(device_count("500m"), None);
     }
 
     #[test]
     fn pool_prefers_operator_label() {
-        let labels = json!({"pool": "x", "run.ai/simulated-gpu-node-pool": "a100"});
-        assert_eq!(pool_of(Some(&labels)), Some("a100"));
-        assert_eq!(pool_of(Some(&json!({"other": "y"}))), None);
+        let labels = BTreeMap::from([("pool", "x"), ("run.ai/simulated-gpu-node-pool", "a100")]);
+        assert_eq!(pool_of(|key| labels.get(key).copied()), Some("a100"));
+        assert_eq!(pool_of(|_| None), None);
     }
 }

@@ -5,8 +5,9 @@
 //!
 //! Invariants:
 //! - Nothing here does IO; every function is deterministic given its input.
-//! - A [`Change`] always holds an object that already went through [`redact::redact`]:
-//!   the constructor [`Change::new`] redacts, so no other path can skip it.
+//! - A [`Change`] always holds an object that already went through redaction: its
+//!   constructors [`Change::new`] and [`Change::from_json`] redact, and
+//!   [`Change::from_redacted`] is only for text read back from evident's own WAL.
 //! - The typed columns are a cache of the JSON column: they can always be re-derived from
 //!   `object` with [`extract`], so adding a column never needs a new recording.
 
@@ -14,6 +15,7 @@ pub mod change;
 pub mod exposition;
 pub mod extract;
 pub mod gpu;
+pub mod json;
 pub mod manifest;
 pub mod metric;
 pub mod redact;
@@ -21,4 +23,5 @@ pub mod schema;
 pub mod time;
 
 pub use change::{Change, Kind, Op};
+pub use extract::Facts;
 pub use schema::{ChangeBatchBuilder, SCHEMA_VERSION};

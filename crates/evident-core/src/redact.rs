@@ -11,8 +11,12 @@
 //! The version string is stamped into every Parquet file and the run manifest; bump it when
 //! the policy changes.
 
+use std::borrow::Cow;
+
 use serde_json::Value;
 use sha2::{Digest, Sha256};
+
+use crate::json;
 
 /// Version of the redaction policy, stamped into every file written.
 pub const POLICY_VERSION: &str = "redact-v1";
@@ -27,13 +31,80 @@ pub fn redact(object: &mut Value) {
             annotations.remove(LAST_APPLIED);
         }
     }
-    // Pods carry containers under spec; objects embedding a pod template (never recorded
-    // today, but cheap to cover) carry them under spec.template.spec.
     if let Some(spec) = object.get_mut("spec") {
-        redact_pod_spec(spec);
-        if let Some(template_spec) = spec.get_mut("template").and_then(|t| t.get_mut("spec")) {
-            redact_pod_spec(template_spec);
-        }
+        redact_spec(spec);
+    }
+}
+
+/// Redacts JSON text with the same policy as [`redact`] and returns compact JSON.
+///
+/// Members the policy does not touch are copied verbatim (so their order and spelling are
+/// the input's); only `metadata` is split further, and `spec` is parsed only when it holds
+/// env vars. Text the scanner cannot split safely (not an object, escaped keys) takes the
+/// full-parse path, so every input gets the same policy. Fails only on invalid JSON.
+pub fn redact_json(text: &str) -> Result<String, serde_json::Error> {
+    if let Some(redacted) = redact_members(text) {
+        return Ok(redacted);
+    }
+    let mut object: Value = serde_json::from_str(text)?;
+    redact(&mut object);
+    serde_json::to_string(&object)
+}
+
+fn redact_members(text: &str) -> Option<String> {
+    let mut out = String::with_capacity(text.len());
+    let mut members = Vec::new();
+    for member in json::members(text).ok()? {
+        let value = match member.key {
+            _ if member.key_is_escaped() => return None,
+            "metadata" => Cow::Owned(redact_metadata_text(member.value)?),
+            // `"env"` finds every env list; `\u` a key that might spell it with escapes.
+            "spec" if member.value.contains("\"env\"") || member.value.contains("\\u") => {
+                let mut spec: Value = serde_json::from_str(member.value).ok()?;
+                redact_spec(&mut spec);
+                Cow::Owned(serde_json::to_string(&spec).ok()?)
+            }
+            _ => Cow::Borrowed(member.value),
+        };
+        members.push((member.key, value));
+    }
+    json::write_object(&mut out, members.iter().map(|(key, value)| (*key, value.as_ref())));
+    Some(out)
+}
+
+fn redact_metadata_text(text: &str) -> Option<String> {
+    let mut members = Vec::new();
+    for member in json::members(text).ok()? {
+        let value = match member.key {
+            _ if member.key_is_escaped() => return None,
+            "managedFields" => continue,
+            "annotations" if member.value != "null" => {
+                let kept = json::members(member.value).ok()?;
+                if kept.iter().any(|m| m.key_is_escaped()) {
+                    return None;
+                }
+                let mut annotations = String::with_capacity(member.value.len());
+                json::write_object(
+                    &mut annotations,
+                    kept.iter().filter(|m| m.key != LAST_APPLIED).map(|m| (m.key, m.value)),
+                );
+                Cow::Owned(annotations)
+            }
+            _ => Cow::Borrowed(member.value),
+        };
+        members.push((member.key, value));
+    }
+    let mut out = String::with_capacity(text.len());
+    json::write_object(&mut out, members.iter().map(|(key, value)| (*key, value.as_ref())));
+    Some(out)
+}
+
+// Pods carry containers under spec; objects embedding a pod template (never recorded
+// today, but cheap to cover) carry them under spec.template.spec.
+fn redact_spec(spec: &mut Value) {
+    redact_pod_spec(spec);
+    if let Some(template_spec) = spec.get_mut("template").and_then(|t| t.get_mut("spec")) {
+        redact_pod_spec(template_spec);
     }
 }
 
@@ -95,6 +166,42 @@ mod tests {
         assert_eq!(pod["metadata"]["annotations"]["keep"], "me");
         assert_eq!(pod["spec"]["containers"][0]["env"][0]["value"], hash_value("CANARY"));
         assert!(pod["spec"]["containers"][0]["env"][1].get("valueFrom").is_some());
+    }
+
+    #[test]
+    fn text_redaction_matches_tree_redaction() {
+        let objects = [
+            json!({
+                "apiVersion": "v1", "kind": "Pod",
+                "metadata": {"name": "p", "managedFields": [{"manager": "CANARY"}],
+                             "annotations": {LAST_APPLIED: "CANARY", "keep": "me"}},
+                "spec": {"containers": [{"name": "c", "env": [{"name": "T", "value": "CANARY"}]}]},
+                "status": {"phase": "Running"}
+            }),
+            json!({"metadata": {"name": "n", "annotations": null}, "spec": {"template": {"spec":
+                {"initContainers": [{"env": [{"name": "X", "value": "CANARY"}]}]}}}}),
+            json!({"metadata": {"name": "n", "labels": {"a": "b"}}, "spec": {"taints": []}}),
+            json!({"kind": "Event", "message": "quote \" and \\u0041 and <tag>", "metadata": {}}),
+            json!({}),
+        ];
+        for object in objects {
+            let text = serde_json::to_string(&object).unwrap();
+            let redacted = redact_json(&text).unwrap();
+            assert!(!redacted.contains("CANARY"), "{redacted}");
+            let mut expected = object.clone();
+            redact(&mut expected);
+            assert_eq!(serde_json::from_str::<Value>(&redacted).unwrap(), expected, "{text}");
+        }
+    }
+
+    #[test]
+    fn escaped_keys_and_non_objects_take_the_full_parse() {
+        // `\u0065nv` is "env" and `managed\u0046ields` is "managedFields" once unescaped.
+        let text = r#"{"metadata":{"managed\u0046ields":[1],"name":"p"},"spec":{"containers":[{"\u0065nv":[{"name":"T","value":"CANARY"}]}]}}"#;
+        let redacted = redact_json(text).unwrap();
+        assert!(!redacted.contains("CANARY") && !redacted.contains("managedFields"), "{redacted}");
+        assert_eq!(redact_json("[1,2]").unwrap(), "[1,2]");
+        assert!(redact_json("{\"a\":").is_err());
     }
 
     #[test]

@@ -14,10 +14,8 @@ use datafusion::arrow::array::{
 };
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::arrow::error::ArrowError;
-use serde_json::Value;
-
 use crate::change::{Change, Kind};
-use crate::extract::{self, Cell};
+use crate::extract::{Cell, Facts, Text};
 use crate::redact::POLICY_VERSION;
 
 /// Version of the table layout, stamped into every file. Bump on any column change.
@@ -52,7 +50,14 @@ impl ColumnType {
     }
 }
 
-type Extractor = for<'a> fn(&'a Change) -> Cell<'a>;
+/// What a column is read from: the change, and the facts parsed once from its object.
+#[derive(Debug, Clone, Copy)]
+pub struct Row<'a> {
+    pub change: &'a Change,
+    pub facts: &'a Facts<'a>,
+}
+
+type Extractor = for<'a> fn(&Row<'a>) -> Cell<'a>;
 
 /// One column: its name, type, nullability and how it is read from a change.
 #[derive(Clone, Copy)]
@@ -79,81 +84,75 @@ const fn required(name: &'static str, ty: ColumnType, extract: Extractor) -> Col
 
 use ColumnType::{Bool, I64, Str, Time, U32, U64};
 
-fn o(change: &Change) -> &Value {
-    &change.object
-}
-
 /// Identity and bookkeeping columns, first in every table.
 pub const COMMON_COLUMNS: &[Column] = &[
-    required("seq", U64, |c| Cell::Int(Some(c.seq as i64))),
-    required("observed_at", Time, |c| Cell::Time(Some(c.observed_at_ns))),
-    required("epoch", U32, |c| Cell::Int(Some(i64::from(c.epoch)))),
-    required("op", Str, |c| Cell::Str(Some(c.op.as_str()))),
-    required("kind", Str, |c| Cell::Str(Some(c.kind.as_str()))),
-    col("namespace", Str, |c| Cell::Str(c.namespace())),
-    required("name", Str, |c| Cell::Str(Some(c.name()))),
-    required("uid", Str, |c| Cell::Str(Some(c.uid()))),
-    required("resource_version", Str, |c| Cell::Str(Some(c.resource_version()))),
-    col("created_at", Time, |c| Cell::Time(extract::time_at(o(c), &["metadata", "creationTimestamp"]))),
-    col("deleted_at", Time, |c| Cell::Time(extract::time_at(o(c), &["metadata", "deletionTimestamp"]))),
+    required("seq", U64, |r| Cell::Int(Some(r.change.seq as i64))),
+    required("observed_at", Time, |r| Cell::Time(Some(r.change.observed_at_ns))),
+    required("epoch", U32, |r| Cell::Int(Some(i64::from(r.change.epoch)))),
+    required("op", Str, |r| Cell::Str(Some(r.change.op.as_str()))),
+    required("kind", Str, |r| Cell::Str(Some(r.change.kind.as_str()))),
+    col("namespace", Str, |r| Cell::Str(r.facts.namespace())),
+    required("name", Str, |r| Cell::Str(Some(r.facts.name()))),
+    required("uid", Str, |r| Cell::Str(Some(r.facts.uid()))),
+    required("resource_version", Str, |r| Cell::Str(Some(r.facts.resource_version()))),
+    col("created_at", Time, |r| Cell::Time(r.facts.created_at())),
+    col("deleted_at", Time, |r| Cell::Time(r.facts.deleted_at())),
 ];
 
 /// The redacted object, last in every table.
-pub const OBJECT_COLUMN: Column = required("object", Str, |c| Cell::Owned(Some(c.object.to_string())));
+pub const OBJECT_COLUMN: Column = required("object", Str, |r| Cell::Str(Some(&r.change.json)));
 
 pub const POD_COLUMNS: &[Column] = &[
-    col("phase", Str, |c| Cell::Str(extract::str_at(o(c), &["status", "phase"]))),
-    col("node_name", Str, |c| Cell::Str(extract::str_at(o(c), &["spec", "nodeName"]))),
-    col("gpu_request", I64, |c| Cell::Int(extract::pod_gpu_request(o(c)))),
-    col("pool_selector", Str, |c| Cell::Str(extract::pod_pool_selector(o(c)))),
-    col("node_selector", Str, |c| Cell::Owned(extract::pod_node_selector(o(c)))),
-    col("owner_kind", Str, |c| Cell::Str(extract::controller_owner(o(c)).map(|(kind, _)| kind))),
-    col("owner_name", Str, |c| Cell::Str(extract::controller_owner(o(c)).map(|(_, name)| name))),
-    col("workload", Str, |c| Cell::Owned(extract::pod_workload(o(c)))),
-    col("scheduler_name", Str, |c| Cell::Str(extract::str_at(o(c), &["spec", "schedulerName"]))),
-    col("scheduled_status", Str, |c| Cell::Str(extract::condition_str(o(c), "PodScheduled", "status"))),
-    col("scheduled_reason", Str, |c| Cell::Str(extract::condition_str(o(c), "PodScheduled", "reason"))),
-    col("scheduled_message", Str, |c| Cell::Str(extract::condition_str(o(c), "PodScheduled", "message"))),
-    col("scheduled_at", Time, |c| Cell::Time(extract::condition_true_at(o(c), "PodScheduled"))),
-    col("initialized_at", Time, |c| Cell::Time(extract::condition_true_at(o(c), "Initialized"))),
-    col("containers_ready_at", Time, |c| Cell::Time(extract::condition_true_at(o(c), "ContainersReady"))),
-    col("ready_at", Time, |c| Cell::Time(extract::condition_true_at(o(c), "Ready"))),
-    col("started_at", Time, |c| Cell::Time(extract::time_at(o(c), &["status", "startTime"]))),
+    col("phase", Str, |r| Cell::Str(r.facts.phase())),
+    col("node_name", Str, |r| Cell::Str(r.facts.node_name())),
+    col("gpu_request", I64, |r| Cell::Int(r.facts.pod_gpu_request())),
+    col("pool_selector", Str, |r| Cell::Str(r.facts.pod_pool_selector())),
+    col("node_selector", Str, |r| Cell::Owned(r.facts.pod_node_selector())),
+    col("owner_kind", Str, |r| Cell::Str(r.facts.controller_owner().map(|(kind, _)| kind))),
+    col("owner_name", Str, |r| Cell::Str(r.facts.controller_owner().map(|(_, name)| name))),
+    col("workload", Str, |r| Cell::Str(r.facts.pod_workload())),
+    col("scheduler_name", Str, |r| Cell::Str(r.facts.scheduler_name())),
+    col("scheduled_status", Str, |r| Cell::Str(r.facts.condition_status("PodScheduled"))),
+    col("scheduled_reason", Str, |r| Cell::Str(r.facts.condition_reason("PodScheduled"))),
+    col("scheduled_message", Str, |r| Cell::Str(r.facts.condition_message("PodScheduled"))),
+    col("scheduled_at", Time, |r| Cell::Time(r.facts.condition_true_at("PodScheduled"))),
+    col("initialized_at", Time, |r| Cell::Time(r.facts.condition_true_at("Initialized"))),
+    col("containers_ready_at", Time, |r| Cell::Time(r.facts.condition_true_at("ContainersReady"))),
+    col("ready_at", Time, |r| Cell::Time(r.facts.condition_true_at("Ready"))),
+    col("started_at", Time, |r| Cell::Time(r.facts.started_at())),
 ];
 
 pub const NODE_COLUMNS: &[Column] = &[
-    col("pool", Str, |c| Cell::Str(extract::node_pool(o(c)))),
-    col("gpu_capacity", I64, |c| Cell::Int(extract::node_gpus(o(c), "capacity"))),
-    col("gpu_allocatable", I64, |c| Cell::Int(extract::node_gpus(o(c), "allocatable"))),
-    col("gpu_product", Str, |c| Cell::Str(extract::str_at(o(c), &["metadata", "labels", "nvidia.com/gpu.product"]))),
-    col("cpu_allocatable", Str, |c| Cell::Str(extract::str_at(o(c), &["status", "allocatable", "cpu"]))),
-    col("memory_allocatable", Str, |c| Cell::Str(extract::str_at(o(c), &["status", "allocatable", "memory"]))),
-    col("taints", Str, |c| Cell::Owned(extract::node_taints(o(c)))),
-    col("unschedulable", Bool, |c| {
-        Cell::Bool(extract::path(o(c), &["spec", "unschedulable"]).and_then(Value::as_bool))
-    }),
-    col("ready", Str, |c| Cell::Str(extract::condition_str(o(c), "Ready", "status"))),
-    col("ready_at", Time, |c| Cell::Time(extract::condition_true_at(o(c), "Ready"))),
-    col("kubelet_version", Str, |c| Cell::Str(extract::node_kubelet_version(o(c)))),
-    col("kwok_managed", Bool, |c| Cell::Bool(extract::node_kwok_managed(o(c)))),
+    col("pool", Str, |r| Cell::Str(r.facts.node_pool())),
+    col("gpu_capacity", I64, |r| Cell::Int(r.facts.node_gpus("capacity"))),
+    col("gpu_allocatable", I64, |r| Cell::Int(r.facts.node_gpus("allocatable"))),
+    col("gpu_product", Str, |r| Cell::Str(r.facts.label("nvidia.com/gpu.product"))),
+    col("cpu_allocatable", Str, |r| Cell::Str(r.facts.node_allocatable("cpu"))),
+    col("memory_allocatable", Str, |r| Cell::Str(r.facts.node_allocatable("memory"))),
+    col("taints", Str, |r| Cell::Owned(r.facts.node_taints())),
+    col("unschedulable", Bool, |r| Cell::Bool(r.facts.spec.unschedulable)),
+    col("ready", Str, |r| Cell::Str(r.facts.condition_status("Ready"))),
+    col("ready_at", Time, |r| Cell::Time(r.facts.condition_true_at("Ready"))),
+    col("kubelet_version", Str, |r| Cell::Str(r.facts.node_kubelet_version())),
+    col("kwok_managed", Bool, |r| Cell::Bool(r.facts.node_kwok_managed())),
 ];
 
 pub const EVENT_COLUMNS: &[Column] = &[
-    col("reason", Str, |c| Cell::Str(extract::str_at(o(c), &["reason"]))),
-    col("event_type", Str, |c| Cell::Str(extract::str_at(o(c), &["type"]))),
-    col("message", Str, |c| Cell::Str(extract::str_at(o(c), &["message"]))),
-    col("involved_kind", Str, |c| Cell::Str(extract::str_at(o(c), &["involvedObject", "kind"]))),
-    col("involved_namespace", Str, |c| Cell::Str(extract::str_at(o(c), &["involvedObject", "namespace"]))),
-    col("involved_name", Str, |c| Cell::Str(extract::str_at(o(c), &["involvedObject", "name"]))),
-    col("involved_uid", Str, |c| Cell::Str(extract::str_at(o(c), &["involvedObject", "uid"]))),
-    col("source_component", Str, |c| Cell::Str(extract::event_source_component(o(c)))),
-    col("source_host", Str, |c| Cell::Str(extract::event_source_host(o(c)))),
-    col("count", I64, |c| Cell::Int(extract::int_at(o(c), &["count"]))),
-    col("first_timestamp", Time, |c| Cell::Time(extract::time_at(o(c), &["firstTimestamp"]))),
-    col("last_timestamp", Time, |c| Cell::Time(extract::time_at(o(c), &["lastTimestamp"]))),
-    col("event_time", Time, |c| Cell::Time(extract::time_at(o(c), &["eventTime"]))),
-    col("series_count", I64, |c| Cell::Int(extract::int_at(o(c), &["series", "count"]))),
-    col("series_last_observed", Time, |c| Cell::Time(extract::time_at(o(c), &["series", "lastObservedTime"]))),
+    col("reason", Str, |r| Cell::Str(r.facts.event_reason())),
+    col("event_type", Str, |r| Cell::Str(r.facts.event_type())),
+    col("message", Str, |r| Cell::Str(r.facts.event_message())),
+    col("involved_kind", Str, |r| Cell::Str(r.facts.involved_object.kind.as_ref().map(Text::as_str))),
+    col("involved_namespace", Str, |r| Cell::Str(r.facts.involved_object.namespace.as_ref().map(Text::as_str))),
+    col("involved_name", Str, |r| Cell::Str(r.facts.involved_object.name.as_ref().map(Text::as_str))),
+    col("involved_uid", Str, |r| Cell::Str(r.facts.involved_object.uid.as_ref().map(Text::as_str))),
+    col("source_component", Str, |r| Cell::Str(r.facts.event_source_component())),
+    col("source_host", Str, |r| Cell::Str(r.facts.event_source_host())),
+    col("count", I64, |r| Cell::Int(r.facts.count)),
+    col("first_timestamp", Time, |r| Cell::Time(r.facts.event_first_timestamp())),
+    col("last_timestamp", Time, |r| Cell::Time(r.facts.event_last_timestamp())),
+    col("event_time", Time, |r| Cell::Time(r.facts.event_time())),
+    col("series_count", I64, |r| Cell::Int(r.facts.series.count)),
+    col("series_last_observed", Time, |r| Cell::Time(r.facts.event_series_last_observed())),
 ];
 
 /// All columns of a kind's table, in order.
@@ -266,21 +265,23 @@ impl ChangeBatchBuilder {
         self.rows == 0
     }
 
-    /// Appends one change. Changes of another kind are a caller bug.
-    pub fn append(&mut self, change: &Change) {
-        self.append_with_object_json(change, &change.object.to_string());
+    /// Appends one change. Changes of another kind are a caller bug. Fails only when the
+    /// change's JSON is invalid, and then appends nothing.
+    pub fn append(&mut self, change: &Change) -> Result<(), serde_json::Error> {
+        let facts = change.facts()?;
+        self.append_with_facts(change, &facts);
+        Ok(())
     }
 
-    /// Appends one change whose object the caller has already serialized (the recorder
-    /// writes the same JSON to its WAL), so it is not serialized a second time.
-    /// `object_json` must be `change.object` as JSON.
-    pub fn append_with_object_json(&mut self, change: &Change, object_json: &str) {
+    /// Appends one change whose facts the caller has already parsed (the recorder parses
+    /// them before writing its WAL, to refuse invalid JSON there), so they are not parsed
+    /// a second time. `facts` must be `change.facts()`.
+    pub fn append_with_facts(&mut self, change: &Change, facts: &Facts<'_>) {
         debug_assert_eq!(change.kind, self.kind);
-        let (object_builder, typed) = self.builders.split_last_mut().expect("every table has columns");
-        for (column, builder) in self.columns.iter().zip(typed) {
-            builder.append((column.extract)(change));
+        let row = Row { change, facts };
+        for (column, builder) in self.columns.iter().zip(&mut self.builders) {
+            builder.append((column.extract)(&row));
         }
-        object_builder.append(Cell::Str(Some(object_json)));
         self.rows += 1;
     }
 
@@ -300,7 +301,6 @@ mod tests {
 
     #[test]
     fn object_is_the_last_column_of_every_table() {
-        // ChangeBatchBuilder::append_with_object_json relies on it.
         for kind in [Kind::Node, Kind::Pod, Kind::Event] {
             assert_eq!(columns(kind).last().map(|c| c.name), Some(OBJECT_COLUMN.name), "{kind:?}");
         }
@@ -318,8 +318,8 @@ mod tests {
         ];
         for (kind, object) in objects {
             let mut builder = ChangeBatchBuilder::new(kind);
-            builder.append(&Change::new(7, 1_000, 1, Op::Added, kind, object.clone()));
-            builder.append(&Change::new(8, 2_000, 1, Op::Modified, kind, object));
+            builder.append(&Change::new(7, 1_000, 1, Op::Added, kind, object.clone())).unwrap();
+            builder.append(&Change::new(8, 2_000, 1, Op::Modified, kind, object)).unwrap();
             let batch = builder.finish().unwrap();
             assert_eq!(batch.num_rows(), 2);
             assert_eq!(batch.schema().metadata()[META_KIND], kind.as_str());

@@ -13,7 +13,6 @@ use std::time::Instant;
 
 use evident_recorder::synthetic::SyntheticCluster;
 use evident_recorder::{ChangeStore, StoreConfig};
-use serde_json::Value;
 
 const CHILD_ENV: &str = "EVIDENT_BENCH_MEMORY_CASE";
 
@@ -39,19 +38,18 @@ fn run_case(live: usize, changes: u64) {
     let (mut store, _) = ChangeStore::open(&dir.path().join("run"), StoreConfig::default()).unwrap();
     let mut cluster = SyntheticCluster::new(live, 3).pods_only();
     // What the watcher keeps: the last object of each live pod.
-    let mut cache: HashMap<String, Value> = HashMap::with_capacity(live);
+    let mut cache: HashMap<String, String> = HashMap::with_capacity(live);
     let start = Instant::now();
     for seq in 0..changes {
         let change = cluster.next_change();
-        let bytes = serde_json::to_vec(&change.object).unwrap();
-        let object: Value = serde_json::from_slice(&bytes).unwrap();
-        let uid = object["metadata"]["uid"].as_str().unwrap().to_string();
+        let json = change.object.to_string();
+        let uid = change.object["metadata"]["uid"].as_str().unwrap().to_string();
         if change.op == evident_core::Op::Deleted {
             cache.remove(&uid);
         } else {
-            cache.insert(uid, object.clone());
+            cache.insert(uid, json.clone());
         }
-        store.append(change.kind, change.op, 1, seq as i64, object).unwrap();
+        store.append(change.kind, change.op, 1, seq as i64, &json).unwrap();
         if seq % 100 == 0 {
             store.tick().unwrap();
         }

@@ -226,7 +226,12 @@ pub(crate) fn recover_in_place(
                 Some(writer) => writer,
                 empty => empty.insert(SegmentWriter::create(run_dir, record.kind, record.seq)?),
             };
-            writer.append(&change, &change.object.to_string())?;
+            let facts = change.facts().map_err(|source| RecoverError::InvalidRecord {
+                seq: record.seq,
+                path: path.clone(),
+                source,
+            })?;
+            writer.append(&change, &facts)?;
             report.records_recovered += 1;
             if writer.rows() >= segment_max_rows as u64 {
                 let finished = writers[table].take().expect("writer present").finish()?;

@@ -40,7 +40,7 @@ use datafusion::parquet::file::reader::{FileReader, SerializedFileReader};
 use datafusion::parquet::schema::types::ColumnPath;
 use evident_core::manifest::Segment;
 use evident_core::schema::{self, META_KIND, META_REDACTION, META_SCHEMA_VERSION};
-use evident_core::{Change, ChangeBatchBuilder, Kind};
+use evident_core::{Change, ChangeBatchBuilder, Facts, Kind};
 
 use crate::durable;
 
@@ -190,16 +190,16 @@ impl SegmentWriter {
     }
 
     /// Adds one change (of this writer's kind, with a seq above the previous one).
-    /// `object_json` is its object as JSON, already serialized for the WAL; its size also
-    /// bounds row-group memory.
-    pub fn append(&mut self, change: &Change, object_json: &str) -> Result<()> {
+    /// `facts` are `change.facts()`, parsed once by the caller; the size of the object's
+    /// JSON bounds row-group memory.
+    pub fn append(&mut self, change: &Change, facts: &Facts<'_>) -> Result<()> {
         debug_assert_eq!(change.kind, self.kind);
         debug_assert!(self.rows == 0 || change.seq > self.last_seq);
         if self.rows == 0 {
             self.first_seq = change.seq;
         }
-        self.builder.append_with_object_json(change, object_json);
-        self.buffered_json_bytes += object_json.len();
+        self.builder.append_with_facts(change, facts);
+        self.buffered_json_bytes += change.json.len();
         self.last_seq = change.seq;
         self.rows += 1;
         self.last_observed_at_ns = self.last_observed_at_ns.max(change.observed_at_ns);
@@ -378,7 +378,7 @@ mod tests {
         assert!(inprogress.exists());
         for seq in [3, 5, 9] {
             let row = change(seq);
-            writer.append(&row, &row.object.to_string()).unwrap();
+            writer.append(&row, &row.facts().unwrap()).unwrap();
         }
         let durable = writer.finish().unwrap();
         assert!(!inprogress.exists());
@@ -412,7 +412,7 @@ mod tests {
         let total = ROW_GROUP_MAX_ROWS as u64 * 2 + 5;
         for seq in 0..total {
             let row = change(seq);
-            writer.append(&row, &row.object.to_string()).unwrap();
+            writer.append(&row, &row.facts().unwrap()).unwrap();
         }
         writer.finish().unwrap();
         let file = File::open(dir.path().join("nodes").join(file_name(0))).unwrap();
@@ -426,7 +426,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut done = SegmentWriter::create(dir.path(), Kind::Pod, 0).unwrap();
         let row = Change::new(0, 1, 1, Op::Added, Kind::Pod, json!({"metadata": {"name": "p"}}));
-        done.append(&row, &row.object.to_string()).unwrap();
+        done.append(&row, &row.facts().unwrap()).unwrap();
         done.finish().unwrap();
         let leftover = SegmentWriter::create(dir.path(), Kind::Pod, 7).unwrap();
         drop(leftover);

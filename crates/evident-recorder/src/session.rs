@@ -25,13 +25,12 @@ use std::time::{Duration, Instant};
 use evident_core::Kind;
 use evident_core::manifest::{ClusterInfo, RecorderSettings, RunManifest, Segment};
 use kube::Client;
-use serde_json::Value;
 use tracing::warn;
 
 use crate::manifest;
 use crate::metric_store::{MetricStore, MetricStoreError};
 use crate::scrape::{self, Endpoint, ScrapeError, ScrapeResult};
-use crate::store::{ChangeStore, RecoveryReport, StoreConfig};
+use crate::store::{ChangeStore, RecoveryReport, StoreConfig, StoreError};
 use crate::watch::{self, Observation, WatchState};
 
 /// Errors of a recording session.
@@ -373,7 +372,14 @@ fn observe(store: &mut ChangeStore, observation: Observation, stats: &Mutex<Live
     match observation {
         Observation::Change { kind, op, epoch, observed_at_ns, object } => {
             let kwok = kwok_version(kind, &object);
-            store.append(kind, op, epoch, observed_at_ns, object)?;
+            match store.append(kind, op, epoch, observed_at_ns, &object) {
+                // Serialized by the watch, so never expected; skip the object, keep recording.
+                Err(StoreError::Json(error)) => {
+                    warn!(kind = kind.as_str(), %error, "skipped an object that is not valid JSON");
+                    return Ok(());
+                }
+                other => other?,
+            };
             if let Ok(mut stats) = stats.lock() {
                 *stats.changes_by_kind.entry(kind.table()).or_default() += 1;
                 stats.total_changes += 1;
@@ -399,9 +405,10 @@ fn observe(store: &mut ChangeStore, observation: Observation, stats: &Mutex<Live
     Ok(())
 }
 
-fn kwok_version(kind: Kind, object: &Value) -> Option<String> {
+fn kwok_version(kind: Kind, object: &str) -> Option<String> {
     if kind != Kind::Node {
         return None;
     }
-    evident_core::extract::node_kubelet_version(object).filter(|v| v.starts_with("kwok")).map(str::to_string)
+    let facts = evident_core::Facts::parse(object).ok()?;
+    facts.node_kubelet_version().filter(|v| v.starts_with("kwok")).map(str::to_string)
 }

@@ -13,9 +13,9 @@
 //! <run>/{nodes,pods,events}/part-<first seq>.parquet[.inprogress]   segments (crate::segment)
 //! ```
 //!
-//! How a change travels: `append` redacts it ([`Change::new`]), gives it the next seq,
-//! serializes the redacted object once, appends it to the WAL (buffered) and to its table's
-//! open segment, which writes a Parquet row group every [`segment::ROW_GROUP_MAX_ROWS`]
+//! How a change travels: `append` redacts the object's JSON text ([`Change::from_json`]),
+//! gives it the next seq, reads its typed facts once, appends the redacted text to the WAL
+//! (buffered) and the row to its table's open segment, which writes a Parquet row group every [`segment::ROW_GROUP_MAX_ROWS`]
 //! rows. A segment is rolled (footer, fsync, rename, directory fsync) when it reaches
 //! [`StoreConfig::segment_max_rows`] rows or [`StoreConfig::segment_max_age`]; the manifest
 //! is rewritten after every roll.
@@ -43,8 +43,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use evident_core::manifest::{RunManifest, WAL_DIR};
 use evident_core::time::format_ns;
-use evident_core::{Change, Kind, Op};
-use serde_json::Value;
+use evident_core::{Change, Facts, Kind, Op};
 
 use crate::durable;
 use crate::lock::{LockError, RunLock};
@@ -141,9 +140,8 @@ pub enum StoreError {
     /// A file-system step (directory creation, WAL deletion) failed.
     #[error(transparent)]
     Io(#[from] durable::DurableError),
-    /// The object could not be serialized (non-string map keys cannot occur in a `Value`,
-    /// so this is not expected).
-    #[error("serializing an object: {0}")]
+    /// The object's text is not valid JSON; nothing was written.
+    #[error("the object is not valid JSON, nothing was written: {0}")]
     Json(#[source] serde_json::Error),
     /// An earlier error left the store in an unknown state; open the run again to recover.
     #[error("the change store stopped after an earlier error; open the run again to recover it")]
@@ -194,8 +192,6 @@ pub struct ChangeStore {
     open_segments: [Option<SegmentWriter>; 3],
     durable_last_seq: [Option<u64>; 3],
     next_seq: u64,
-    /// Reused buffer for the serialized object of each change.
-    json: Vec<u8>,
     last_sync_at: Instant,
     last_fsync: Option<SystemTime>,
     last_fsynced_seq: Option<u64>,
@@ -242,7 +238,6 @@ impl ChangeStore {
             open_segments: [None, None, None],
             durable_last_seq,
             next_seq: report.next_seq,
-            json: Vec::with_capacity(16 << 10),
             last_sync_at: Instant::now(),
             last_fsync: None,
             last_fsynced_seq: report.next_seq.checked_sub(1),
@@ -251,19 +246,24 @@ impl ChangeStore {
         Ok((store, report))
     }
 
-    /// Redacts the object (via [`Change::new`]), gives it the next seq, appends it to the
-    /// WAL (buffered until the next fsync) and to its table's open segment. Rolls the
-    /// segment if it is full. Returns the seq.
-    pub fn append(&mut self, kind: Kind, op: Op, epoch: u32, observed_at_ns: i64, object: Value) -> Result<u64> {
-        self.guard(|store| store.append_unguarded(kind, op, epoch, observed_at_ns, object))
+    /// Redacts the object's JSON text (via [`Change::from_json`]), gives it the next seq,
+    /// appends it to the WAL (buffered until the next fsync) and to its table's open
+    /// segment. Rolls the segment if it is full. Returns the seq.
+    ///
+    /// Text that is not valid JSON is refused with [`StoreError::Json`] before anything is
+    /// written; the store stays usable.
+    pub fn append(&mut self, kind: Kind, op: Op, epoch: u32, observed_at_ns: i64, object: &str) -> Result<u64> {
+        if self.poisoned {
+            return Err(StoreError::Poisoned);
+        }
+        let change = Change::from_json(self.next_seq, observed_at_ns, epoch, op, kind, object).map_err(StoreError::Json)?;
+        let facts = change.facts().map_err(StoreError::Json)?;
+        self.guard(|store| store.append_change(&change, &facts))
     }
 
-    fn append_unguarded(&mut self, kind: Kind, op: Op, epoch: u32, observed_at_ns: i64, object: Value) -> Result<u64> {
-        let seq = self.next_seq;
-        let change = Change::new(seq, observed_at_ns, epoch, op, kind, object);
-        self.json.clear();
-        serde_json::to_writer(&mut self.json, &change.object).map_err(StoreError::Json)?;
-        self.wal.append(seq, observed_at_ns, epoch, kind, op, &self.json)?;
+    fn append_change(&mut self, change: &Change, facts: &Facts<'_>) -> Result<u64> {
+        let (seq, kind) = (change.seq, change.kind);
+        self.wal.append(seq, change.observed_at_ns, change.epoch, kind, change.op, change.json.as_bytes())?;
         self.next_seq += 1;
         let table = slot(kind);
         self.wal_last_seq_by_table[table] = Some(seq);
@@ -272,9 +272,7 @@ impl ChangeStore {
             Some(segment) => segment,
             empty => empty.insert(SegmentWriter::create(&self.run_dir, kind, seq)?),
         };
-        // serde_json writes UTF-8 only.
-        let json = std::str::from_utf8(&self.json).expect("serde_json output is UTF-8");
-        segment.append(&change, json)?;
+        segment.append(change, facts)?;
         if segment.rows() >= self.config.segment_max_rows as u64 {
             self.roll(table)?;
         }

@@ -85,11 +85,13 @@ pub struct WalRecord {
 }
 
 impl WalRecord {
-    /// The change this record holds. Fails only if the JSON does not parse, which the CRC
-    /// makes a writer bug rather than disk damage.
+    /// The change this record holds. Fails only if the bytes are not UTF-8 text, which the
+    /// CRC makes a writer bug rather than disk damage; the JSON itself is checked when the
+    /// change's facts are read.
     pub fn to_change(&self) -> Result<Change, serde_json::Error> {
-        let object = serde_json::from_slice(&self.object_json)?;
-        Ok(Change::from_redacted(self.seq, self.observed_at_ns, self.epoch, self.op, self.kind, object))
+        let json = String::from_utf8(self.object_json.clone())
+            .map_err(|error| <serde_json::Error as serde::de::Error>::custom(format!("not UTF-8: {error}")))?;
+        Ok(Change::from_redacted(self.seq, self.observed_at_ns, self.epoch, self.op, self.kind, json))
     }
 }
 
@@ -555,7 +557,7 @@ mod tests {
         assert_eq!(tail, None);
         assert_eq!(records.iter().map(|r| r.seq).collect::<Vec<_>>(), vec![40, 41, 42, 43, 44]);
         let change = records[2].to_change().unwrap();
-        assert_eq!(change.name(), "pod-42");
+        assert_eq!(change.facts().unwrap().name(), "pod-42");
         assert_eq!(change.observed_at_ns, 42_000);
         assert_eq!((change.kind, change.op, change.epoch), (Kind::Pod, Op::Modified, 1));
     }

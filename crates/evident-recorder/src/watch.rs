@@ -23,22 +23,28 @@ use evident_core::manifest::Gap;
 use evident_core::{Kind, Op};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Event as CoreEvent, Node, Pod};
-use kube::api::{ApiResource, DynamicObject};
+use kube::api::{ApiResource, DynamicObject, TypeMeta};
 use kube::runtime::WatchStreamExt;
 use kube::runtime::utils::Backoff;
 use kube::runtime::watcher::{self, Event};
 use kube::{Api, Client};
-use serde_json::Value;
 
 /// What a watch reports to the recording session.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Observation {
-    /// One change to append to the log. The object is not yet redacted.
-    Change { kind: Kind, op: Op, epoch: u32, observed_at_ns: i64, object: Value },
+    /// One change to append to the log. `object` is its JSON text, not yet redacted.
+    Change { kind: Kind, op: Op, epoch: u32, observed_at_ns: i64, object: String },
     /// A relist completed; state between `gap.from` and `gap.to` was not observed.
     Gap(Gap),
     /// The watch changed state.
     State { kind: Kind, scope: String, state: WatchState },
+}
+
+/// An object as a watch saw it: its uid and its JSON text (not yet redacted).
+#[derive(Debug, Clone, PartialEq)]
+pub struct WatchedObject {
+    pub uid: String,
+    pub json: String,
 }
 
 /// Where a watch stands, for progress display and for deciding that a cluster is quiet.
@@ -89,7 +95,7 @@ pub async fn follow(
     futures::pin_mut!(stream);
     while let Some(item) = stream.next().await {
         let observations = match item {
-            Ok(event) => tracker.on_event(event_to_json(event, &resource), now_ns()),
+            Ok(event) => tracker.on_event(event_to_watched(event, &resource), now_ns()),
             Err(error) => tracker.on_error(&error.to_string()),
         };
         for observation in observations {
@@ -143,28 +149,26 @@ impl Backoff for RetryBackoff {
     }
 }
 
-fn event_to_json(event: Event<DynamicObject>, resource: &ApiResource) -> Event<Value> {
+fn event_to_watched(event: Event<DynamicObject>, resource: &ApiResource) -> Event<WatchedObject> {
     match event {
-        Event::Apply(object) => Event::Apply(to_json(object, resource)),
-        Event::Delete(object) => Event::Delete(to_json(object, resource)),
+        Event::Apply(object) => Event::Apply(to_watched(object, resource)),
+        Event::Delete(object) => Event::Delete(to_watched(object, resource)),
         Event::Init => Event::Init,
-        Event::InitApply(object) => Event::InitApply(to_json(object, resource)),
+        Event::InitApply(object) => Event::InitApply(to_watched(object, resource)),
         Event::InitDone => Event::InitDone,
     }
 }
 
-fn to_json(object: DynamicObject, resource: &ApiResource) -> Value {
-    let mut value = serde_json::to_value(&object).unwrap_or(Value::Null);
+/// Serializes the object once; the store redacts and reads that text.
+fn to_watched(mut object: DynamicObject, resource: &ApiResource) -> WatchedObject {
     // Items of a list carry no apiVersion/kind; fill them in so every row is self-describing.
-    if let Some(map) = value.as_object_mut() {
-        map.entry("apiVersion").or_insert_with(|| Value::String(resource.api_version.clone()));
-        map.entry("kind").or_insert_with(|| Value::String(resource.kind.clone()));
+    if object.types.as_ref().is_none_or(|types| types.api_version.is_empty() || types.kind.is_empty()) {
+        object.types = Some(TypeMeta { api_version: resource.api_version.clone(), kind: resource.kind.clone() });
     }
-    value
-}
-
-fn uid_of(object: &Value) -> String {
-    object.get("metadata").and_then(|m| m.get("uid")).and_then(Value::as_str).unwrap_or_default().to_string()
+    let uid = object.metadata.uid.clone().unwrap_or_default();
+    // A DynamicObject has string keys only, so serializing it cannot fail.
+    let json = serde_json::to_string(&object).unwrap_or_else(|_| "null".to_string());
+    WatchedObject { uid, json }
 }
 
 /// The epoch bookkeeping of one watch, separated from the network so it can be tested.
@@ -172,8 +176,8 @@ fn uid_of(object: &Value) -> String {
 pub struct EpochTracker {
     kind: Kind,
     epoch: u32,
-    /// Last known version of every live object, by uid.
-    known: HashMap<String, Value>,
+    /// Last known version of every live object (its JSON text), by uid.
+    known: HashMap<String, String>,
     /// Uids listed in the current list, while one is in progress.
     listed: Option<HashSet<String>>,
     last_change_ns: Option<i64>,
@@ -207,31 +211,29 @@ impl EpochTracker {
         vec![Observation::State { kind: self.kind, scope: String::new(), state: WatchState::Retrying { error } }]
     }
 
-    pub fn on_event(&mut self, event: Event<Value>, now_ns: i64) -> Vec<Observation> {
+    pub fn on_event(&mut self, event: Event<WatchedObject>, now_ns: i64) -> Vec<Observation> {
         match event {
             Event::Init => {
                 self.epoch += 1;
                 self.listed = Some(HashSet::new());
                 vec![self.state(WatchState::Listing { epoch: self.epoch })]
             }
-            Event::InitApply(object) => {
-                let uid = uid_of(&object);
+            Event::InitApply(WatchedObject { uid, json }) => {
                 if let Some(listed) = self.listed.as_mut() {
                     listed.insert(uid.clone());
                 }
-                self.known.insert(uid, object.clone());
-                vec![self.change(Op::Sync, object, now_ns)]
+                self.known.insert(uid, json.clone());
+                vec![self.change(Op::Sync, json, now_ns)]
             }
             Event::InitDone => self.finish_list(now_ns),
-            Event::Apply(object) => {
-                let uid = uid_of(&object);
+            Event::Apply(WatchedObject { uid, json }) => {
                 let op = if self.known.contains_key(&uid) { Op::Modified } else { Op::Added };
-                self.known.insert(uid, object.clone());
-                vec![self.change(op, object, now_ns)]
+                self.known.insert(uid, json.clone());
+                vec![self.change(op, json, now_ns)]
             }
-            Event::Delete(object) => {
-                self.known.remove(&uid_of(&object));
-                vec![self.change(Op::Deleted, object, now_ns)]
+            Event::Delete(WatchedObject { uid, json }) => {
+                self.known.remove(&uid);
+                vec![self.change(Op::Deleted, json, now_ns)]
             }
         }
     }
@@ -261,7 +263,7 @@ impl EpochTracker {
         observations
     }
 
-    fn change(&mut self, op: Op, object: Value, now_ns: i64) -> Observation {
+    fn change(&mut self, op: Op, object: String, now_ns: i64) -> Observation {
         self.last_change_ns = Some(now_ns);
         Observation::Change { kind: self.kind, op, epoch: self.epoch, observed_at_ns: now_ns, object }
     }
@@ -276,8 +278,14 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn pod(uid: &str, rv: &str) -> Value {
-        json!({"metadata": {"uid": uid, "name": uid, "resourceVersion": rv}})
+    fn pod(uid: &str, rv: &str) -> WatchedObject {
+        let json = json!({"metadata": {"uid": uid, "name": uid, "resourceVersion": rv}}).to_string();
+        WatchedObject { uid: uid.to_string(), json }
+    }
+
+    fn uid_of(json: &str) -> String {
+        let object: serde_json::Value = serde_json::from_str(json).unwrap();
+        object["metadata"]["uid"].as_str().unwrap_or_default().to_string()
     }
 
     fn ops(observations: &[Observation]) -> Vec<(Op, u32, String)> {

@@ -18,7 +18,7 @@ fn recorded_run(dir: &std::path::Path) -> (std::path::PathBuf, evident_core::man
     let mut cluster = SyntheticCluster::new(150, 11);
     for seq in 0..3_000i64 {
         let change = cluster.next_change();
-        store.append(change.kind, change.op, 1, seq, change.object).unwrap();
+        store.append(change.kind, change.op, 1, seq, &change.object.to_string()).unwrap();
     }
     let manifest = store.close("duration").unwrap();
     (run, manifest)

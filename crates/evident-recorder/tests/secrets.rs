@@ -43,7 +43,7 @@ fn a_secret_env_value_is_written_nowhere() {
     let run = dir.path().join("run");
     let (mut store, _) = ChangeStore::open(&run, StoreConfig::default()).unwrap();
     for index in 0..20 {
-        store.append(Kind::Pod, Op::Added, 1, index as i64, pod_with_canary(index)).unwrap();
+        store.append(Kind::Pod, Op::Added, 1, index as i64, &pod_with_canary(index).to_string()).unwrap();
     }
     store.close("duration").unwrap();
     assert_canary_absent(&run);
@@ -55,7 +55,7 @@ fn a_secret_env_value_is_not_in_the_wal_nor_in_recovered_segments() {
     let run = dir.path().join("run");
     let (mut store, _) = ChangeStore::open(&run, StoreConfig::default()).unwrap();
     for index in 0..20 {
-        store.append(Kind::Pod, Op::Modified, 1, index as i64, pod_with_canary(index)).unwrap();
+        store.append(Kind::Pod, Op::Modified, 1, index as i64, &pod_with_canary(index).to_string()).unwrap();
     }
     store.sync().unwrap();
     drop(store); // without `close`: the WAL stays, as after a crash

@@ -196,7 +196,7 @@ fn crashed_run(dir: &Path, changes: u64) -> PathBuf {
     let mut cluster = SyntheticCluster::new(30, 3);
     for seq in 0..changes {
         let change = cluster.next_change();
-        store.append(change.kind, change.op, 1, seq as i64, change.object).unwrap();
+        store.append(change.kind, change.op, 1, seq as i64, &change.object.to_string()).unwrap();
     }
     store.sync().unwrap();
     // Dropping the store without `close` after a sync leaves what a kill leaves: the WAL,
@@ -284,7 +284,7 @@ fn recover_refuses_a_run_that_is_recording() {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("live");
     let (mut store, _) = ChangeStore::open(&run, StoreConfig::default()).unwrap();
-    store.append(Kind::Node, Op::Added, 1, 0, serde_json::json!({"metadata": {"name": "n", "uid": "u"}})).unwrap();
+    store.append(Kind::Node, Op::Added, 1, 0, &serde_json::json!({"metadata": {"name": "n", "uid": "u"}}).to_string()).unwrap();
     let error = recover(&run).unwrap_err().to_string();
     assert!(error.contains("in use by another evident process"), "{error}");
     store.close("test").unwrap();
