@@ -6,7 +6,8 @@ DuckDB sees the tables evident registers, built here the same way (keep in step 
 crates/evident-query/src/session.rs): ``nodes``/``pods``/``events`` are every closed segment
 (``<run>/<table>/part-*.parquet``, never ``*.inprogress``) with a ``run_id`` column first (the
 run directory's name); ``<table>_latest`` is the last row per (run_id, uid) by seq unless its op
-is DELETED or DELETED_IN_GAP; ``run`` is one row per run.json. A query runs from
+is DELETED or DELETED_IN_GAP; ``run`` is one row per run.json; ``metrics`` is every
+``<run>/metrics/part-*.parquet`` the same way, empty when no run scraped metrics. A query runs from
 ``queries/duckdb/<name>.sql`` when that file exists (a dialect forced a difference; the file says
 which), else from ``queries/<name>.sql`` unchanged.
 
@@ -37,6 +38,14 @@ except ImportError as error:  # pragma: no cover - environment check
     sys.exit(2)
 
 TABLES = ("nodes", "pods", "events")
+# The metrics table's columns (evident_core::metric::schema), for the empty table of a run that
+# scraped no metrics.
+METRICS_COLUMNS = (
+    ("scrape_seq", "UBIGINT"), ("scraped_at", "TIMESTAMPTZ"), ("endpoint", "VARCHAR"), ("metric", "VARCHAR"),
+    ("metric_type", "VARCHAR"), ("value", "DOUBLE"), ("sampled_at", "TIMESTAMPTZ"), ("node", "VARCHAR"),
+    ("gpu", "VARCHAR"), ("uuid", "VARCHAR"), ("model", "VARCHAR"), ("namespace", "VARCHAR"), ("pod", "VARCHAR"),
+    ("container", "VARCHAR"), ("labels", "VARCHAR"),
+)
 TOMBSTONES = "('DELETED', 'DELETED_IN_GAP')"
 FLOAT_TOLERANCE_MS = 0.01
 
@@ -64,6 +73,7 @@ def open_runs(run_dirs):
             f"SELECT *, row_number() OVER (PARTITION BY run_id, uid ORDER BY seq DESC) AS latest_rank FROM {table}"
             f") WHERE latest_rank = 1 AND op NOT IN {TOMBSTONES}"
         )
+    create_metrics_view(con, run_dirs)
     rows = []
     for run_dir in run_dirs:
         with open(os.path.join(run_dir, "run.json")) as f:
@@ -83,6 +93,22 @@ def open_runs(run_dirs):
         "CAST(stopped_at AS TIMESTAMPTZ) AS stopped_at, stop_reason, server_version, kwok_version FROM run_manifests"
     )
     return con
+
+
+def create_metrics_view(con, run_dirs):
+    """``metrics``: every run's ``metrics/part-*.parquet`` under its run_id, or an empty table
+    with the same columns when no run scraped metrics (evident registers it for every run)."""
+    parts = []
+    for run_dir in run_dirs:
+        run_id = os.path.basename(os.path.normpath(run_dir))
+        files = sorted(glob.glob(os.path.join(run_dir, "metrics", "part-*.parquet")))
+        if files:
+            listed = ", ".join(sql_string(f) for f in files)
+            parts.append(f"SELECT {sql_string(run_id)} AS run_id, * FROM read_parquet([{listed}])")
+    if not parts:
+        columns = ", ".join(f"CAST(NULL AS {kind}) AS {name}" for name, kind in METRICS_COLUMNS)
+        parts.append(f"SELECT CAST(NULL AS VARCHAR) AS run_id, {columns} WHERE false")
+    con.execute("CREATE VIEW metrics AS " + " UNION ALL BY NAME ".join(parts))
 
 
 def arrow_table(result):

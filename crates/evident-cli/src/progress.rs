@@ -91,7 +91,15 @@ pub fn status_line(stats: &LiveStats, rate: f64) -> String {
     };
     let kinds = if kinds.is_empty() { "no changes yet".to_string() } else { kinds.join(" · ") };
     let gaps = if stats.gaps > 0 { format!(" | {} gap(s)", stats.gaps) } else { String::new() };
-    format!("{kinds} | {rate:.1} changes/s | lag {:.0} ms | {state}{gaps}", stats.lag_ms.max(0.0))
+    let metrics = match (stats.metric_scrapes, stats.metric_failures) {
+        (0, 0) => String::new(),
+        (scrapes, 0) => format!(" | metrics {scrapes} scrapes"),
+        (scrapes, failed) => format!(
+            " | metrics {scrapes} scrapes, {failed} failed ({})",
+            truncate(stats.last_metric_problem.as_deref().unwrap_or_default(), 50)
+        ),
+    };
+    format!("{kinds} | {rate:.1} changes/s | lag {:.0} ms | {state}{gaps}{metrics}", stats.lag_ms.max(0.0))
 }
 
 fn truncate(text: &str, max: usize) -> String {
@@ -104,8 +112,10 @@ fn truncate(text: &str, max: usize) -> String {
 
 /// One line after a recording: what was written where.
 pub fn summary(manifest: &RunManifest, run_dir: &Path) -> String {
-    let total: u64 = manifest.row_counts.values().sum();
-    let tables: Vec<String> = manifest.row_counts.iter().map(|(t, n)| format!("{t} {n}")).collect();
+    let is_change_log = |table: &str| table != evident_core::metric::TABLE;
+    let total: u64 = manifest.row_counts.iter().filter(|(t, _)| is_change_log(t)).map(|(_, n)| n).sum();
+    let tables: Vec<String> =
+        manifest.row_counts.iter().filter(|(t, _)| is_change_log(t)).map(|(t, n)| format!("{t} {n}")).collect();
     let gaps = if manifest.gaps.is_empty() {
         "no gaps".to_string()
     } else {
@@ -117,7 +127,27 @@ pub fn summary(manifest: &RunManifest, run_dir: &Path) -> String {
         run_dir.display(),
         manifest.segments.len(),
         manifest.stop_reason
-    )
+    ) + &metrics_summary(manifest)
+}
+
+/// `; metrics: 96 samples from 3 scrapes, 2 failed` when endpoints were scraped.
+fn metrics_summary(manifest: &RunManifest) -> String {
+    let endpoints = &manifest.metrics.endpoints;
+    if endpoints.is_empty() {
+        return String::new();
+    }
+    let samples: u64 = endpoints.iter().map(|e| e.samples).sum();
+    let scrapes: u64 = endpoints.iter().map(|e| e.scrapes).sum();
+    let failures: u64 = endpoints.iter().map(|e| e.failures).sum();
+    let bad_lines: u64 = endpoints.iter().map(|e| e.bad_lines).sum();
+    let mut text = format!("; metrics: {samples} samples from {scrapes} scrapes of {} endpoint(s)", endpoints.len());
+    if failures > 0 {
+        text.push_str(&format!(", {failures} scrape(s) failed"));
+    }
+    if bad_lines > 0 {
+        text.push_str(&format!(", {bad_lines} bad line(s) skipped"));
+    }
+    text
 }
 
 #[cfg(unix)]

@@ -1,6 +1,7 @@
 //! The pure heart of evident: what a recorded change is, how Kubernetes objects are redacted
 //! before anything is written, which typed columns are extracted from them, and the Arrow
-//! schema of every change-log table.
+//! schema of every change-log table; plus the Prometheus text format ([`exposition`]) and the
+//! table of GPU metrics scraped while recording ([`metric`]).
 //!
 //! Invariants:
 //! - Nothing here does IO; every function is deterministic given its input.
@@ -11,10 +12,12 @@
 //!   `object` with [`extract`], so adding a column never needs a new recording.
 
 pub mod change;
+pub mod exposition;
 pub mod extract;
 pub mod gpu;
 pub mod json;
 pub mod manifest;
+pub mod metric;
 pub mod redact;
 pub mod schema;
 pub mod time;

@@ -12,6 +12,8 @@
 //!   pods/part-<first seq>.parquet
 //!   events/part-<first seq>.parquet
 //!   */part-*.parquet.inprogress   a segment being written; never read
+//!   wal-metrics/wal-<first scrape>.log   scrapes of `--metrics` endpoints not yet in Parquet
+//!   metrics/part-<first scrape>.parquet  scraped samples (see `crate::metric`)
 //! ```
 //!
 //! `<first seq>` is zero-padded to 20 digits so names sort in seq order.
@@ -22,6 +24,8 @@ use serde::{Deserialize, Serialize};
 pub const MANIFEST_FILE: &str = "run.json";
 /// Directory of write-ahead log segments inside a run directory.
 pub const WAL_DIR: &str = "wal";
+/// Directory of the write-ahead log of scraped metrics inside a run directory.
+pub const METRICS_WAL_DIR: &str = "wal-metrics";
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -45,6 +49,54 @@ pub struct RunManifest {
     pub row_counts: std::collections::BTreeMap<String, u64>,
     /// What recovery found and did, if it ever ran on this run.
     pub recoveries: Vec<Recovery>,
+    /// Metrics endpoints scraped while recording; absent when none was.
+    #[serde(skip_serializing_if = "MetricsInfo::is_empty")]
+    pub metrics: MetricsInfo,
+}
+
+/// The scraping of `--metrics` endpoints: settings and per-endpoint counts. The counts are
+/// written with the manifest (at every metrics segment roll and at the end), so after a
+/// crash they may lag behind the rows recovered from the write-ahead log.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MetricsInfo {
+    /// Time between two scrapes of one endpoint.
+    pub interval_ms: u64,
+    pub endpoints: Vec<EndpointStats>,
+}
+
+impl MetricsInfo {
+    pub fn is_empty(&self) -> bool {
+        self.endpoints.is_empty()
+    }
+
+    /// The counts of `url`, added if it is new.
+    pub fn endpoint_mut(&mut self, url: &str) -> &mut EndpointStats {
+        match self.endpoints.iter().position(|endpoint| endpoint.url == url) {
+            Some(index) => &mut self.endpoints[index],
+            None => {
+                self.endpoints.push(EndpointStats { url: url.to_string(), ..EndpointStats::default() });
+                self.endpoints.last_mut().expect("just pushed")
+            }
+        }
+    }
+}
+
+/// What scraping one endpoint gave.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct EndpointStats {
+    pub url: String,
+    /// Scrapes answered and recorded.
+    pub scrapes: u64,
+    /// Scrapes that failed (connection refused, timeout, HTTP error): nothing was recorded.
+    pub failures: u64,
+    /// Samples recorded.
+    pub samples: u64,
+    /// Lines of answered scrapes that were not valid exposition text (skipped, counted).
+    pub bad_lines: u64,
+    /// The last failure or bad line, empty if none.
+    pub last_problem: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

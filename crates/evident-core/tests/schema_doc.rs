@@ -57,3 +57,13 @@ fn every_table_matches_docs_schema_md() {
         assert_eq!(actual, expected, "table `{}` drifted from docs/schema.md", kind.table());
     }
 }
+
+#[test]
+fn the_metrics_table_matches_docs_schema_md() {
+    let docs = documented();
+    let written = evident_core::metric::schema();
+    let actual: Vec<_> =
+        written.fields().iter().map(|f| (f.name().clone(), type_name(f.data_type()), f.is_nullable())).collect();
+    let expected = docs.get(evident_core::metric::TABLE).cloned().unwrap_or_default();
+    assert_eq!(actual, expected, "table `metrics` drifted from docs/schema.md");
+}

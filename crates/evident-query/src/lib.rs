@@ -8,6 +8,7 @@
 //! | `nodes`, `pods`, `events` | the change log of each kind: every row of every closed Parquet segment |
 //! | `nodes_latest`, `pods_latest`, `events_latest` | the last row per `uid` (by `seq`), minus objects whose last op is `DELETED` or `DELETED_IN_GAP` |
 //! | `run` | one row per run, from `run.json` |
+//! | `metrics` | GPU metrics scraped while recording (`--metrics`): one row per sample per scrape, empty when none were |
 //! | `state_at('<kind>', '<time>')` | each object as it was at a moment: an RFC 3339 timestamp, or an offset from the run's start such as `'+30s'`, `'1500ms'`, `'2m'` |
 //! | `scheduling_reasons(message)` | a FailedScheduling message split into a list of `{reason, nodes}`; use with `unnest` |
 //!

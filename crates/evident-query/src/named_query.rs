@@ -18,6 +18,7 @@ pub const QUERIES_DIR: &str = "queries";
 pub const EMBEDDED: &[(&str, &str)] = &[
     ("fleet", include_str!("../../../queries/fleet.sql")),
     ("gpu_allocation", include_str!("../../../queries/gpu_allocation.sql")),
+    ("gpu_metrics", include_str!("../../../queries/gpu_metrics.sql")),
     ("namespace_totals", include_str!("../../../queries/namespace_totals.sql")),
     ("node_version_stamping", include_str!("../../../queries/node_version_stamping.sql")),
     ("pending_causes", include_str!("../../../queries/pending_causes.sql")),

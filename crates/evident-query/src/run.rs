@@ -1,7 +1,8 @@
 //! One recorded run as the query layer sees it: its manifest and its closed Parquet segments.
 //!
-//! Layout read (see [`evident_core::manifest`]): `<run>/run.json` and
-//! `<run>/{nodes,pods,events}/part-<first seq>.parquet`. The segment list comes from the
+//! Layout read (see [`evident_core::manifest`]): `<run>/run.json`,
+//! `<run>/{nodes,pods,events}/part-<first seq>.parquet` and, when GPU metrics were scraped,
+//! `<run>/metrics/part-<first scrape seq>.parquet`. The segment list comes from the
 //! directory, not from the manifest, because the manifest lags behind while a recording is
 //! under way. `*.inprogress` files and the WAL are never read: a crashed recording must be
 //! recovered (`evident recover`) before its WAL tail is visible here.
@@ -71,6 +72,10 @@ pub struct Run {
     pub segments: BTreeMap<Kind, Vec<PathBuf>>,
     /// Rows per kind over its closed segments, from their footers.
     pub rows: BTreeMap<Kind, u64>,
+    /// Closed segments of the `metrics` table (none when no endpoint was scraped).
+    pub metric_segments: Vec<PathBuf>,
+    /// Samples over the metrics segments, from their footers.
+    pub metric_rows: u64,
 }
 
 impl Run {
@@ -94,7 +99,12 @@ impl Run {
         if segments.values().all(Vec::is_empty) {
             return Err(RunError::Empty { path: dir.to_path_buf() });
         }
-        Ok(Run { id: run_id_of(dir), dir: dir.to_path_buf(), manifest, segments, rows })
+        let metric_segments = closed_segments(&dir.join(evident_core::metric::TABLE))?;
+        let mut metric_rows = 0;
+        for file in &metric_segments {
+            metric_rows += footer_rows(file)?;
+        }
+        Ok(Run { id: run_id_of(dir), dir: dir.to_path_buf(), manifest, segments, rows, metric_segments, metric_rows })
     }
 
     /// Closed segments of one kind (possibly none).

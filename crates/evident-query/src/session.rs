@@ -4,7 +4,9 @@
 //! Each kind's table is a view: for every run, a scan of its closed segments (a Parquet
 //! listing table with the schema of [`evident_core::schema::schema`], so a segment written
 //! with fewer columns reads them as NULL) under a `run_id` literal, all runs concatenated with
-//! `UNION ALL`. A kind with no segment in a run contributes an empty scan.
+//! `UNION ALL`. A kind with no segment in a run contributes an empty scan. The `metrics` table
+//! (scraped GPU metrics, [`evident_core::metric::schema`]) is built the same way, so it exists
+//! with its columns for every run, empty when the run scraped nothing.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -62,6 +64,8 @@ pub type Result<T, E = SessionError> = std::result::Result<T, E>;
 pub const LATEST_SUFFIX: &str = "_latest";
 /// Name of the per-run table.
 pub const RUN_TABLE: &str = "run";
+/// Name of the table of scraped metrics.
+pub const METRICS_TABLE: &str = evident_core::metric::TABLE;
 
 /// A DataFusion session with evident's tables, views and functions registered.
 #[derive(Clone)]
@@ -90,10 +94,16 @@ impl Session {
                 .map_err(|source| SessionError::Register { run: run_ids(runs), source })?;
         }
         register(&context, RUN_TABLE, run_table(runs.runs())?, runs)?;
+        let metrics = runs_union(METRICS_TABLE, &metrics_schema(), runs.runs(), |run| run.metric_segments.as_slice())?;
+        register(&context, METRICS_TABLE, metrics, runs)?;
         let run_starts = runs.runs().iter().map(|run| (run.id.clone(), run.started_at_ns())).collect();
         context.register_udtf(state_at::FUNCTION_NAME, Arc::new(StateAt::new(tables, run_starts)));
         context.register_udf(SchedulingReasons::udf());
-        let segments = runs.runs().iter().flat_map(|run| run.segments.values().flatten().cloned()).collect();
+        let segments = runs
+            .runs()
+            .iter()
+            .flat_map(|run| run.segments.values().flatten().chain(&run.metric_segments).cloned())
+            .collect();
         Ok(Session { context, segments })
     }
 
@@ -204,13 +214,27 @@ pub fn table_schema(kind: Kind) -> SchemaRef {
     Arc::new(Schema::new(schema.fields().clone()))
 }
 
+/// The schema of the `metrics` table without evident's file metadata.
+pub fn metrics_schema() -> SchemaRef {
+    Arc::new(Schema::new(evident_core::metric::schema().fields().clone()))
+}
+
 fn change_log(kind: Kind, runs: &[Run]) -> Result<Arc<dyn TableProvider>> {
-    let schema = table_schema(kind);
+    runs_union(kind.table(), &table_schema(kind), runs, |run| run.segments(kind))
+}
+
+/// A view over every run's segments of one table, each under its `run_id`.
+fn runs_union(
+    table: &str,
+    schema: &SchemaRef,
+    runs: &[Run],
+    files: impl Fn(&Run) -> &[PathBuf],
+) -> Result<Arc<dyn TableProvider>> {
     let mut union: Option<LogicalPlanBuilder> = None;
     for (index, run) in runs.iter().enumerate() {
         let register_error = |source| SessionError::Register { run: run.id.clone(), source };
-        let provider = segments_table(run.segments(kind), &schema).map_err(register_error)?;
-        let scan_name = format!("{}_{index}", kind.table());
+        let provider = segments_table(files(run), schema).map_err(register_error)?;
+        let scan_name = format!("{table}_{index}");
         let columns = std::iter::once(lit(run.id.as_str()).alias("run_id")).chain(
             schema
                 .fields()

@@ -583,6 +583,7 @@ impl Simulation {
             gaps: Vec::new(),
             row_counts,
             recoveries: Vec::new(),
+            metrics: Default::default(),
         };
         let path = self.dir.join(MANIFEST_FILE);
         let text = serde_json::to_string_pretty(&manifest).expect("a manifest always serialises") + "\n";

@@ -7,12 +7,18 @@
 //! write-ahead log), [`segment`] (Parquet files), [`manifest`] (`run.json`), [`lock`] (one
 //! writer per run), [`recover`] (WAL tail to Parquet after a crash) and [`store`] (the write
 //! path the watcher calls). [`synthetic`] generates realistic objects for tests and benches.
+//!
+//! GPU metrics: [`scrape`] fetches Prometheus text endpoints (`--metrics`) over plain HTTP, and
+//! [`metric_store`] writes the scrapes through their own WAL into the `metrics` table, on the
+//! store's thread so the manifest lists its segments.
 
 pub mod apply;
 pub mod durable;
 pub mod lock;
 pub mod manifest;
+pub mod metric_store;
 pub mod recover;
+pub mod scrape;
 pub mod segment;
 pub mod session;
 pub mod store;

@@ -15,6 +15,9 @@
 //!    anywhere but at the tail of the newest one means disk damage, not a crash: it and the
 //!    segments after it are kept as `*.log.damaged` for inspection instead.
 //!
+//! The metrics WAL (`wal-metrics/`) is folded the same way by [`crate::metric_store::recover`]
+//! before step 4, so the rebuilt segment list holds the `metrics` segments too.
+//!
 //! Invariants: no row is ever written twice (step 2 skips what is durable, whether or not
 //! the manifest lists it); running recovery twice changes nothing the second time; after
 //! recovery, seqs continue at [`RecoveryReport::next_seq`].
@@ -22,13 +25,14 @@
 use std::path::{Path, PathBuf};
 
 use evident_core::Kind;
-use evident_core::manifest::{Recovery, RunManifest, Segment, WAL_DIR};
+use evident_core::manifest::{METRICS_WAL_DIR, Recovery, RunManifest, Segment, WAL_DIR};
 use evident_core::time::format_ns;
 use tracing::{info, warn};
 
 use crate::durable;
 use crate::lock::{self, RunLock};
 use crate::manifest::{self, ManifestError};
+use crate::metric_store::{self, MetricRecovery, MetricStoreError};
 use crate::segment::{self, SegmentError, SegmentWriter};
 use crate::store::StoreConfig;
 use crate::wal::{self, Damage, WalError, WalReader};
@@ -54,6 +58,9 @@ pub enum RecoverError {
     /// Deleting or renaming WAL files failed.
     #[error(transparent)]
     Io(#[from] durable::DurableError),
+    /// Folding the metrics WAL into Parquet failed.
+    #[error(transparent)]
+    Metrics(#[from] MetricStoreError),
     /// A record passed its checksum but its JSON does not parse: a writer bug, not a crash.
     #[error("WAL record {seq} in {} holds invalid JSON: {source}", path.display())]
     InvalidRecord {
@@ -103,12 +110,17 @@ pub struct RecoveryReport {
     pub next_seq: u64,
     /// Latest receipt time over the run's durable rows, if it has any.
     pub last_observed_at_ns: Option<i64>,
+    /// What was done to the metrics WAL (`wal-metrics/`).
+    pub metrics: MetricRecovery,
 }
 
 impl RecoveryReport {
     /// True if there was nothing to recover: no WAL records, no damage, no leftovers.
     pub fn is_noop(&self) -> bool {
-        self.records_read == 0 && self.bytes_dropped == 0 && self.inprogress_removed.is_empty()
+        self.records_read == 0
+            && self.bytes_dropped == 0
+            && self.inprogress_removed.is_empty()
+            && self.metrics.is_noop()
     }
 
     fn detail(&self) -> String {
@@ -132,6 +144,9 @@ impl RecoveryReport {
                 if damage.quarantined { ", kept as .damaged" } else { "" }
             ));
         }
+        if !self.metrics.is_noop() {
+            parts.push(self.metrics.detail());
+        }
         parts.join("; ")
     }
 }
@@ -139,8 +154,9 @@ impl RecoveryReport {
 /// Recovers the run in `run_dir` after a crash (`evident recover`): folds the WAL into
 /// Parquet, removes leftovers and marks the run stopped. Idempotent.
 pub fn recover(run_dir: &Path) -> Result<RecoveryReport> {
-    let looks_like_run =
-        run_dir.join(evident_core::manifest::MANIFEST_FILE).is_file() || run_dir.join(WAL_DIR).is_dir();
+    let looks_like_run = run_dir.join(evident_core::manifest::MANIFEST_FILE).is_file()
+        || run_dir.join(WAL_DIR).is_dir()
+        || run_dir.join(METRICS_WAL_DIR).is_dir();
     if !run_dir.is_dir() || !looks_like_run {
         return Err(RecoverError::NotARun { path: run_dir.to_path_buf() });
     }
@@ -164,7 +180,11 @@ pub(crate) fn recover_in_place(
     segment_max_rows: usize,
     mark_stopped: bool,
 ) -> Result<RecoveryReport> {
-    let mut report = RecoveryReport { inprogress_removed: segment::remove_inprogress(run_dir)?, ..Default::default() };
+    let mut report = RecoveryReport {
+        inprogress_removed: segment::remove_inprogress(run_dir)?,
+        metrics: metric_store::recover(run_dir, segment_max_rows)?,
+        ..Default::default()
+    };
 
     let durable = segment::scan_durable(run_dir)?;
     let mut durable_last_seq: [Option<u64>; 3] = [None; 3];
@@ -245,7 +265,8 @@ pub(crate) fn recover_in_place(
     }
     report.next_seq = next_seq;
 
-    let segments = segment::scan_durable(run_dir)?.into_iter().map(|found| found.segment).collect();
+    let mut segments: Vec<Segment> = segment::scan_durable(run_dir)?.into_iter().map(|found| found.segment).collect();
+    segments.extend(metric_store::durable_segments(run_dir)?);
     let mut changed = manifest::sync_segments(manifest, segments);
     if !report.is_noop() {
         manifest.recoveries.push(Recovery {

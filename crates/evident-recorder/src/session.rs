@@ -6,9 +6,14 @@
 //! [`ChangeStore::tick`] at least every 100 ms so the WAL is fsynced on time even when the
 //! cluster is quiet.
 //!
-//! Stopping: [`Recording::stop`] aborts the watches, lets the store drain what it already
-//! received, then closes it (final segments, WAL cleanup, manifest). A crash instead leaves
-//! the WAL, which the next `open` (or `evident recover`) folds into Parquet.
+//! Metrics: each `--metrics` endpoint is scraped by its own tokio task ([`crate::scrape`]),
+//! which sends every outcome over the same channel; the store thread appends answered scrapes
+//! to the [`MetricStore`] and counts failures in the manifest, and lists every metrics segment
+//! in `run.json` (the manifest is owned by the change store, on this thread).
+//!
+//! Stopping: [`Recording::stop`] aborts the watches and scrapers, lets the store drain what it
+//! already received, then closes it (final segments, WAL cleanup, manifest). A crash instead
+//! leaves the WALs, which the next `open` (or `evident recover`) folds into Parquet.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -18,9 +23,13 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use evident_core::Kind;
-use evident_core::manifest::{ClusterInfo, RecorderSettings, RunManifest};
+use evident_core::manifest::{ClusterInfo, RecorderSettings, RunManifest, Segment};
 use kube::Client;
+use tracing::warn;
 
+use crate::manifest;
+use crate::metric_store::{MetricStore, MetricStoreError};
+use crate::scrape::{self, Endpoint, ScrapeError, ScrapeResult};
 use crate::store::{ChangeStore, RecoveryReport, StoreConfig, StoreError};
 use crate::watch::{self, Observation, WatchState};
 
@@ -33,6 +42,12 @@ pub enum SessionError {
     /// The store thread could not be started or died.
     #[error("the recorder's writer thread stopped unexpectedly: {0}")]
     Writer(String),
+    /// A `--metrics` URL is unusable.
+    #[error(transparent)]
+    Endpoint(#[from] ScrapeError),
+    /// Writing scraped metrics failed.
+    #[error(transparent)]
+    Metrics(#[from] MetricStoreError),
 }
 
 pub type Result<T, E = SessionError> = std::result::Result<T, E>;
@@ -47,6 +62,8 @@ pub struct SessionConfig {
     /// Kinds to record; default: nodes, pods and events.
     pub kinds: Vec<Kind>,
     pub store: StoreConfig,
+    /// Prometheus text endpoints to scrape into the `metrics` table; default: none.
+    pub metrics: MetricsConfig,
 }
 
 impl SessionConfig {
@@ -56,7 +73,30 @@ impl SessionConfig {
             namespaces: Vec::new(),
             kinds: Kind::ALL.to_vec(),
             store: StoreConfig::default(),
+            metrics: MetricsConfig::default(),
         }
+    }
+}
+
+/// Which metrics endpoints to scrape, and how often.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetricsConfig {
+    /// Plain `http://` URLs of Prometheus text endpoints. Default: none.
+    pub endpoints: Vec<String>,
+    /// Time between two scrapes of one endpoint. Default: 5 s.
+    pub interval: Duration,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig { endpoints: Vec::new(), interval: Duration::from_secs(5) }
+    }
+}
+
+impl MetricsConfig {
+    /// Longest a scrape may take: the interval, at most 10 s, at least 1 s.
+    pub fn timeout(&self) -> Duration {
+        self.interval.clamp(Duration::from_secs(1), Duration::from_secs(10))
     }
 }
 
@@ -74,6 +114,12 @@ pub struct LiveStats {
     pub gaps: u64,
     /// Nodes' `kubeletVersion` values starting with `kwok-`, last seen.
     pub kwok_version: Option<String>,
+    /// Answered and failed scrapes of `--metrics` endpoints, and the samples recorded.
+    pub metric_scrapes: u64,
+    pub metric_failures: u64,
+    pub metric_samples: u64,
+    /// The last failure or bad line, `<url>: <what>`.
+    pub last_metric_problem: Option<String>,
 }
 
 impl LiveStats {
@@ -86,6 +132,7 @@ impl LiveStats {
 
 enum Message {
     Observed(Observation),
+    Scraped(ScrapeResult),
     Stop(String),
 }
 
@@ -95,6 +142,7 @@ pub struct Recording {
     sender: mpsc::Sender<Message>,
     stats: Arc<Mutex<LiveStats>>,
     watches: Vec<tokio::task::JoinHandle<()>>,
+    scrapers: Vec<tokio::task::JoinHandle<()>>,
     writer: Option<JoinHandle<Result<RunManifest>>>,
     recovery: RecoveryReport,
 }
@@ -102,7 +150,18 @@ pub struct Recording {
 impl Recording {
     /// Opens (or reopens) the run directory, then starts the watches.
     pub fn start(client: Client, cluster: ClusterInfo, config: SessionConfig) -> Result<Recording> {
+        let endpoints =
+            config.metrics.endpoints.iter().map(|url| Endpoint::parse(url)).collect::<Result<Vec<_>, _>>()?;
         let (mut store, recovery) = ChangeStore::open(&config.run_dir, config.store.clone())?;
+        let mut metric_store = None;
+        if !endpoints.is_empty() {
+            metric_store = Some(MetricStore::open(&config.run_dir, &config.store)?);
+            let metrics = &mut store.manifest_mut().metrics;
+            metrics.interval_ms = config.metrics.interval.as_millis() as u64;
+            for endpoint in &endpoints {
+                metrics.endpoint_mut(&endpoint.url);
+            }
+        }
         {
             let manifest = store.manifest_mut();
             manifest.cluster = cluster;
@@ -131,7 +190,7 @@ impl Recording {
         let writer_stats = stats.clone();
         let writer = std::thread::Builder::new()
             .name("evident-store".into())
-            .spawn(move || write_loop(store, receiver, writer_stats))
+            .spawn(move || write_loop(store, metric_store, receiver, writer_stats))
             .map_err(|error| SessionError::Writer(error.to_string()))?;
 
         let mut watches = Vec::new();
@@ -154,7 +213,11 @@ impl Recording {
                 }));
             }
         }
-        Ok(Recording { sender, stats, watches, writer: Some(writer), recovery })
+        let scrapers = endpoints
+            .into_iter()
+            .map(|endpoint| tokio::spawn(scrape_endpoint(endpoint, config.metrics.clone(), sender.clone())))
+            .collect();
+        Ok(Recording { sender, stats, watches, scrapers, writer: Some(writer), recovery })
     }
 
     /// What opening the run recovered from an earlier crash.
@@ -173,8 +236,8 @@ impl Recording {
 
     /// Stops the watches, drains what was received and closes the store.
     pub async fn stop(mut self, reason: &str) -> Result<RunManifest> {
-        for watch in &self.watches {
-            watch.abort();
+        for task in self.watches.iter().chain(&self.scrapers) {
+            task.abort();
         }
         let _ = self.sender.send(Message::Stop(reason.to_string()));
         let writer = self.writer.take().ok_or_else(|| SessionError::Writer("already stopped".into()))?;
@@ -185,8 +248,25 @@ impl Recording {
     }
 }
 
+/// Scrapes one endpoint until the recording stops; logs when it starts and stops failing.
+async fn scrape_endpoint(endpoint: Endpoint, config: MetricsConfig, sender: mpsc::Sender<Message>) {
+    let mut failing = false;
+    let url = endpoint.url.clone();
+    scrape::follow(endpoint, config.interval, config.timeout(), move |result| {
+        match (&result.outcome, failing) {
+            (Err(error), false) => warn!(endpoint = %url, %error, "metrics scrape failed; retrying at every interval"),
+            (Ok(_), true) => warn!(endpoint = %url, "metrics endpoint answers again"),
+            _ => {}
+        }
+        failing = result.outcome.is_err();
+        sender.send(Message::Scraped(result)).is_ok()
+    })
+    .await;
+}
+
 fn write_loop(
     mut store: ChangeStore,
+    mut metrics: Option<MetricStore>,
     receiver: mpsc::Receiver<Message>,
     stats: Arc<Mutex<LiveStats>>,
 ) -> Result<RunManifest> {
@@ -194,26 +274,98 @@ fn write_loop(
     let mut stop_reason = String::from("writer-disconnected");
     loop {
         match receiver.recv_timeout(tick) {
-            Ok(Message::Observed(observation)) => observe(&mut store, observation, &stats)?,
             Ok(Message::Stop(reason)) => {
-                // Drain what watches sent before they were stopped: nothing received is lost.
-                while let Ok(Message::Observed(observation)) = receiver.try_recv() {
-                    observe(&mut store, observation, &stats)?;
+                // Drain what watches and scrapers sent before they were stopped: nothing
+                // received is lost.
+                while let Ok(message) = receiver.try_recv() {
+                    handle(&mut store, &mut metrics, message, &stats)?;
                 }
                 stop_reason = reason;
                 break;
             }
+            Ok(message) => handle(&mut store, &mut metrics, message, &stats)?,
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => break,
         }
         store.tick()?;
+        if let Some(segment) = metrics.as_mut().map(MetricStore::tick).transpose()?.flatten() {
+            list_segment(&mut store, segment)?;
+        }
     }
     if let Ok(stats) = stats.lock() {
         if let Some(version) = &stats.kwok_version {
             store.manifest_mut().cluster.kwok_version = version.clone();
         }
     }
+    if let Some(segment) = metrics.map(MetricStore::close).transpose()?.flatten() {
+        manifest::add_segment(store.manifest_mut(), segment);
+    }
     Ok(store.close(&stop_reason)?)
+}
+
+fn handle(
+    store: &mut ChangeStore,
+    metrics: &mut Option<MetricStore>,
+    message: Message,
+    stats: &Mutex<LiveStats>,
+) -> Result<()> {
+    match (message, metrics) {
+        (Message::Observed(observation), _) => observe(store, observation, stats),
+        (Message::Scraped(result), Some(metrics)) => scraped(store, metrics, result, stats),
+        _ => Ok(()),
+    }
+}
+
+/// Records an answered scrape, or counts a failed one, in the manifest and the live stats.
+fn scraped(
+    store: &mut ChangeStore,
+    metrics: &mut MetricStore,
+    result: ScrapeResult,
+    stats: &Mutex<LiveStats>,
+) -> Result<()> {
+    let url = result.endpoint.clone();
+    let scrape = match result.into_scrape() {
+        Ok(scrape) => scrape,
+        Err(error) => {
+            let counts = store.manifest_mut().metrics.endpoint_mut(&url);
+            counts.failures += 1;
+            counts.last_problem = error.to_string();
+            if let Ok(mut stats) = stats.lock() {
+                stats.metric_failures += 1;
+                stats.last_metric_problem = Some(format!("{url}: {error}"));
+            }
+            return Ok(());
+        }
+    };
+    let appended = metrics.append(&scrape)?;
+    let counts = store.manifest_mut().metrics.endpoint_mut(&url);
+    let first_bad_lines = counts.bad_lines == 0 && appended.bad_lines > 0;
+    counts.scrapes += 1;
+    counts.samples += appended.samples;
+    counts.bad_lines += appended.bad_lines;
+    if let Some(problem) = &appended.first_problem {
+        counts.last_problem = format!("{} bad line(s), first at {problem}", appended.bad_lines);
+        if first_bad_lines {
+            warn!(endpoint = %url, bad_lines = appended.bad_lines, first = %problem, "metrics scrape has lines that are not Prometheus text; they are skipped and counted");
+        }
+    }
+    if let Ok(mut stats) = stats.lock() {
+        stats.metric_scrapes += 1;
+        stats.metric_samples += appended.samples;
+        if let Some(problem) = &appended.first_problem {
+            stats.last_metric_problem = Some(format!("{url}: {problem}"));
+        }
+    }
+    if let Some(segment) = appended.rolled {
+        list_segment(store, segment)?;
+    }
+    Ok(())
+}
+
+/// Lists a finished metrics segment in `run.json` at once, as a roll of the change log does.
+fn list_segment(store: &mut ChangeStore, segment: Segment) -> Result<()> {
+    manifest::add_segment(store.manifest_mut(), segment);
+    Ok(store.write_manifest()?)
 }
 
 fn observe(store: &mut ChangeStore, observation: Observation, stats: &Mutex<LiveStats>) -> Result<()> {
@@ -223,7 +375,7 @@ fn observe(store: &mut ChangeStore, observation: Observation, stats: &Mutex<Live
             match store.append(kind, op, epoch, observed_at_ns, &object) {
                 // Serialized by the watch, so never expected; skip the object, keep recording.
                 Err(StoreError::Json(error)) => {
-                    tracing::warn!(kind = kind.as_str(), %error, "skipped an object that is not valid JSON");
+                    warn!(kind = kind.as_str(), %error, "skipped an object that is not valid JSON");
                     return Ok(());
                 }
                 other => other?,

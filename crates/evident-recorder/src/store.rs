@@ -314,6 +314,12 @@ impl ChangeStore {
         &self.manifest
     }
 
+    /// Writes `run.json` now, for changes made through [`ChangeStore::manifest_mut`] that
+    /// must not wait for the next roll (a metrics segment listed by the metrics store).
+    pub fn write_manifest(&mut self) -> Result<()> {
+        self.guard(|store| Ok(manifest::write(&store.run_dir, &store.manifest)?))
+    }
+
     pub fn run_dir(&self) -> &Path {
         &self.run_dir
     }

@@ -13,6 +13,10 @@
 //!            + op code (u8) + the redacted object as JSON (the rest of the payload)
 //! ```
 //!
+//! The metrics log (`<run>/wal-metrics/`, see `crate::metric_store`) uses the same segments
+//! and frames with its own two code bytes instead of kind and op ([`WalWriter::append_frame`],
+//! [`WalReader::next_frame`]).
+//!
 //! Invariants:
 //! - Within a segment, seqs are contiguous and the first one is the seq in the file name.
 //! - The JSON is the source of truth: typed columns are re-extracted from it when records are
@@ -89,6 +93,17 @@ impl WalRecord {
             .map_err(|error| <serde_json::Error as serde::de::Error>::custom(format!("not UTF-8: {error}")))?;
         Ok(Change::from_redacted(self.seq, self.observed_at_ns, self.epoch, self.op, self.kind, json))
     }
+}
+
+/// One decoded record with its code bytes uninterpreted (see [`WalReader::next_frame`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct WalFrame {
+    pub seq: u64,
+    pub observed_at_ns: i64,
+    pub epoch: u32,
+    pub codes: [u8; 2],
+    /// The rest of the payload after the fixed prefix.
+    pub body: Vec<u8>,
 }
 
 /// File name of the segment whose first record has `first_seq`.
@@ -169,6 +184,19 @@ impl WalWriter {
         op: Op,
         json: &[u8],
     ) -> Result<u64> {
+        self.append_frame(seq, observed_at_ns, epoch, [kind.code(), op.code()], json)
+    }
+
+    /// Appends one record whose two code bytes and body are the caller's (the metrics log
+    /// uses its own codes, so a change reader refuses its records). Returns its size in bytes.
+    pub fn append_frame(
+        &mut self,
+        seq: u64,
+        observed_at_ns: i64,
+        epoch: u32,
+        codes: [u8; 2],
+        json: &[u8],
+    ) -> Result<u64> {
         let payload_len = PAYLOAD_PREFIX_LEN + json.len();
         if payload_len > MAX_PAYLOAD_LEN as usize {
             return Err(WalError::RecordTooLarge(payload_len));
@@ -177,8 +205,7 @@ impl WalWriter {
         prefix[0..8].copy_from_slice(&seq.to_le_bytes());
         prefix[8..16].copy_from_slice(&observed_at_ns.to_le_bytes());
         prefix[16..20].copy_from_slice(&epoch.to_le_bytes());
-        prefix[20] = kind.code();
-        prefix[21] = op.code();
+        prefix[20..22].copy_from_slice(&codes);
         let mut crc = crc32fast::Hasher::new();
         crc.update(&prefix);
         crc.update(json);
@@ -330,6 +357,24 @@ impl WalReader {
 
     /// The next valid record, or `None` at the end of the valid prefix (see [`WalReader::tail`]).
     pub fn next_record(&mut self) -> Result<Option<WalRecord>> {
+        let known = |codes: [u8; 2]| Kind::from_code(codes[0]).is_some() && Op::from_code(codes[1]).is_some();
+        let Some(frame) = self.next_frame(known)? else { return Ok(None) };
+        let (Some(kind), Some(op)) = (Kind::from_code(frame.codes[0]), Op::from_code(frame.codes[1])) else {
+            unreachable!("next_frame accepted only known codes");
+        };
+        Ok(Some(WalRecord {
+            seq: frame.seq,
+            observed_at_ns: frame.observed_at_ns,
+            epoch: frame.epoch,
+            kind,
+            op,
+            object_json: frame.body,
+        }))
+    }
+
+    /// The next valid record whose code bytes `accept` takes, or `None` at the end of the
+    /// valid prefix. A record with other codes is damage ([`Damage::UnknownCode`]).
+    pub fn next_frame(&mut self, accept: impl Fn([u8; 2]) -> bool) -> Result<Option<WalFrame>> {
         if self.finished {
             return Ok(None);
         }
@@ -369,10 +414,11 @@ impl WalReader {
         let seq = u64::from_le_bytes(payload[0..8].try_into().expect("8 bytes"));
         let observed_at_ns = i64::from_le_bytes(payload[8..16].try_into().expect("8 bytes"));
         let epoch = u32::from_le_bytes(payload[16..20].try_into().expect("4 bytes"));
-        let (Some(kind), Some(op)) = (Kind::from_code(payload[20]), Op::from_code(payload[21])) else {
+        let codes = [payload[20], payload[21]];
+        if !accept(codes) {
             self.stop_at(start, Damage::UnknownCode)?;
             return Ok(None);
-        };
+        }
         if self.expected_seq.is_some_and(|expected| expected != seq) {
             self.stop_at(start, Damage::SeqOutOfOrder)?;
             return Ok(None);
@@ -381,7 +427,7 @@ impl WalReader {
         self.offset = start + FRAME_HEADER_LEN + u64::from(payload_len);
         self.expected_seq = Some(seq + 1);
         self.records += 1;
-        Ok(Some(WalRecord { seq, observed_at_ns, epoch, kind, op, object_json: payload }))
+        Ok(Some(WalFrame { seq, observed_at_ns, epoch, codes, body: payload }))
     }
 
     /// What was dropped after the valid prefix, once [`WalReader::next_record`] returned `None`.

@@ -274,6 +274,9 @@ mod tests {
             pending_reasons: vec![],
             stamping: vec![],
             gpu_allocation: vec![],
+            metric_samples: 0,
+            gpu_metrics: vec![],
+            gpu_util: vec![],
         }
     }
 

@@ -1,10 +1,10 @@
 //! The report's only data access: SQL over one recorded run, through evident-query's session
 //! (tables `nodes`, `pods`, `events`, views `*_latest`), read into plain Rust values.
 //!
-//! The fleet, namespace totals, Pending causes, kubeletVersion stamping and GPU allocation come
-//! from the named queries in `queries/` (`fleet`, `namespace_totals`, `pending_causes`,
-//! `node_version_stamping`, `gpu_allocation`), so the report and `evident query <name>` show
-//! the same numbers. The per-pod and per-event rows the expectations and evidence files need
+//! The fleet, namespace totals, Pending causes, kubeletVersion stamping, GPU allocation and the
+//! GPU metrics summary come from the named queries in `queries/` (`fleet`, `namespace_totals`,
+//! `pending_causes`, `node_version_stamping`, `gpu_allocation`, `gpu_metrics`), so the report
+//! and `evident query <name>` show the same numbers. The per-pod and per-event rows the expectations and evidence files need
 //! come from the `*_latest` views with the SQL below.
 //!
 //! Everything the report says comes from here, so the report can be rebuilt from the
@@ -155,6 +155,31 @@ pub struct AllocationRow {
     pub requested: i64,
 }
 
+/// A row of the `gpu_metrics` named query: one GPU, and the pod it served, over the run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GpuMetricRow {
+    pub node: Option<String>,
+    pub gpu: Option<String>,
+    pub uuid: Option<String>,
+    pub model: Option<String>,
+    pub namespace: Option<String>,
+    pub pod: Option<String>,
+    /// Utilisation samples.
+    pub samples: i64,
+    pub avg_util: Option<f64>,
+    pub max_util: Option<f64>,
+    pub max_fb_used_mib: Option<f64>,
+    pub max_fb_free_mib: Option<f64>,
+}
+
+/// The average `DCGM_FI_DEV_GPU_UTIL` over a node's GPUs at one scrape.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UtilPoint {
+    pub node: String,
+    pub scraped_ns: i64,
+    pub util: f64,
+}
+
 /// Everything the report reads from one run.
 #[derive(Debug, Clone)]
 pub struct RunFacts {
@@ -173,6 +198,11 @@ pub struct RunFacts {
     pub pending_reasons: Vec<PendingReason>,
     pub stamping: Vec<StampRow>,
     pub gpu_allocation: Vec<AllocationRow>,
+    /// Samples in the run's `metrics` table (any metric).
+    pub metric_samples: u64,
+    pub gpu_metrics: Vec<GpuMetricRow>,
+    /// GPU utilisation per node over time, in scrape order.
+    pub gpu_util: Vec<UtilPoint>,
 }
 
 const NODES_LATEST: &str = "SELECT name, pool, gpu_allocatable, taints, kubelet_version, \
@@ -197,6 +227,12 @@ const NODE_STAMPS: &str = "SELECT n.name, coalesce(bool_or(n.kwok_managed), fals
      CAST(min(CASE WHEN n.gpu_allocatable IS NOT NULL THEN n.observed_at END) AS BIGINT) AS gpu_seen, \
      first_value(n.op ORDER BY n.seq) AS first_op \
      FROM nodes n GROUP BY n.name ORDER BY n.name";
+
+// NaN samples (an exporter without a reading) would break the plot's coordinates.
+const GPU_UTIL: &str = "SELECT node, CAST(scraped_at AS BIGINT) AS scraped_at, avg(value) AS util FROM ( \
+     SELECT coalesce(node, 'unknown node') AS node, scraped_at, value FROM metrics \
+     WHERE metric = 'DCGM_FI_DEV_GPU_UTIL' AND NOT isnan(value)) AS samples \
+     GROUP BY node, scraped_at ORDER BY node, scraped_at";
 
 const BOUNDS: &str = "SELECT CAST(min(t) AS BIGINT) AS started, CAST(max(t) AS BIGINT) AS ended FROM ( \
      SELECT observed_at AS t FROM nodes UNION ALL SELECT observed_at FROM pods \
@@ -372,6 +408,36 @@ impl RunFacts {
             .collect::<Result<Vec<_>>>()?;
         gpu_allocation.sort_by_key(|row| row.seq);
 
+        let rows = named("gpu_metrics").await?;
+        let gpu_metrics = (0..rows.len())
+            .map(|i| {
+                Ok(GpuMetricRow {
+                    node: rows.string(i, "node")?,
+                    gpu: rows.string(i, "gpu")?,
+                    uuid: rows.string(i, "uuid")?,
+                    model: rows.string(i, "model")?,
+                    namespace: rows.string(i, "namespace")?,
+                    pod: rows.string(i, "pod")?,
+                    samples: rows.int(i, "samples")?.unwrap_or(0),
+                    avg_util: rows.float(i, "avg_gpu_util")?,
+                    max_util: rows.float(i, "max_gpu_util")?,
+                    max_fb_used_mib: rows.float(i, "max_fb_used_mib")?,
+                    max_fb_free_mib: rows.float(i, "max_fb_free_mib")?,
+                })
+            })
+            .collect::<Result<_>>()?;
+
+        let rows = sql(GPU_UTIL).await?;
+        let gpu_util = (0..rows.len())
+            .map(|i| {
+                Ok(UtilPoint {
+                    node: rows.string(i, "node")?.unwrap_or_default(),
+                    scraped_ns: rows.int(i, "scraped_at")?.unwrap_or_default(),
+                    util: rows.float(i, "util")?.unwrap_or(0.0),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+
         let rows = sql(BOUNDS).await?;
         let started_ns = rows.int(0, "started")?.unwrap_or_default();
         let ended_ns = rows.int(0, "ended")?.unwrap_or(started_ns);
@@ -391,6 +457,9 @@ impl RunFacts {
             pending_reasons,
             stamping,
             gpu_allocation,
+            metric_samples: run.metric_rows,
+            gpu_metrics,
+            gpu_util,
         })
     }
 

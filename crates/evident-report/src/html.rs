@@ -1,16 +1,20 @@
 //! `report.html`: the same content as `report.md` as one self-contained page (inline CSS and
 //! inline SVG, no script, nothing fetched), plus three plots replayed from the change log:
 //! pods by phase (`#plot-pods-by-phase`), GPUs allocated per pool (`#plot-gpu-allocation`)
-//! and node `kubeletVersion` stamping (`#plot-node-version-stamping`).
+//! and node `kubeletVersion` stamping (`#plot-node-version-stamping`); when GPU metrics were
+//! recorded, GPU utilisation per node (`#plot-gpu-utilisation`, [`METRICS_PLOT_ID`]).
 
 use std::fmt::Write as _;
 
 use crate::junit::escape;
+use crate::markdown::{figure, pod_of};
 use crate::model::Report;
 use crate::plot;
 
 /// Ids of the plots, for tests and for links.
 pub const PLOT_IDS: [&str; 3] = ["plot-pods-by-phase", "plot-gpu-allocation", "plot-node-version-stamping"];
+/// Id of the GPU utilisation plot, drawn only for runs with GPU metrics.
+pub const METRICS_PLOT_ID: &str = "plot-gpu-utilisation";
 
 const STYLE: &str = "
 body { font: 15px/1.5 system-ui, sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 1em; color: #222; }
@@ -136,6 +140,8 @@ pub fn render(report: &Report) -> String {
             writeln!(out, "<figure id=\"{id}-figure\"><figcaption>{}</figcaption>\n{svg}\n</figure>", escape(caption));
     }
 
+    gpu_metrics(report, &mut out);
+
     for (title, items) in [
         ("What this run proves", &report.proves),
         ("What this run does NOT prove", &report.does_not_prove),
@@ -152,4 +158,42 @@ pub fn render(report: &Report) -> String {
     }
     out.push_str("</body>\n</html>\n");
     out
+}
+
+/// `GPU metrics`: the sentences, the summary table and the utilisation plot.
+fn gpu_metrics(report: &Report, out: &mut String) {
+    let section = &report.gpu_metrics;
+    out.push_str("<h2>GPU metrics</h2>\n<div id=\"gpu-metrics\">\n");
+    for sentence in &section.sentences {
+        let _ = writeln!(out, "<p>{}</p>", escape(sentence));
+    }
+    if !section.rows.is_empty() {
+        out.push_str("<table id=\"gpu-metrics-table\"><tr><th>Node</th><th>GPU</th><th>Model</th><th>Pod</th><th>Samples</th><th>Avg util %</th><th>Max util %</th><th>Max FB used MiB</th><th>Max FB free MiB</th></tr>\n");
+        for row in &section.rows {
+            let cells = [
+                row.node.clone().unwrap_or_else(|| "-".into()),
+                row.gpu.clone().or_else(|| row.uuid.clone()).unwrap_or_else(|| "-".into()),
+                row.model.clone().unwrap_or_else(|| "-".into()),
+                pod_of(row),
+                row.samples.to_string(),
+                figure(row.avg_util),
+                figure(row.max_util),
+                figure(row.max_fb_used_mib),
+                figure(row.max_fb_free_mib),
+            ];
+            let cells: Vec<String> = cells.iter().map(|cell| format!("<td>{}</td>", escape(cell))).collect();
+            let _ = writeln!(out, "<tr>{}</tr>", cells.concat());
+        }
+        out.push_str("</table>\n");
+    }
+    if !section.utilisation.lines.is_empty() {
+        let title = "GPU utilisation per node over time (average of the node's GPUs, %)";
+        let svg = plot::step_chart(METRICS_PLOT_ID, title, "GPU util %", &section.utilisation);
+        let _ = writeln!(
+            out,
+            "<figure id=\"{METRICS_PLOT_ID}-figure\"><figcaption>{}</figcaption>\n{svg}\n</figure>",
+            escape(title)
+        );
+    }
+    out.push_str("</div>\n");
 }

@@ -30,6 +30,7 @@ pub mod cause;
 pub mod evaluate;
 pub mod evidence;
 pub mod facts;
+pub mod gpu_metrics;
 pub mod html;
 pub mod junit;
 pub mod markdown;

@@ -100,6 +100,8 @@ pub fn render(report: &Report) -> String {
         line("");
     }
 
+    gpu_metrics(report, &mut line);
+
     if !report.proves.is_empty() {
         line("## What this run proves");
         line("");
@@ -125,6 +127,55 @@ pub fn render(report: &Report) -> String {
         line("");
     }
     out
+}
+
+/// `## GPU metrics`: the sentences, then the `gpu_metrics` summary table.
+fn gpu_metrics(report: &Report, line: &mut impl FnMut(&str)) {
+    let section = &report.gpu_metrics;
+    line("## GPU metrics");
+    line("");
+    for sentence in &section.sentences {
+        line(sentence);
+        line("");
+    }
+    if section.rows.is_empty() {
+        return;
+    }
+    line("| Node | GPU | Model | Pod | Samples | Avg util % | Max util % | Max FB used MiB | Max FB free MiB |");
+    line("|---|---|---|---|---|---|---|---|---|");
+    for row in &section.rows {
+        line(&format!(
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            cell(row.node.as_deref().unwrap_or("-")),
+            cell(row.gpu.as_deref().or(row.uuid.as_deref()).unwrap_or("-")),
+            cell(row.model.as_deref().unwrap_or("-")),
+            cell(&pod_of(row)),
+            row.samples,
+            figure(row.avg_util),
+            figure(row.max_util),
+            figure(row.max_fb_used_mib),
+            figure(row.max_fb_free_mib)
+        ));
+    }
+    line("");
+}
+
+/// `namespace/pod` the exporter attributed the GPU to, `-` when free.
+pub fn pod_of(row: &crate::facts::GpuMetricRow) -> String {
+    match (&row.namespace, &row.pod) {
+        (Some(namespace), Some(pod)) => format!("{namespace}/{pod}"),
+        (None, Some(pod)) => pod.clone(),
+        _ => "-".to_string(),
+    }
+}
+
+/// A metric value with at most one decimal, `-` when absent.
+pub fn figure(value: Option<f64>) -> String {
+    match value {
+        Some(value) if value.fract() == 0.0 => format!("{value:.0}"),
+        Some(value) => format!("{value:.1}"),
+        None => "-".to_string(),
+    }
 }
 
 /// A table cell: pipes escaped, newlines folded.

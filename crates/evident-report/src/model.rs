@@ -7,6 +7,7 @@ use evident_core::time::format_ns;
 
 use crate::evaluate::{Outcome, evaluate};
 use crate::facts::{NamespaceTotal, PendingReason, RunFacts};
+use crate::gpu_metrics::{self, GpuMetricsSection};
 use crate::scenario::{Expectation, Scenario};
 use crate::timeline::{self, StampSpan, StepSeries};
 
@@ -34,6 +35,8 @@ pub struct Report {
     pub pods_by_phase: StepSeries,
     pub gpu_allocation: StepSeries,
     pub stamping: Vec<StampSpan>,
+    /// GPU metrics scraped while recording, or how to record them.
+    pub gpu_metrics: GpuMetricsSection,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -142,6 +145,7 @@ impl Report {
             pods_by_phase: timeline::pods_by_phase(facts),
             gpu_allocation: timeline::gpu_allocation_by_pool(facts),
             stamping: timeline::version_stamping(facts),
+            gpu_metrics: gpu_metrics::build(facts),
             fleet,
             rows,
         }

@@ -167,6 +167,9 @@ mod tests {
             pending_reasons: vec![],
             stamping: vec![],
             gpu_allocation: vec![allocation(3, 2, "n", 1), allocation(4, 3, "m", 2), allocation(5, 5, "n", 0)],
+            metric_samples: 0,
+            gpu_metrics: vec![],
+            gpu_util: vec![],
         }
     }
 

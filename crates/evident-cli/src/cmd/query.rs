@@ -17,9 +17,11 @@ use evident_query::named_query::{NamedQuery, QueryOrigin, named_query};
 use evident_query::{RunSet, Session};
 
 #[derive(Debug, clap::Args)]
-#[command(after_help = "Tables: nodes, pods, events (change logs), nodes_latest, pods_latest, events_latest, run.\n\
+#[command(
+    after_help = "Tables: nodes, pods, events (change logs), nodes_latest, pods_latest, events_latest, run, metrics (scraped GPU metrics).\n\
 Functions: state_at('<kind>', '<RFC 3339 time>' | '+30s'), scheduling_reasons(message).\n\
-See docs/queries.md.")]
+See docs/queries.md."
+)]
 pub struct Args {
     /// One SQL statement to run. Without it (and without --file) a shell starts on a terminal;
     /// otherwise the statement is read from stdin.

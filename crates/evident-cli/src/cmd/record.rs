@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use evident_core::Kind;
-use evident_recorder::session::{Recording, SessionConfig};
+use evident_recorder::session::{MetricsConfig, Recording, SessionConfig};
 
 use crate::cluster;
 use crate::duration::parse_duration;
@@ -50,21 +50,53 @@ pub struct Args {
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "10s")]
     pub segment_age: Duration,
 
+    #[command(flatten)]
+    pub metrics: MetricsArgs,
+
     /// No live status line.
     #[arg(long, short = 'q')]
     pub quiet: bool,
+}
+
+/// GPU metrics scraping, shared by `record` and `run`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct MetricsArgs {
+    /// Also scrape this Prometheus text endpoint (plain http://, e.g. dcgm-exporter's
+    /// http://<node>:9400/metrics) into the run's `metrics` table; repeat for several.
+    #[arg(long = "metrics", value_name = "URL")]
+    pub endpoints: Vec<String>,
+
+    /// Time between two scrapes of each --metrics endpoint (e.g. 1s, 5s, 1m).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "5s")]
+    pub metrics_interval: Duration,
+}
+
+impl MetricsArgs {
+    /// The session's metrics settings; fails with one line on an unusable URL or interval.
+    pub fn config(&self) -> anyhow::Result<MetricsConfig> {
+        anyhow::ensure!(
+            self.metrics_interval >= Duration::from_millis(100),
+            "--metrics-interval must be at least 100ms"
+        );
+        for url in &self.endpoints {
+            evident_recorder::scrape::Endpoint::parse(url)?;
+        }
+        Ok(MetricsConfig { endpoints: self.endpoints.clone(), interval: self.metrics_interval })
+    }
 }
 
 pub async fn execute(args: Args) -> anyhow::Result<ExitCode> {
     let run_id = args.run_id.clone().unwrap_or_else(default_run_id);
     validate_run_id(&run_id)?;
     let run_dir = args.out.join(&run_id);
+    let metrics = args.metrics.config()?;
     let (client, info) = cluster::connect(args.kubeconfig.as_deref(), args.context.as_deref()).await?;
     let mut config = SessionConfig::new(&run_dir);
     config.namespaces = args.namespaces.clone();
     config.kinds = Kind::ALL.to_vec();
     config.store.segment_max_rows = args.segment_rows;
     config.store.segment_max_age = args.segment_age;
+    config.metrics = metrics;
     let recording = Recording::start(client, info.clone(), config)
         .with_context(|| format!("cannot record into {}", run_dir.display()))?;
     let recovered = recording.recovery();

@@ -38,6 +38,12 @@ pub async fn execute(args: Args) -> anyhow::Result<ExitCode> {
             report.next_seq
         );
     }
+    if !report.metrics.is_noop() {
+        println!("{}: {}", run_dir.display(), report.metrics.detail());
+    }
+    for file in &report.metrics.quarantined {
+        eprintln!("warning: metrics write-ahead log damaged before its end; kept as {} for inspection", file.display());
+    }
     for damage in report.damage.iter().filter(|damage| damage.quarantined) {
         eprintln!(
             "warning: {} is damaged before its end ({}); kept as {}.damaged for inspection",

@@ -48,6 +48,9 @@ pub struct Args {
     #[arg(long)]
     pub keep: bool,
 
+    #[command(flatten)]
+    pub metrics: crate::cmd::record::MetricsArgs,
+
     /// No live status line.
     #[arg(long, short = 'q')]
     pub quiet: bool,
@@ -58,6 +61,7 @@ pub async fn execute(args: Args) -> anyhow::Result<ExitCode> {
     let root = repository_root(&args.scenario)?;
     let run_id = args.run_id.clone().unwrap_or_else(default_run_id);
     let run_dir = args.out.join(&run_id);
+    let metrics = args.metrics.config()?;
     anyhow::ensure!(
         !run_dir.join("run.json").exists(),
         "run {} already exists; pick another --run-id",
@@ -94,7 +98,9 @@ pub async fn execute(args: Args) -> anyhow::Result<ExitCode> {
         .filter(|name| !real.iter().any(|document| document.name() == name))
         .collect();
 
-    let recording = Recording::start(client.clone(), info, SessionConfig::new(&run_dir))
+    let mut config = SessionConfig::new(&run_dir);
+    config.metrics = metrics;
+    let recording = Recording::start(client.clone(), info, config)
         .with_context(|| format!("cannot record into {}", run_dir.display()))?;
     let synced = progress::wait_synced(&recording, Duration::from_secs(60)).await;
     if let Err(error) = synced {
