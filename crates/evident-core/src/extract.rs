@@ -6,12 +6,13 @@
 //! `None` when the object does not carry it; none of them fails. The JSON stays the source
 //! of truth.
 
-use std::borrow::{Borrow, Cow};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
+use std::marker::PhantomData;
 
+use serde::Deserialize;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
-use serde::{Deserialize, Serialize, Serializer};
 
 use crate::gpu::{self, GPU_RESOURCE};
 use crate::time::parse_rfc3339_ns;
@@ -37,12 +38,6 @@ impl Text<'_> {
     }
 }
 
-impl Borrow<str> for Text<'_> {
-    fn borrow(&self) -> &str {
-        &self.0
-    }
-}
-
 impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct TextVisitor;
@@ -62,9 +57,48 @@ impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
     }
 }
 
-impl Serialize for Text<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&self.0)
+/// A JSON object read as its members, in order. Lookups are linear: an object has a handful
+/// of labels or quantities, where a vector beats a tree that allocates per entry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pairs<'a, V>(pub Vec<(Text<'a>, V)>);
+
+impl<V> Default for Pairs<'_, V> {
+    fn default() -> Self {
+        Pairs(Vec::new())
+    }
+}
+
+impl<V> Pairs<'_, V> {
+    pub fn get(&self, key: &str) -> Option<&V> {
+        self.0.iter().find(|(name, _)| name.as_str() == key).map(|(_, value)| value)
+    }
+
+    pub fn contains_key(&self, key: &str) -> bool {
+        self.get(key).is_some()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl<'de: 'a, 'a, V: Deserialize<'de>> Deserialize<'de> for Pairs<'a, V> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct PairsVisitor<'a, V>(PhantomData<(Text<'a>, V)>);
+        impl<'de: 'a, 'a, V: Deserialize<'de>> Visitor<'de> for PairsVisitor<'a, V> {
+            type Value = Pairs<'a, V>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut pairs = Vec::with_capacity(map.size_hint().unwrap_or(4));
+                while let Some(pair) = map.next_entry::<Text<'a>, V>()? {
+                    pairs.push(pair);
+                }
+                Ok(Pairs(pairs))
+            }
+        }
+        deserializer.deserialize_map(PairsVisitor(PhantomData))
     }
 }
 
@@ -135,8 +169,8 @@ fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de> + Default>(deserializ
 }
 
 type Str<'a> = Option<Text<'a>>;
-pub type StrMap<'a> = BTreeMap<Text<'a>, Text<'a>>;
-pub type QuantityMap<'a> = BTreeMap<Text<'a>, Scalar<'a>>;
+pub type StrMap<'a> = Pairs<'a, Text<'a>>;
+pub type QuantityMap<'a> = Pairs<'a, Scalar<'a>>;
 
 /// The fields of a Node, Pod or Event that the typed columns read. Fields of all three kinds
 /// share one struct: their names do not collide, and absent ones are empty.
@@ -358,7 +392,10 @@ impl<'a> Facts<'a> {
             Err(error) if error.is_data() => {
                 let identity: IdentityOnly<'a> = serde_json::from_str(json).unwrap_or_default();
                 let IdentityMeta { name, namespace, uid, resource_version } = identity.metadata;
-                Ok(Facts { metadata: Meta { name, namespace, uid, resource_version, ..Meta::default() }, ..Facts::default() })
+                Ok(Facts {
+                    metadata: Meta { name, namespace, uid, resource_version, ..Meta::default() },
+                    ..Facts::default()
+                })
             }
             Err(error) => Err(error),
         }
@@ -484,7 +521,9 @@ impl<'a> Facts<'a> {
         if selector.is_empty() {
             return None;
         }
-        serde_json::to_string(selector).ok()
+        let sorted: BTreeMap<&str, &str> =
+            selector.0.iter().map(|(key, value)| (key.as_str(), value.as_str())).collect();
+        serde_json::to_string(&sorted).ok()
     }
 
     /// GPUs in the node's `status.capacity` or `status.allocatable` (`field`).
@@ -605,7 +644,7 @@ mod tests {
                 "ownerReferences": [{"kind": "ReplicaSet", "name": "queue-pressure-6d9f7c", "controller": true}]
             },
             "spec": {
-                "nodeSelector": {"run.ai/simulated-gpu-node-pool": "a100"},
+                "nodeSelector": {"zone": "b", "run.ai/simulated-gpu-node-pool": "a100"},
                 "containers": [
                     {"name": "a", "resources": {"limits": {"nvidia.com/gpu": "1"}}},
                     {"name": "b", "resources": {"requests": {"nvidia.com/gpu": 2}}},
@@ -622,9 +661,13 @@ mod tests {
         assert_eq!(pod.pod_pool_selector(), Some("a100"));
         assert_eq!(pod.pod_workload(), Some("queue-pressure"));
         assert_eq!(pod.controller_owner(), Some(("ReplicaSet", "queue-pressure-6d9f7c")));
-        assert_eq!(pod.pod_node_selector().as_deref(), Some(r#"{"run.ai/simulated-gpu-node-pool":"a100"}"#));
+        assert_eq!(pod.pod_node_selector().as_deref(), Some(r#"{"run.ai/simulated-gpu-node-pool":"a100","zone":"b"}"#));
         assert!(pod.condition_true_at("PodScheduled").is_some());
         assert_eq!(pod.condition_true_at("Ready"), None);
+        // Keys come out sorted whatever order the API server sent them in.
+        let unsorted = Facts::parse(r#"{"spec":{"nodeSelector":{"zone":"b","pool":"x"}}}"#).unwrap();
+        assert_eq!(unsorted.pod_node_selector().as_deref(), Some(r#"{"pool":"x","zone":"b"}"#));
+        assert_eq!(unsorted.pod_pool_selector(), Some("x"));
         let bare = facts_of(&json!({"spec": {"containers": [{"name": "x"}]}}));
         assert_eq!(Facts::parse(&bare).unwrap().pod_gpu_request(), None);
     }
@@ -650,14 +693,18 @@ mod tests {
         assert_eq!(node.node_pool(), Some("h100"));
         assert_eq!(node.node_gpus("allocatable"), Some(8));
         assert_eq!(node.node_allocatable("cpu"), Some("32"));
-        assert_eq!(node.node_taints().as_deref(), Some("node-role.kubernetes.io/control-plane:NoSchedule,k=v:NoExecute"));
+        assert_eq!(
+            node.node_taints().as_deref(),
+            Some("node-role.kubernetes.io/control-plane:NoSchedule,k=v:NoExecute")
+        );
         assert_eq!(node.node_kubelet_version(), None);
         assert_eq!(node.node_kwok_managed(), Some(true));
     }
 
     #[test]
     fn strings_borrow_unless_escaped_and_nulls_read_as_absent() {
-        let text = r#"{"metadata":{"name":"plain","namespace":"a\"b","labels":null},"series":null,"message":"m","count":3}"#;
+        let text =
+            r#"{"metadata":{"name":"plain","namespace":"a\"b","labels":null},"series":null,"message":"m","count":3}"#;
         let event = Facts::parse(text).unwrap();
         assert!(matches!(event.metadata.name, Some(Text(Cow::Borrowed("plain")))));
         assert_eq!(event.namespace(), Some("a\"b"));

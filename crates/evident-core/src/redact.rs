@@ -63,10 +63,10 @@ fn redact_members(text: &str) -> Option<String> {
 fn redact_metadata_text(text: &str) -> Option<String> {
     rewrite_object(text, |key, value| match key {
         "managedFields" => Some(Edit::Drop),
-        "annotations" if value != "null" => rewrite_object(value, |key, _| {
-            Some(if key == LAST_APPLIED { Edit::Drop } else { Edit::Keep })
-        })
-        .map(Edit::Replace),
+        "annotations" if value != "null" => {
+            rewrite_object(value, |key, _| Some(if key == LAST_APPLIED { Edit::Drop } else { Edit::Keep }))
+                .map(Edit::Replace)
+        }
         _ => Some(Edit::Keep),
     })
 }

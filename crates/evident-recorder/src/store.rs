@@ -256,7 +256,8 @@ impl ChangeStore {
         if self.poisoned {
             return Err(StoreError::Poisoned);
         }
-        let change = Change::from_json(self.next_seq, observed_at_ns, epoch, op, kind, object).map_err(StoreError::Json)?;
+        let change =
+            Change::from_json(self.next_seq, observed_at_ns, epoch, op, kind, object).map_err(StoreError::Json)?;
         let facts = change.facts().map_err(StoreError::Json)?;
         self.guard(|store| store.append_change(&change, &facts))
     }

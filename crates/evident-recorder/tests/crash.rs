@@ -48,7 +48,8 @@ fn writer_process_entry() {
     let mut seq = start;
     while Instant::now() < deadline {
         let change = cluster.next_change();
-        let appended = store.append(change.kind, change.op, 1, OBSERVED_BASE_NS + seq as i64, &change.object.to_string()).unwrap();
+        let appended =
+            store.append(change.kind, change.op, 1, OBSERVED_BASE_NS + seq as i64, &change.object.to_string()).unwrap();
         assert_eq!(appended, seq);
         seq += 1;
         if seq % 5 == 0 {

@@ -36,8 +36,9 @@ fn reopening_a_closed_run_continues_its_seqs() {
     assert!(report.is_noop(), "{report:?}");
     assert_eq!(report.next_seq, 250);
     assert_eq!(store.manifest().stopped_at, "", "a reopened run is recording again");
-    let seq =
-        store.append(Kind::Node, Op::Modified, 2, 0, &evident_recorder::synthetic::node(1, 99, "kwok-v0.7.0").to_string()).unwrap();
+    let seq = store
+        .append(Kind::Node, Op::Modified, 2, 0, &evident_recorder::synthetic::node(1, 99, "kwok-v0.7.0").to_string())
+        .unwrap();
     assert_eq!(seq, 250);
     append(&mut store, &mut cluster, 99);
     let second = store.close("signal").unwrap();

@@ -284,7 +284,9 @@ fn recover_refuses_a_run_that_is_recording() {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("live");
     let (mut store, _) = ChangeStore::open(&run, StoreConfig::default()).unwrap();
-    store.append(Kind::Node, Op::Added, 1, 0, &serde_json::json!({"metadata": {"name": "n", "uid": "u"}}).to_string()).unwrap();
+    store
+        .append(Kind::Node, Op::Added, 1, 0, &serde_json::json!({"metadata": {"name": "n", "uid": "u"}}).to_string())
+        .unwrap();
     let error = recover(&run).unwrap_err().to_string();
     assert!(error.contains("in use by another evident process"), "{error}");
     store.close("test").unwrap();
