@@ -32,26 +32,17 @@
 //! ([`recover`]) folds the rest of the WAL into Parquet, skipping every scrape a segment
 //! already holds, so no sample is ever written twice.
 
-use std::fs::{File, OpenOptions};
-use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use datafusion::arrow::error::ArrowError;
-use datafusion::parquet::arrow::ArrowWriter;
-use datafusion::parquet::basic::Compression;
-use datafusion::parquet::errors::ParquetError;
-use datafusion::parquet::file::metadata::KeyValue;
-use datafusion::parquet::file::properties::{WriterProperties, WriterVersion};
-use datafusion::parquet::file::reader::{FileReader, SerializedFileReader};
 use evident_core::exposition::{self, Exposition};
 use evident_core::manifest::{METRICS_WAL_DIR, Segment};
 use evident_core::metric::{self, MetricBatchBuilder};
-use evident_core::schema::{META_KIND, META_SCHEMA_VERSION};
 use tracing::warn;
 
 use crate::durable;
-use crate::segment::{self, FIRST_SEQ_KEY, LAST_OBSERVED_KEY, LAST_SEQ_KEY, ROW_GROUP_MAX_ROWS};
+use crate::segment::{self, ParquetPart, ROW_GROUP_MAX_ROWS, SegmentError};
 use crate::store::StoreConfig;
 use crate::wal::{self, Damage, WalError, WalReader, WalWriter};
 
@@ -73,16 +64,9 @@ pub enum MetricStoreError {
     /// Arrow could not assemble a record batch (a schema/builder mismatch: a bug).
     #[error("building a batch of the metrics table: {0}")]
     Arrow(#[source] ArrowError),
-    /// The Parquet writer or reader failed.
-    #[error("{}: {source}", path.display())]
-    Parquet {
-        path: PathBuf,
-        #[source]
-        source: ParquetError,
-    },
-    /// A `.parquet` file in `metrics/` lacks evident's seq metadata.
-    #[error("{} is not an evident metrics segment (no {key} metadata); move it out of the run directory", path.display())]
-    NotASegment { path: PathBuf, key: &'static str },
+    /// Writing or reading a metrics segment failed.
+    #[error(transparent)]
+    Segment(#[from] SegmentError),
     /// A record passed its checksum but its body is malformed: a writer bug, not a crash.
     #[error("metrics WAL record {seq} in {} is malformed: {why}", path.display())]
     InvalidRecord { seq: u64, path: PathBuf, why: &'static str },
@@ -140,76 +124,20 @@ fn decode(frame: &wal::WalFrame, path: &Path) -> Result<Scrape> {
     Ok(Scrape { endpoint, scraped_at_ns: frame.observed_at_ns, text })
 }
 
-fn parquet_error(path: &Path) -> impl FnOnce(ParquetError) -> MetricStoreError + use<> {
-    let path = path.to_path_buf();
-    move |source| MetricStoreError::Parquet { path, source }
-}
-
-/// Writes one segment of the metrics table.
+/// Writes one segment of the metrics table: whole scrapes, through a [`ParquetPart`].
+#[derive(Debug)]
 struct MetricSegmentWriter {
-    inprogress_path: PathBuf,
-    final_path: PathBuf,
-    relative_path: String,
+    part: ParquetPart,
     builder: MetricBatchBuilder,
-    writer: ArrowWriter<File>,
-    first_seq: u64,
-    last_seq: u64,
-    rows: u64,
-    last_scraped_at_ns: i64,
-    opened_at: Instant,
-}
-
-impl std::fmt::Debug for MetricSegmentWriter {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MetricSegmentWriter")
-            .field("path", &self.inprogress_path)
-            .field("first_seq", &self.first_seq)
-            .field("rows", &self.rows)
-            .finish()
-    }
-}
-
-fn writer_properties() -> WriterProperties {
-    let schema = metric::schema();
-    let metadata = [META_SCHEMA_VERSION, META_KIND]
-        .into_iter()
-        .filter_map(|key| schema.metadata().get(key).map(|value| KeyValue::new(key.to_string(), value.clone())))
-        .collect();
-    WriterProperties::builder()
-        .set_writer_version(WriterVersion::PARQUET_1_0)
-        .set_compression(Compression::SNAPPY)
-        .set_max_row_group_row_count(Some(ROW_GROUP_MAX_ROWS))
-        .set_key_value_metadata(Some(metadata))
-        .build()
 }
 
 impl MetricSegmentWriter {
     /// Starts `<run>/metrics/part-<first_seq>.parquet.inprogress`, replacing a leftover.
     fn create(run_dir: &Path, first_seq: u64) -> Result<MetricSegmentWriter> {
-        let table_dir = run_dir.join(metric::TABLE);
-        durable::create_dir(&table_dir)?;
-        let name = segment::file_name(first_seq);
-        let inprogress_path = table_dir.join(format!("{name}.inprogress"));
-        let file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&inprogress_path)
-            .map_err(durable::at("create", &inprogress_path))?;
-        let writer = ArrowWriter::try_new(file, metric::schema(), Some(writer_properties()))
-            .map_err(parquet_error(&inprogress_path))?;
-        Ok(MetricSegmentWriter {
-            final_path: table_dir.join(&name),
-            inprogress_path,
-            relative_path: format!("{}/{name}", metric::TABLE),
-            builder: MetricBatchBuilder::new(),
-            writer,
-            first_seq,
-            last_seq: first_seq,
-            rows: 0,
-            last_scraped_at_ns: i64::MIN,
-            opened_at: Instant::now(),
-        })
+        let schema = metric::schema();
+        let properties = segment::base_writer_properties(&schema).build();
+        let part = ParquetPart::create(run_dir, metric::TABLE, first_seq, schema, properties)?;
+        Ok(MetricSegmentWriter { part, builder: MetricBatchBuilder::new() })
     }
 
     /// Adds every sample of one scrape.
@@ -220,10 +148,12 @@ impl MetricSegmentWriter {
                 self.write_row_group()?;
             }
         }
-        self.rows += exposition.samples.len() as u64;
-        self.last_seq = scrape_seq;
-        self.last_scraped_at_ns = self.last_scraped_at_ns.max(scrape.scraped_at_ns);
+        self.part.note_rows(exposition.samples.len() as u64, scrape_seq, scrape.scraped_at_ns);
         Ok(())
+    }
+
+    fn rows(&self) -> u64 {
+        self.part.rows()
     }
 
     fn write_row_group(&mut self) -> Result<()> {
@@ -231,33 +161,13 @@ impl MetricSegmentWriter {
             return Ok(());
         }
         let batch = self.builder.finish().map_err(MetricStoreError::Arrow)?;
-        self.writer.write(&batch).map_err(parquet_error(&self.inprogress_path))?;
-        self.writer.flush().map_err(parquet_error(&self.inprogress_path))
+        Ok(self.part.write(&batch)?)
     }
 
-    /// Footer, fsync, rename to `.parquet`, directory fsync: the segment survives any crash.
+    /// Writes the last row group, then makes the file durable ([`ParquetPart::finish`]).
     fn finish(mut self) -> Result<Segment> {
         self.write_row_group()?;
-        for (key, value) in [
-            (FIRST_SEQ_KEY, self.first_seq.to_string()),
-            (LAST_SEQ_KEY, self.last_seq.to_string()),
-            (LAST_OBSERVED_KEY, self.last_scraped_at_ns.to_string()),
-        ] {
-            self.writer.append_key_value_metadata(KeyValue::new(key.to_string(), value));
-        }
-        self.writer.finish().map_err(parquet_error(&self.inprogress_path))?;
-        let file = self.writer.inner();
-        file.sync_all().map_err(durable::at("fsync", &self.inprogress_path))?;
-        let bytes = file.metadata().map_err(durable::at("stat", &self.inprogress_path))?.len();
-        durable::rename(&self.inprogress_path, &self.final_path)?;
-        Ok(Segment {
-            table: metric::TABLE.to_string(),
-            path: self.relative_path,
-            rows: self.rows,
-            first_seq: self.first_seq,
-            last_seq: self.last_seq,
-            bytes,
-        })
+        Ok(self.part.finish()?.0)
     }
 }
 
@@ -309,7 +219,7 @@ impl MetricStore {
             empty => empty.insert(MetricSegmentWriter::create(&self.run_dir, seq)?),
         };
         segment.append(seq, scrape, &exposition)?;
-        let rolled = if segment.rows >= self.segment_max_rows { self.roll()? } else { None };
+        let rolled = if segment.rows() >= self.segment_max_rows { self.roll()? } else { None };
         Ok(Appended {
             scrape_seq: seq,
             samples: exposition.samples.len() as u64,
@@ -327,7 +237,7 @@ impl MetricStore {
         {
             self.sync()?;
         }
-        if self.segment.as_ref().is_some_and(|segment| segment.opened_at.elapsed() >= self.segment_max_age) {
+        if self.segment.as_ref().is_some_and(|segment| segment.part.age() >= self.segment_max_age) {
             return self.roll();
         }
         Ok(None)
@@ -377,52 +287,15 @@ impl MetricStore {
 pub fn durable_segments(run_dir: &Path) -> Result<Vec<Segment>> {
     let mut segments = Vec::new();
     for (name, path) in table_files(run_dir, |name| segment::parse_file_name(name).is_some())? {
-        segments.push(read_footer(&path, format!("{}/{name}", metric::TABLE))?);
+        segments.push(segment::read_part_footer(&path, metric::TABLE, format!("{}/{name}", metric::TABLE))?.0);
     }
     segments.sort_by_key(|segment| segment.first_seq);
     Ok(segments)
 }
 
-fn read_footer(path: &Path, relative_path: String) -> Result<Segment> {
-    let file = File::open(path).map_err(durable::at("open", path))?;
-    let bytes = file.metadata().map_err(durable::at("stat", path))?.len();
-    let reader = SerializedFileReader::new(file).map_err(parquet_error(path))?;
-    let metadata = reader.metadata().file_metadata();
-    let lookup = |key: &'static str| -> Result<u64> {
-        metadata
-            .key_value_metadata()
-            .and_then(|entries| entries.iter().find(|entry| entry.key == key))
-            .and_then(|entry| entry.value.as_deref())
-            .and_then(|value| value.parse().ok())
-            .ok_or_else(|| MetricStoreError::NotASegment { path: path.to_path_buf(), key })
-    };
-    Ok(Segment {
-        table: metric::TABLE.to_string(),
-        path: relative_path,
-        rows: metadata.num_rows().max(0) as u64,
-        first_seq: lookup(FIRST_SEQ_KEY)?,
-        last_seq: lookup(LAST_SEQ_KEY)?,
-        bytes,
-    })
-}
-
 /// Files of `<run>/metrics/` whose names pass `wanted`, as (name, path), sorted by name.
 fn table_files(run_dir: &Path, wanted: impl Fn(&str) -> bool) -> Result<Vec<(String, PathBuf)>> {
-    let dir = run_dir.join(metric::TABLE);
-    let entries = match std::fs::read_dir(&dir) {
-        Ok(entries) => entries,
-        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(error) => return Err(durable::at("list", &dir)(error).into()),
-    };
-    let mut files = Vec::new();
-    for entry in entries {
-        let entry = entry.map_err(durable::at("list", &dir))?;
-        if let Some(name) = entry.file_name().to_str().filter(|name| wanted(name)) {
-            files.push((name.to_string(), entry.path()));
-        }
-    }
-    files.sort();
-    Ok(files)
+    Ok(segment::list_table_dir(&run_dir.join(metric::TABLE), wanted)?)
 }
 
 /// What recovering the metrics WAL found and did.
@@ -500,7 +373,7 @@ pub fn recover(run_dir: &Path, segment_max_rows: usize) -> Result<MetricRecovery
             };
             segment.append(frame.seq, &scrape, &exposition::parse(&scrape.text))?;
             report.scrapes_recovered += 1;
-            if segment.rows >= segment_max_rows as u64 {
+            if segment.rows() >= segment_max_rows as u64 {
                 report.segments_written.push(writer.take().expect("writer present").finish()?);
             }
         }

@@ -30,16 +30,20 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::datatypes::{Schema, SchemaRef};
 use datafusion::arrow::error::ArrowError;
 use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::basic::Compression;
 use datafusion::parquet::errors::ParquetError;
 use datafusion::parquet::file::metadata::KeyValue;
-use datafusion::parquet::file::properties::{EnabledStatistics, WriterProperties, WriterVersion};
+use datafusion::parquet::file::properties::{
+    EnabledStatistics, WriterProperties, WriterPropertiesBuilder, WriterVersion,
+};
 use datafusion::parquet::file::reader::{FileReader, SerializedFileReader};
 use datafusion::parquet::schema::types::ColumnPath;
 use evident_core::manifest::Segment;
-use evident_core::schema::{self, META_KIND, META_REDACTION, META_SCHEMA_VERSION};
+use evident_core::schema;
 use evident_core::{Change, ChangeBatchBuilder, Facts, Kind};
 
 use crate::durable;
@@ -100,21 +104,28 @@ pub fn parse_file_name(name: &str) -> Option<u64> {
     digits.parse().ok()
 }
 
-/// Parquet settings of every segment: Snappy, evident's key/value metadata, no dictionary
-/// and no statistics for the `object` column (unique multi-KiB strings gain nothing from
-/// either and would cost most of the encoding time).
-pub fn writer_properties(kind: Kind) -> WriterProperties {
-    let arrow_schema = schema::schema(kind);
-    let metadata = [META_SCHEMA_VERSION, META_REDACTION, META_KIND]
-        .into_iter()
-        .filter_map(|key| arrow_schema.metadata().get(key).map(|value| KeyValue::new(key.to_string(), value.clone())))
+/// Parquet settings every evident file shares: Snappy, row groups of at most
+/// [`ROW_GROUP_MAX_ROWS`], and the schema's `evident.*` metadata as key/value metadata.
+pub fn base_writer_properties(schema: &Schema) -> WriterPropertiesBuilder {
+    let metadata = schema
+        .metadata()
+        .iter()
+        .filter(|(key, _)| key.starts_with("evident."))
+        .map(|(key, value)| KeyValue::new(key.clone(), value.clone()))
         .collect();
-    let object = ColumnPath::from(schema::OBJECT_COLUMN.name);
     WriterProperties::builder()
         .set_writer_version(WriterVersion::PARQUET_1_0)
         .set_compression(Compression::SNAPPY)
         .set_max_row_group_row_count(Some(ROW_GROUP_MAX_ROWS))
         .set_key_value_metadata(Some(metadata))
+}
+
+/// Parquet settings of a change-log segment: the shared ones, plus no dictionary and no
+/// statistics for the `object` column (unique multi-KiB strings gain nothing from either
+/// and would cost most of the encoding time).
+pub fn writer_properties(kind: Kind) -> WriterProperties {
+    let object = ColumnPath::from(schema::OBJECT_COLUMN.name);
+    base_writer_properties(&schema::schema(kind))
         .set_column_dictionary_enabled(object.clone(), false)
         .set_column_statistics_enabled(object, EnabledStatistics::None)
         .build()
@@ -129,14 +140,15 @@ pub struct DurableSegment {
     pub last_observed_at_ns: Option<i64>,
 }
 
-/// Writes one segment of one table.
-pub struct SegmentWriter {
-    kind: Kind,
+/// One Parquet file of a table being written: `<run>/<table>/part-<first seq>.parquet.inprogress`
+/// until [`ParquetPart::finish`] makes it a durable `.parquet`. The change-log segments
+/// ([`SegmentWriter`]) and the metrics segments (`crate::metric_store`) are both written
+/// through it; each owns the builder that turns its rows into batches.
+pub struct ParquetPart {
+    table: &'static str,
     inprogress_path: PathBuf,
     final_path: PathBuf,
     relative_path: String,
-    builder: ChangeBatchBuilder,
-    buffered_json_bytes: usize,
     writer: ArrowWriter<File>,
     first_seq: u64,
     last_seq: u64,
@@ -145,9 +157,9 @@ pub struct SegmentWriter {
     opened_at: Instant,
 }
 
-impl std::fmt::Debug for SegmentWriter {
+impl std::fmt::Debug for ParquetPart {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SegmentWriter")
+        f.debug_struct("ParquetPart")
             .field("path", &self.inprogress_path)
             .field("first_seq", &self.first_seq)
             .field("last_seq", &self.last_seq)
@@ -156,14 +168,19 @@ impl std::fmt::Debug for SegmentWriter {
     }
 }
 
-impl SegmentWriter {
+impl ParquetPart {
     /// Starts `<run>/<table>/part-<first_seq>.parquet.inprogress`. An existing `.inprogress`
     /// of the same name is a leftover of a crash and is replaced.
-    pub fn create(run_dir: &Path, kind: Kind, first_seq: u64) -> Result<SegmentWriter> {
-        let table_dir = run_dir.join(kind.table());
+    pub fn create(
+        run_dir: &Path,
+        table: &'static str,
+        first_seq: u64,
+        schema: SchemaRef,
+        properties: WriterProperties,
+    ) -> Result<ParquetPart> {
+        let table_dir = run_dir.join(table);
         durable::create_dir(&table_dir)?;
         let name = file_name(first_seq);
-        let final_path = table_dir.join(&name);
         let inprogress_path = table_dir.join(format!("{name}.inprogress"));
         let file = OpenOptions::new()
             .write(true)
@@ -171,15 +188,13 @@ impl SegmentWriter {
             .truncate(true)
             .open(&inprogress_path)
             .map_err(durable::at("create", &inprogress_path))?;
-        let writer = ArrowWriter::try_new(file, schema::schema(kind), Some(writer_properties(kind)))
+        let writer = ArrowWriter::try_new(file, schema, Some(properties))
             .map_err(|source| SegmentError::Parquet { path: inprogress_path.clone(), source })?;
-        Ok(SegmentWriter {
-            kind,
+        Ok(ParquetPart {
+            table,
+            final_path: table_dir.join(&name),
             inprogress_path,
-            final_path,
-            relative_path: format!("{}/{name}", kind.table()),
-            builder: ChangeBatchBuilder::new(kind),
-            buffered_json_bytes: 0,
+            relative_path: format!("{table}/{name}"),
             writer,
             first_seq,
             last_seq: first_seq,
@@ -189,42 +204,23 @@ impl SegmentWriter {
         })
     }
 
-    /// Adds one change (of this writer's kind, with a seq above the previous one).
-    /// `facts` are `change.facts()`, parsed once by the caller; the size of the object's
-    /// JSON bounds row-group memory.
-    pub fn append(&mut self, change: &Change, facts: &Facts<'_>) -> Result<()> {
-        debug_assert_eq!(change.kind, self.kind);
-        debug_assert!(self.rows == 0 || change.seq > self.last_seq);
-        if self.rows == 0 {
-            self.first_seq = change.seq;
-        }
-        self.builder.append_with_facts(change, facts);
-        self.buffered_json_bytes += change.json.len();
-        self.last_seq = change.seq;
-        self.rows += 1;
-        self.last_observed_at_ns = self.last_observed_at_ns.max(change.observed_at_ns);
-        if self.builder.len() >= ROW_GROUP_MAX_ROWS || self.buffered_json_bytes >= ROW_GROUP_MAX_BYTES {
-            self.write_row_group()?;
-        }
-        Ok(())
+    /// Counts `rows` rows the caller added to its builder, the last with `last_seq`,
+    /// received at `observed_at_ns`.
+    pub fn note_rows(&mut self, rows: u64, last_seq: u64, observed_at_ns: i64) {
+        self.rows += rows;
+        self.last_seq = last_seq;
+        self.last_observed_at_ns = self.last_observed_at_ns.max(observed_at_ns);
     }
 
-    fn write_row_group(&mut self) -> Result<()> {
-        if self.builder.is_empty() {
-            return Ok(());
-        }
-        let batch = self.builder.finish().map_err(|source| SegmentError::Arrow { table: self.kind.table(), source })?;
-        self.buffered_json_bytes = 0;
-        self.writer.write(&batch).map_err(|source| self.parquet_error(source))?;
-        self.writer.flush().map_err(|source| self.parquet_error(source))
+    /// Writes one row group.
+    pub fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        let parquet_error = |source| SegmentError::Parquet { path: self.inprogress_path.clone(), source };
+        self.writer.write(batch).map_err(parquet_error)?;
+        self.writer.flush().map_err(parquet_error)
     }
 
-    fn parquet_error(&self, source: ParquetError) -> SegmentError {
-        SegmentError::Parquet { path: self.inprogress_path.clone(), source }
-    }
-
-    pub fn kind(&self) -> Kind {
-        self.kind
+    pub fn table(&self) -> &'static str {
+        self.table
     }
 
     pub fn rows(&self) -> u64 {
@@ -239,15 +235,15 @@ impl SegmentWriter {
         self.last_seq
     }
 
-    /// Time since the writer was created (the age of its oldest row).
+    /// Time since the file was created (the age of its oldest row).
     pub fn age(&self) -> Duration {
         self.opened_at.elapsed()
     }
 
-    /// Writes the footer, fsyncs, renames to `.parquet` and fsyncs the directory. When this
-    /// returns, the segment survives any crash.
-    pub fn finish(mut self) -> Result<DurableSegment> {
-        self.write_row_group()?;
+    /// Writes the footer (with the seq and receipt-time keys), fsyncs, renames to `.parquet`
+    /// and fsyncs the directory. When this returns, the file survives any crash. Returns the
+    /// segment and its latest receipt time (`None` without rows).
+    pub fn finish(mut self) -> Result<(Segment, Option<i64>)> {
         for (key, value) in [
             (FIRST_SEQ_KEY, self.first_seq.to_string()),
             (LAST_SEQ_KEY, self.last_seq.to_string()),
@@ -255,23 +251,90 @@ impl SegmentWriter {
         ] {
             self.writer.append_key_value_metadata(KeyValue::new(key.to_string(), value));
         }
-        self.writer.finish().map_err(|source| self.parquet_error(source))?;
+        self.writer.finish().map_err(|source| SegmentError::Parquet { path: self.inprogress_path.clone(), source })?;
         let file = self.writer.inner();
         file.sync_all().map_err(durable::at("fsync", &self.inprogress_path))?;
         let bytes = file.metadata().map_err(durable::at("stat", &self.inprogress_path))?.len();
         durable::rename(&self.inprogress_path, &self.final_path)?;
-        Ok(DurableSegment {
-            segment: Segment {
-                table: self.kind.table().to_string(),
-                path: self.relative_path,
-                rows: self.rows,
-                first_seq: self.first_seq,
-                last_seq: self.last_seq,
-                bytes,
-            },
-            kind: self.kind,
-            last_observed_at_ns: (self.rows > 0).then_some(self.last_observed_at_ns),
-        })
+        let segment = Segment {
+            table: self.table.to_string(),
+            path: self.relative_path,
+            rows: self.rows,
+            first_seq: self.first_seq,
+            last_seq: self.last_seq,
+            bytes,
+        };
+        Ok((segment, (self.rows > 0).then_some(self.last_observed_at_ns)))
+    }
+}
+
+/// Writes one change-log segment of one table.
+#[derive(Debug)]
+pub struct SegmentWriter {
+    kind: Kind,
+    part: ParquetPart,
+    builder: ChangeBatchBuilder,
+    buffered_json_bytes: usize,
+}
+
+impl SegmentWriter {
+    /// Starts `<run>/<table>/part-<first_seq>.parquet.inprogress` (see [`ParquetPart::create`]).
+    pub fn create(run_dir: &Path, kind: Kind, first_seq: u64) -> Result<SegmentWriter> {
+        let part =
+            ParquetPart::create(run_dir, kind.table(), first_seq, schema::schema(kind), writer_properties(kind))?;
+        Ok(SegmentWriter { kind, part, builder: ChangeBatchBuilder::new(kind), buffered_json_bytes: 0 })
+    }
+
+    /// Adds one change (of this writer's kind, with a seq above the previous one).
+    /// `facts` are `change.facts()`, parsed once by the caller; the size of the object's
+    /// JSON bounds row-group memory.
+    pub fn append(&mut self, change: &Change, facts: &Facts<'_>) -> Result<()> {
+        debug_assert_eq!(change.kind, self.kind);
+        debug_assert!(self.part.rows() == 0 || change.seq > self.part.last_seq());
+        self.builder.append_with_facts(change, facts);
+        self.buffered_json_bytes += change.json.len();
+        self.part.note_rows(1, change.seq, change.observed_at_ns);
+        if self.builder.len() >= ROW_GROUP_MAX_ROWS || self.buffered_json_bytes >= ROW_GROUP_MAX_BYTES {
+            self.write_row_group()?;
+        }
+        Ok(())
+    }
+
+    fn write_row_group(&mut self) -> Result<()> {
+        if self.builder.is_empty() {
+            return Ok(());
+        }
+        let batch = self.builder.finish().map_err(|source| SegmentError::Arrow { table: self.kind.table(), source })?;
+        self.buffered_json_bytes = 0;
+        self.part.write(&batch)
+    }
+
+    pub fn kind(&self) -> Kind {
+        self.kind
+    }
+
+    pub fn rows(&self) -> u64 {
+        self.part.rows()
+    }
+
+    pub fn first_seq(&self) -> u64 {
+        self.part.first_seq()
+    }
+
+    pub fn last_seq(&self) -> u64 {
+        self.part.last_seq()
+    }
+
+    /// Time since the writer was created (the age of its oldest row).
+    pub fn age(&self) -> Duration {
+        self.part.age()
+    }
+
+    /// Writes the last row group, then makes the file durable ([`ParquetPart::finish`]).
+    pub fn finish(mut self) -> Result<DurableSegment> {
+        self.write_row_group()?;
+        let (segment, last_observed_at_ns) = self.part.finish()?;
+        Ok(DurableSegment { segment, kind: self.kind, last_observed_at_ns })
     }
 }
 
@@ -291,6 +354,13 @@ pub fn scan_durable(run_dir: &Path) -> Result<Vec<DurableSegment>> {
 }
 
 fn read_footer(path: &Path, kind: Kind, relative_path: String) -> Result<DurableSegment> {
+    let (segment, last_observed_at_ns) = read_part_footer(path, kind.table(), relative_path)?;
+    Ok(DurableSegment { segment, kind, last_observed_at_ns })
+}
+
+/// The segment a complete file of `table` holds, from its footer, and its latest receipt
+/// time (`None` without rows).
+pub fn read_part_footer(path: &Path, table: &str, relative_path: String) -> Result<(Segment, Option<i64>)> {
     let file = File::open(path).map_err(durable::at("open", path))?;
     let bytes = file.metadata().map_err(durable::at("stat", path))?.len();
     let reader =
@@ -304,19 +374,16 @@ fn read_footer(path: &Path, kind: Kind, relative_path: String) -> Result<Durable
             .and_then(|value| value.parse().ok())
             .ok_or_else(|| SegmentError::NotASegment { path: path.to_path_buf(), key })
     };
-    let rows = metadata.num_rows() as u64;
-    Ok(DurableSegment {
-        segment: Segment {
-            table: kind.table().to_string(),
-            path: relative_path,
-            rows,
-            first_seq: lookup(FIRST_SEQ_KEY)? as u64,
-            last_seq: lookup(LAST_SEQ_KEY)? as u64,
-            bytes,
-        },
-        kind,
-        last_observed_at_ns: (rows > 0).then(|| lookup(LAST_OBSERVED_KEY)).transpose()?,
-    })
+    let rows = metadata.num_rows().max(0) as u64;
+    let segment = Segment {
+        table: table.to_string(),
+        path: relative_path,
+        rows,
+        first_seq: lookup(FIRST_SEQ_KEY)? as u64,
+        last_seq: lookup(LAST_SEQ_KEY)? as u64,
+        bytes,
+    };
+    Ok((segment, (rows > 0).then(|| lookup(LAST_OBSERVED_KEY)).transpose()?))
 }
 
 /// Deletes every `.inprogress` segment under `run_dir` (by definition not durable; their
@@ -339,7 +406,7 @@ pub fn remove_inprogress(run_dir: &Path) -> Result<Vec<PathBuf>> {
 
 /// Files of `table_dir` whose names pass `wanted`, as (name, path), sorted by name (and so by
 /// first seq). A missing directory has none.
-fn list_table_dir(table_dir: &Path, wanted: impl Fn(&str) -> bool) -> Result<Vec<(String, PathBuf)>> {
+pub fn list_table_dir(table_dir: &Path, wanted: impl Fn(&str) -> bool) -> Result<Vec<(String, PathBuf)>> {
     let entries = match fs::read_dir(table_dir) {
         Ok(entries) => entries,
         Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -363,6 +430,7 @@ mod tests {
     use super::*;
     use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
     use evident_core::Op;
+    use evident_core::schema::{META_KIND, META_REDACTION, META_SCHEMA_VERSION};
     use serde_json::json;
 
     fn change(seq: u64) -> Change {

@@ -181,7 +181,7 @@ pub struct UtilPoint {
 }
 
 /// Everything the report reads from one run.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct RunFacts {
     pub run_id: String,
     pub manifest: RunManifest,

@@ -174,21 +174,13 @@ mod tests {
             started_ns: 0,
             ended_ns: 5_000_000_000,
             nodes,
-            pods: vec![],
-            pod_events: vec![],
-            pod_changes: vec![],
-            node_stamps: vec![],
-            fleet: vec![],
-            namespace_totals: vec![],
-            pending_reasons: vec![],
-            stamping: vec![],
-            gpu_allocation: vec![],
             metric_samples: 3 * rows.len() as u64,
             gpu_metrics: rows,
             gpu_util: vec![
                 UtilPoint { node: "kwok-a".into(), scraped_ns: 1_000_000_000, util: 10.0 },
                 UtilPoint { node: "kwok-a".into(), scraped_ns: 2_000_000_000, util: f64::NAN },
             ],
+            ..RunFacts::default()
         }
     }
 
