@@ -39,9 +39,11 @@ pub fn redact(object: &mut Value) {
 /// Redacts JSON text with the same policy as [`redact`] and returns compact JSON.
 ///
 /// Members the policy does not touch are copied verbatim (so their order and spelling are
-/// the input's); only `metadata` is split further, and `spec` is parsed only when it holds
-/// env vars. Text the scanner cannot split safely (not an object, escaped keys) takes the
-/// full-parse path, so every input gets the same policy. Fails only on invalid JSON.
+/// the input's); only `metadata`, and `spec` when it holds env vars, are split further.
+/// Text the scanner cannot split safely (not an object, escaped keys, a pod template) takes
+/// the full-parse path, so every input gets the same policy. The scanner checks only the
+/// structure it walks: invalid JSON elsewhere passes through, and the recorder's facts parse
+/// (`ChangeStore::append`) refuses it before anything is written.
 pub fn redact_json(text: &str) -> Result<String, serde_json::Error> {
     if let Some(redacted) = redact_members(text) {
         return Ok(redacted);
