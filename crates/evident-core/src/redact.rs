@@ -11,12 +11,10 @@
 //! The version string is stamped into every Parquet file and the run manifest; bump it when
 //! the policy changes.
 
-use std::borrow::Cow;
-
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::json;
+use crate::json::Rewriter;
 
 /// Version of the redaction policy, stamped into every file written.
 pub const POLICY_VERSION: &str = "redact-v1";
@@ -38,14 +36,15 @@ pub fn redact(object: &mut Value) {
 
 /// Redacts JSON text with the same policy as [`redact`] and returns compact JSON.
 ///
-/// Members the policy does not touch are copied verbatim (so their order and spelling are
-/// the input's); only `metadata`, and `spec` when it holds env vars, are split further.
-/// Text the scanner cannot split safely (not an object, escaped keys, a pod template) takes
-/// the full-parse path, so every input gets the same policy. The scanner checks only the
-/// structure it walks: invalid JSON elsewhere passes through, and the recorder's facts parse
-/// (`ChangeStore::append`) refuses it before anything is written.
+/// One pass over the text ([`json::Rewriter`]): members the policy does not touch are copied
+/// verbatim (so their order and spelling are the input's); only `metadata`, `spec` and the
+/// containers and env lists in it are walked. Text the rewriter cannot walk safely (not an
+/// object, an escaped key where a name is compared) takes the full-parse path, so every
+/// input gets the same policy. The rewriter checks only the structure it walks: invalid
+/// JSON elsewhere passes through, and the recorder's facts parse (`ChangeStore::append`)
+/// refuses it before anything is written.
 pub fn redact_json(text: &str) -> Result<String, serde_json::Error> {
-    if let Some(redacted) = redact_members(text) {
+    if let Some(redacted) = redact_text(text) {
         return Ok(redacted);
     }
     let mut object: Value = serde_json::from_str(text)?;
@@ -53,89 +52,63 @@ pub fn redact_json(text: &str) -> Result<String, serde_json::Error> {
     serde_json::to_string(&object)
 }
 
-fn redact_members(text: &str) -> Option<String> {
-    rewrite_object(text, |key, value| match key {
-        "metadata" => redact_metadata_text(value).map(Edit::Replace),
-        // `"env"` finds every env list; `\u` a key that might spell it with escapes.
-        "spec" if value.contains("\"env\"") || value.contains("\\u") => redact_spec_text(value).map(Edit::Replace),
-        _ => Some(Edit::Keep),
-    })
+// The text path mirrors the tree path: a value of an unexpected type (annotations that are
+// not an object, env that is not a list...) is copied as it is, as `redact` leaves it.
+fn redact_text(text: &str) -> Option<String> {
+    let mut w = Rewriter::new(text);
+    w.object(|w, key| match key {
+        "metadata" => w.object_or_copy(metadata_member),
+        "spec" => w.object_or_copy(|w, key| match key {
+            "template" => w.object_or_copy(|w, key| match key {
+                "spec" => w.object_or_copy(pod_spec_member),
+                _ => w.copy(),
+            }),
+            _ => pod_spec_member(w, key),
+        }),
+        _ => w.copy(),
+    })?;
+    w.finish()
 }
 
-fn redact_metadata_text(text: &str) -> Option<String> {
-    rewrite_object(text, |key, value| match key {
-        "managedFields" => Some(Edit::Drop),
-        "annotations" if value != "null" => {
-            rewrite_object(value, |key, _| Some(if key == LAST_APPLIED { Edit::Drop } else { Edit::Keep }))
-                .map(Edit::Replace)
-        }
-        _ => Some(Edit::Keep),
-    })
-}
-
-/// The pod spec with env values hashed. Pod templates (`spec.template`) are left to the
-/// full-parse path.
-fn redact_spec_text(text: &str) -> Option<String> {
-    rewrite_object(text, |key, value| match key {
-        "template" => None,
-        "containers" | "initContainers" | "ephemeralContainers" if value != "null" => {
-            rewrite_array(value, redact_container_text).map(Edit::Replace)
-        }
-        _ => Some(Edit::Keep),
-    })
-}
-
-fn redact_container_text(text: &str) -> Option<String> {
-    rewrite_object(text, |key, value| match key {
-        "env" if value != "null" => rewrite_array(value, redact_env_var_text).map(Edit::Replace),
-        _ => Some(Edit::Keep),
-    })
-}
-
-fn redact_env_var_text(text: &str) -> Option<String> {
-    rewrite_object(text, |key, value| match key {
-        "value" => {
-            // Hash the decoded string, as the tree path does (non-strings hash as "").
-            let decoded: Value = serde_json::from_str(value).ok()?;
-            Some(Edit::Replace(format!("\"{}\"", hash_value(decoded.as_str().unwrap_or_default()))))
-        }
-        _ => Some(Edit::Keep),
-    })
-}
-
-/// What to do with one member of an object being rewritten.
-enum Edit {
-    Keep,
-    Drop,
-    Replace(String),
-}
-
-/// Rewrites the object `text` member by member. `None` (from the scanner, from an escaped
-/// key, or from `edit`) means the text path cannot redact it safely: the caller falls back
-/// to the full parse.
-fn rewrite_object(text: &str, mut edit: impl FnMut(&str, &str) -> Option<Edit>) -> Option<String> {
-    let mut kept: Vec<(&str, Cow<'_, str>)> = Vec::new();
-    for member in json::members(text).ok()? {
-        if member.key_is_escaped() {
-            return None;
-        }
-        match edit(member.key, member.value)? {
-            Edit::Keep => kept.push((member.key, Cow::Borrowed(member.value))),
-            Edit::Drop => {}
-            Edit::Replace(value) => kept.push((member.key, Cow::Owned(value))),
-        }
+fn metadata_member(w: &mut Rewriter<'_>, key: &str) -> Option<bool> {
+    match key {
+        "managedFields" => w.skip(),
+        "annotations" => w.object_or_copy(|w, key| if key == LAST_APPLIED { w.skip() } else { w.copy() }),
+        _ => w.copy(),
     }
-    let mut out = String::with_capacity(text.len());
-    json::write_object(&mut out, kept.iter().map(|(key, value)| (*key, value.as_ref())));
-    Some(out)
 }
 
-/// Rewrites every element of the array `text` with `edit`.
-fn rewrite_array(text: &str, edit: impl Fn(&str) -> Option<String>) -> Option<String> {
-    let elements: Option<Vec<String>> = json::elements(text).ok()?.into_iter().map(edit).collect();
-    let mut out = String::with_capacity(text.len());
-    json::write_array(&mut out, elements?.iter().map(String::as_str));
-    Some(out)
+fn pod_spec_member(w: &mut Rewriter<'_>, key: &str) -> Option<bool> {
+    match key {
+        "containers" | "initContainers" | "ephemeralContainers" => {
+            w.array_or_copy(|w| w.object_or_copy(container_member).map(drop))
+        }
+        _ => w.copy(),
+    }
+}
+
+fn container_member(w: &mut Rewriter<'_>, key: &str) -> Option<bool> {
+    match key {
+        "env" => w.array_or_copy(|w| w.object_or_copy(env_var_member).map(drop)),
+        _ => w.copy(),
+    }
+}
+
+fn env_var_member(w: &mut Rewriter<'_>, key: &str) -> Option<bool> {
+    if key != "value" {
+        return w.copy();
+    }
+    // Hash the decoded string, as the tree path does (non-strings hash as "").
+    let raw = w.take()?;
+    let hashed = match raw.strip_prefix('"').and_then(|s| s.strip_suffix('"')) {
+        Some(plain) if !plain.contains('\\') => hash_value(plain),
+        Some(_) => hash_value(&serde_json::from_str::<String>(raw).ok()?),
+        None => hash_value(""),
+    };
+    w.write_raw("\"");
+    w.write_raw(&hashed);
+    w.write_raw("\"");
+    Some(true)
 }
 
 // Pods carry containers under spec; objects embedding a pod template (never recorded
@@ -166,13 +139,16 @@ fn redact_pod_spec(spec: &mut Value) {
     }
 }
 
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
 /// The replacement for a secret-bearing string: stable, short, not reversible.
 pub fn hash_value(value: &str) -> String {
     let digest = Sha256::digest(value.as_bytes());
     let mut out = String::with_capacity(7 + 16);
     out.push_str("sha256:");
     for byte in &digest[..8] {
-        out.push_str(&format!("{byte:02x}"));
+        out.push(char::from(HEX[usize::from(byte >> 4)]));
+        out.push(char::from(HEX[usize::from(byte & 0xf)]));
     }
     out
 }
@@ -225,6 +201,11 @@ mod tests {
             json!({"metadata": {"name": "n", "annotations": null}, "spec": {"template": {"spec":
                 {"initContainers": [{"env": [{"name": "X", "value": "CANARY"}]}]}}}}),
             json!({"metadata": {"name": "n", "labels": {"a": "b"}}, "spec": {"taints": []}}),
+            json!({"metadata": {"annotations": "odd", "managedFields": null},
+                   "spec": {"containers": [7, {"env": "odd"}, {"env": [3, {"value": null}, {"value": ["CANARY"]}]}],
+                            "initContainers": {"not": "a list"},
+                            "template": {"metadata": {}, "spec": {"containers": [{"env": [{"value": "CANARY"}]}]}}}}),
+            json!({"metadata": [], "spec": "plain"}),
             json!({"kind": "Event", "message": "quote \" and \\u0041 and <tag>", "metadata": {}}),
             json!({}),
         ];
@@ -236,6 +217,16 @@ mod tests {
             redact(&mut expected);
             assert_eq!(serde_json::from_str::<Value>(&redacted).unwrap(), expected, "{text}");
         }
+    }
+
+    #[test]
+    fn text_path_keeps_member_order_and_spelling() {
+        let text = r#"{"z":1,"metadata":{"name":"p","managedFields":[{"f:x":{}}],"labels":{"b":"1","a":"2"}},"spec":{"containers":[{"name":"c","env":[{"value":"s","name":"E"}]}]},"a":"\u0041"}"#;
+        let expected = format!(
+            r#"{{"z":1,"metadata":{{"name":"p","labels":{{"b":"1","a":"2"}}}},"spec":{{"containers":[{{"name":"c","env":[{{"value":"{}","name":"E"}}]}}]}},"a":"\u0041"}}"#,
+            hash_value("s")
+        );
+        assert_eq!(redact_json(text).unwrap(), expected);
     }
 
     #[test]
