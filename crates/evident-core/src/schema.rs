@@ -12,7 +12,7 @@ use crate::change::{Change, Kind};
 use crate::extract::{Cell, Facts, Text};
 use crate::redact::POLICY_VERSION;
 use datafusion::arrow::array::{
-    ArrayRef, BooleanBuilder, Int64Builder, RecordBatch, StringBuilder, TimestampNanosecondBuilder, UInt32Builder,
+    Array, ArrayRef, BooleanBuilder, Int64Builder, RecordBatch, StringBuilder, TimestampNanosecondBuilder, UInt32Builder,
     UInt64Builder,
 };
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
@@ -220,7 +220,12 @@ impl ColumnBuilder {
             ColumnBuilder::U64(b) => Arc::new(b.finish()),
             ColumnBuilder::U32(b) => Arc::new(b.finish()),
             ColumnBuilder::I64(b) => Arc::new(b.finish()),
-            ColumnBuilder::Str(b) => Arc::new(b.finish()),
+            ColumnBuilder::Str(b) => {
+                let array = b.finish();
+                // Room for a batch like this one, instead of growing (and copying) into it.
+                *b = StringBuilder::with_capacity(array.len(), array.values().len());
+                Arc::new(array)
+            }
             ColumnBuilder::Time(b) => Arc::new(b.finish()),
             ColumnBuilder::Bool(b) => Arc::new(b.finish()),
         }

@@ -8,7 +8,7 @@
 //! ```
 //!
 //! A file is written as `.inprogress` in row groups of at most [`ROW_GROUP_MAX_ROWS`] rows
-//! (or [`ROW_GROUP_MAX_BYTES`] of JSON), so memory holds one row group per table, not a
+//! (or [`ROW_GROUP_MAX_BYTES`] buffered), so memory holds one row group per table, not a
 //! whole segment. [`SegmentWriter::finish`] writes the footer, fsyncs the file, renames it
 //! to `.parquet` and fsyncs the directory, in that order.
 //!
@@ -57,8 +57,15 @@ pub const LAST_OBSERVED_KEY: &str = "evident.last_observed_at_ns";
 /// Rows per row group. Large enough for good compression and few footer entries, small
 /// enough that a row group of realistic pods (a few KiB of JSON each) stays in tens of MiB.
 pub const ROW_GROUP_MAX_ROWS: usize = 8192;
-/// JSON bytes per row group, the other bound (for unusually large objects).
+/// Bytes a row group may buffer before it is closed, the other bound (for unusually
+/// large objects).
 pub const ROW_GROUP_MAX_BYTES: usize = 32 << 20;
+/// Rows handed to the Parquet encoder at a time. Row groups are still
+/// [`ROW_GROUP_MAX_ROWS`] long; small batches keep the Arrow builders a few MiB, so their
+/// buffers are reused from the heap instead of growing (and faulting in) 30 MiB each time.
+pub const BATCH_MAX_ROWS: usize = 1024;
+/// JSON bytes handed to the encoder at a time, the other bound of a batch.
+const BATCH_MAX_BYTES: usize = 4 << 20;
 
 const SUFFIX: &str = ".parquet";
 const INPROGRESS_SUFFIX: &str = ".parquet.inprogress";
@@ -219,6 +226,17 @@ impl ParquetPart {
         self.writer.flush().map_err(parquet_error)
     }
 
+    /// Adds `batch` to the open row group. The row group is closed when it reaches
+    /// [`ROW_GROUP_MAX_ROWS`] rows (the writer's setting) or buffers [`ROW_GROUP_MAX_BYTES`].
+    pub fn append(&mut self, batch: &RecordBatch) -> Result<()> {
+        let parquet_error = |source| SegmentError::Parquet { path: self.inprogress_path.clone(), source };
+        self.writer.write(batch).map_err(parquet_error)?;
+        if self.writer.in_progress_size() >= ROW_GROUP_MAX_BYTES {
+            self.writer.flush().map_err(parquet_error)?;
+        }
+        Ok(())
+    }
+
     pub fn table(&self) -> &'static str {
         self.table
     }
@@ -294,19 +312,19 @@ impl SegmentWriter {
         self.builder.append_with_facts(change, facts);
         self.buffered_json_bytes += change.json.len();
         self.part.note_rows(1, change.seq, change.observed_at_ns);
-        if self.builder.len() >= ROW_GROUP_MAX_ROWS || self.buffered_json_bytes >= ROW_GROUP_MAX_BYTES {
-            self.write_row_group()?;
+        if self.builder.len() >= BATCH_MAX_ROWS || self.buffered_json_bytes >= BATCH_MAX_BYTES {
+            self.write_batch()?;
         }
         Ok(())
     }
 
-    fn write_row_group(&mut self) -> Result<()> {
+    fn write_batch(&mut self) -> Result<()> {
         if self.builder.is_empty() {
             return Ok(());
         }
         let batch = self.builder.finish().map_err(|source| SegmentError::Arrow { table: self.kind.table(), source })?;
         self.buffered_json_bytes = 0;
-        self.part.write(&batch)
+        self.part.append(&batch)
     }
 
     pub fn kind(&self) -> Kind {
@@ -332,7 +350,7 @@ impl SegmentWriter {
 
     /// Writes the last row group, then makes the file durable ([`ParquetPart::finish`]).
     pub fn finish(mut self) -> Result<DurableSegment> {
-        self.write_row_group()?;
+        self.write_batch()?;
         let (segment, last_observed_at_ns) = self.part.finish()?;
         Ok(DurableSegment { segment, kind: self.kind, last_observed_at_ns })
     }

@@ -21,7 +21,8 @@
 //! - Within a segment, seqs are contiguous and the first one is the seq in the file name.
 //! - The JSON is the source of truth: typed columns are re-extracted from it when records are
 //!   folded into Parquet.
-//! - Writes are buffered; only [`WalWriter::sync`] makes them durable. A new segment's header
+//! - Writes are buffered; only [`WalWriter::sync`] (or a finished [`WalWriter::start_sync`])
+//!   makes them durable. A new segment's header
 //!   and directory entry are fsynced when it is created, so a synced record is always found.
 //!
 //! What a crash can lose: the records appended since the last [`WalWriter::sync`]. They may
@@ -34,6 +35,7 @@
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::thread::{self, JoinHandle};
 
 use evident_core::{Change, Kind, Op};
 
@@ -138,6 +140,26 @@ pub fn list_segments(wal_dir: &Path) -> Result<Vec<(u64, PathBuf)>> {
     Ok(segments)
 }
 
+/// An fsync of a WAL segment running on its own thread ([`WalWriter::start_sync`]).
+#[derive(Debug)]
+pub struct BackgroundSync {
+    path: PathBuf,
+    fsync: JoinHandle<io::Result<()>>,
+}
+
+impl BackgroundSync {
+    pub fn is_finished(&self) -> bool {
+        self.fsync.is_finished()
+    }
+
+    /// Waits for the fsync and returns its outcome.
+    pub fn wait(self) -> Result<()> {
+        let outcome = self.fsync.join().unwrap_or_else(|_| Err(io::Error::other("the fsync thread panicked")));
+        outcome.map_err(durable::at("fsync", &self.path))?;
+        Ok(())
+    }
+}
+
 /// Appends records to one segment file.
 #[derive(Debug)]
 pub struct WalWriter {
@@ -223,6 +245,16 @@ impl WalWriter {
         self.records += 1;
         self.unsynced = true;
         Ok(record_len)
+    }
+
+    /// Writes the buffer out and starts fsyncing the segment on another thread, so appends
+    /// go on while the disk catches up. Every record appended so far is durable once the
+    /// returned [`BackgroundSync`] has finished without error.
+    pub fn start_sync(&mut self) -> Result<BackgroundSync> {
+        self.file.flush().map_err(durable::at("write", &self.path))?;
+        let file = self.file.get_ref().try_clone().map_err(durable::at("duplicate handle of", &self.path))?;
+        self.unsynced = false;
+        Ok(BackgroundSync { path: self.path.clone(), fsync: thread::spawn(move || file.sync_data()) })
     }
 
     /// Writes the buffer out and fsyncs the segment: every record appended so far is durable.
