@@ -390,6 +390,8 @@ impl<'a> Facts<'a> {
         match serde_json::from_str(json) {
             Ok(facts) => Ok(facts),
             Err(error) if error.is_data() => {
+                // The type error may come before a syntax error: the text must still be JSON.
+                serde_json::from_str::<IgnoredAny>(json)?;
                 let identity: IdentityOnly<'a> = serde_json::from_str(json).unwrap_or_default();
                 let IdentityMeta { name, namespace, uid, resource_version } = identity.metadata;
                 Ok(Facts {
@@ -719,5 +721,7 @@ mod tests {
         assert_eq!((facts.name(), facts.uid(), facts.resource_version()), ("p", "u", "7"));
         assert_eq!(facts.phase(), None);
         assert!(Facts::parse(r#"{"metadata":"#).is_err());
+        // A type error before the syntax error: still refused.
+        assert!(Facts::parse(r#"{"status":{"phase":42},"spec":[tru"#).is_err());
     }
 }

@@ -123,3 +123,40 @@ fn wal_segments_are_deleted_once_their_rows_are_durable() {
     assert_eq!(wal_files(&run), 1);
     store.close("duration").unwrap();
 }
+
+#[test]
+fn invalid_json_is_refused_and_the_store_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let (mut store, _) = ChangeStore::open(&run, StoreConfig::default()).unwrap();
+    let mut cluster = SyntheticCluster::new(20, 4).pods_only();
+    append(&mut store, &mut cluster, 10);
+    // The second has a type error before its syntax error.
+    for text in ["{\"metadata\":", "{\"status\":{\"phase\":42},\"spec\":[tru", "not json", ""] {
+        let refused = store.append(Kind::Pod, Op::Modified, 1, 0, text);
+        assert!(matches!(refused, Err(evident_recorder::StoreError::Json(_))), "{text:?}: {refused:?}");
+    }
+    append(&mut store, &mut cluster, 10);
+    let manifest = store.close("duration").unwrap();
+    assert_eq!(manifest.row_counts.get("pods"), Some(&20));
+    assert_eq!(manifest.segments.iter().map(|s| (s.first_seq, s.last_seq)).collect::<Vec<_>>(), vec![(0, 19)]);
+}
+
+#[test]
+fn wal_fsyncs_in_the_background_are_reported_once_done() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let config = StoreConfig::default().with_wal_fsync_interval(Duration::ZERO);
+    let (mut store, _) = ChangeStore::open(&run, config).unwrap();
+    let mut cluster = SyntheticCluster::new(20, 5).pods_only();
+    append(&mut store, &mut cluster, 5);
+    assert_eq!(store.stats().last_fsynced_seq, None);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while store.stats().last_fsynced_seq != Some(4) {
+        assert!(std::time::Instant::now() < deadline, "no fsync reported: {:?}", store.stats());
+        store.tick().unwrap();
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(store.stats().last_fsync.is_some());
+    store.close("duration").unwrap();
+}
