@@ -7,7 +7,7 @@
 
 use std::path::PathBuf;
 use std::process::Command;
-use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
@@ -15,6 +15,7 @@ use k8s_openapi::api::core::v1::{Namespace, Pod};
 use kube::api::{DeleteParams, ListParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Api, Client, Config};
+use tokio::sync::{Mutex, MutexGuard};
 
 /// The repository root: the nearest ancestor of the running test's package (cargo sets
 /// `CARGO_MANIFEST_DIR` when it runs a test) that holds `hack/cluster.sh`. Looked up at run
@@ -72,10 +73,12 @@ pub async fn client() -> anyhow::Result<Client> {
 /// them all first, so pods a failed earlier test left behind cannot hold GPUs or add rows.
 pub const TEST_NAMESPACES: &[&str] = &["gpu-demo", "evident-crash", "evident-restart", "evident-canary"];
 
-/// Serialises tests that change the cluster.
-pub fn exclusive() -> MutexGuard<'static, ()> {
-    static LOCK: Mutex<()> = Mutex::new(());
-    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+/// Serialises tests that change the cluster: `let _guard = exclusive().await;` (without
+/// the `.await` nothing is locked). An async lock, since the guard is held across the
+/// test's awaits.
+pub async fn exclusive() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::const_new(());
+    LOCK.lock().await
 }
 
 /// Path of a manifest folder or file in the repository.

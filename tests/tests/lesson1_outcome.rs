@@ -20,13 +20,13 @@ async fn failed_scheduling_message(client: &kube::Client, pod: &str) -> anyhow::
         .into_iter()
         .filter(|e| e.reason.as_deref() == Some("FailedScheduling"))
         .filter_map(|e| e.message)
-        .last()
+        .next_back()
         .ok_or_else(|| format!("no FailedScheduling event for {pod} yet")))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lesson1_fleet_and_scenarios_match_the_notebook() -> anyhow::Result<()> {
-    let _guard = exclusive();
+    let _guard = exclusive().await;
     let client = client().await?;
     delete_namespaces(&client, TEST_NAMESPACES, Duration::from_secs(120)).await?;
 

@@ -65,7 +65,7 @@ async fn recorded_latest(ctx: &SessionContext, table: &str) -> anyhow::Result<BT
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn recording_ends_where_the_api_server_ends_and_records_nothing_twice() -> anyhow::Result<()> {
-    let _guard = exclusive();
+    let _guard = exclusive().await;
     let client = client().await?;
     delete_namespaces(&client, TEST_NAMESPACES, Duration::from_secs(120)).await?;
     let run = tempfile::tempdir()?;

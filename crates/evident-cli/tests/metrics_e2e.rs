@@ -76,10 +76,13 @@ async fn fleet_gpus(client: &kube::Client) -> anyhow::Result<Vec<Gpu>> {
     Ok(gpus)
 }
 
+/// A metric family the endpoint serves: its name, its help text and each GPU's value.
+type Family = (&'static str, &'static str, fn(&Gpu) -> u32);
+
 /// The exposition text dcgm-exporter would serve for these GPUs.
 fn exposition(gpus: &[Gpu]) -> String {
     let mut text = String::new();
-    let families: [(&str, &str, fn(&Gpu) -> u32); 3] = [
+    let families: [Family; 3] = [
         ("DCGM_FI_DEV_GPU_UTIL", "GPU utilization (in %).", |gpu| gpu.util),
         ("DCGM_FI_DEV_FB_USED", "Framebuffer memory used (in MiB).", |gpu| gpu.fb_used_mib),
         ("DCGM_FI_DEV_FB_FREE", "Framebuffer memory free (in MiB).", |gpu| FB_TOTAL_MIB - gpu.fb_used_mib),
@@ -183,7 +186,7 @@ async fn metrics_segments(run_dir: &Path) -> anyhow::Result<Vec<String>> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dcgm_samples_for_every_fake_gpu_are_recorded_and_summarised() -> anyhow::Result<()> {
-    let _guard = exclusive();
+    let _guard = exclusive().await;
     let client = client().await?;
     ensure_fleet(&client).await?;
     let gpus = fleet_gpus(&client).await?;

@@ -191,7 +191,7 @@ async fn api_pods(client: &Client, namespace: &str) -> anyhow::Result<BTreeMap<S
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_at_several_points_then_recover_and_resume() -> anyhow::Result<()> {
-    let _guard = exclusive();
+    let _guard = exclusive().await;
     let client = client().await?;
     let namespace = "evident-crash";
     let out = tempfile::tempdir()?;
@@ -257,7 +257,7 @@ async fn sigkill_at_several_points_then_recover_and_resume() -> anyhow::Result<(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_stops_cleanly_across_an_api_server_restart() -> anyhow::Result<()> {
-    let _guard = exclusive();
+    let _guard = exclusive().await;
     let client = client().await?;
     let namespace = "evident-restart";
     fresh_namespace(&client, namespace).await?;
@@ -351,7 +351,7 @@ async fn run_text(run_dir: &Path) -> anyhow::Result<String> {
 async fn secrets_and_env_values_never_reach_the_run_directory() -> anyhow::Result<()> {
     const SECRET_CANARY: &str = "evident-canary-secret-4f1d9c";
     const ENV_CANARY: &str = "evident-canary-env-b27e05";
-    let _guard = exclusive();
+    let _guard = exclusive().await;
     let client = client().await?;
     let namespace = "evident-canary";
     fresh_namespace(&client, namespace).await?;

@@ -29,7 +29,7 @@ fn read(path: &Path) -> anyhow::Result<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lesson1_runs_end_to_end_and_a_changed_expectation_fails() -> anyhow::Result<()> {
-    let _guard = exclusive();
+    let _guard = exclusive().await;
     let client = client().await?;
     delete_namespaces(&client, TEST_NAMESPACES, Duration::from_secs(120)).await?;
     let kubeconfig = kubeconfig()?;

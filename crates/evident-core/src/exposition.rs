@@ -111,7 +111,7 @@ fn family_type(types: &HashMap<String, String>, name: &str) -> Option<String> {
 }
 
 fn parse_sample(line: &str) -> Result<Sample, String> {
-    let name_end = line.find(|c: char| c == '{' || c == ' ' || c == '\t').unwrap_or(line.len());
+    let name_end = line.find(['{', ' ', '\t']).unwrap_or(line.len());
     let name = &line[..name_end];
     if !is_metric_name(name) {
         return Err(format!("`{}` is not a metric name", truncate(name)));
@@ -137,8 +137,11 @@ fn parse_sample(line: &str) -> Result<Sample, String> {
     Ok(Sample { name: name.to_string(), labels, value, timestamp_ms, metric_type: None })
 }
 
+/// A sample's labels, name and value, in the order written.
+type Labels = Vec<(String, String)>;
+
 /// Parses `l="v",...}` (the text after `{`); returns the labels and the text after `}`.
-fn parse_labels(text: &str) -> Result<(Vec<(String, String)>, &str), String> {
+fn parse_labels(text: &str) -> Result<(Labels, &str), String> {
     let mut labels = Vec::new();
     let mut rest = text;
     loop {

@@ -308,7 +308,9 @@ mod tests {
 
     #[test]
     fn refuses_escaped_keys_and_broken_structure() {
-        for text in [r#"{"k\"ey":1}"#, r#"{"a":1"#, r#"{"a" 1}"#, r#"{"a":"unterminated}"#, r#"{"a":1} x"#, r#"{"a":}"#, "[1,]"] {
+        for text in
+            [r#"{"k\"ey":1}"#, r#"{"a":1"#, r#"{"a" 1}"#, r#"{"a":"unterminated}"#, r#"{"a":1} x"#, r#"{"a":}"#, "[1,]"]
+        {
             assert_eq!(walk(text), None, "{text}");
         }
     }

@@ -12,8 +12,8 @@ use crate::change::{Change, Kind};
 use crate::extract::{Cell, Facts, Text};
 use crate::redact::POLICY_VERSION;
 use datafusion::arrow::array::{
-    Array, ArrayRef, BooleanBuilder, Int64Builder, RecordBatch, StringBuilder, TimestampNanosecondBuilder, UInt32Builder,
-    UInt64Builder,
+    Array, ArrayRef, BooleanBuilder, Int64Builder, RecordBatch, StringBuilder, TimestampNanosecondBuilder,
+    UInt32Builder, UInt64Builder,
 };
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::arrow::error::ArrowError;

@@ -181,7 +181,7 @@ mod tests {
     fn csv_and_json() {
         let (schema, batch) = batch();
         assert_eq!(
-            String::from_utf8(render_csv(&schema, &[batch.clone()]).unwrap()).unwrap(),
+            String::from_utf8(render_csv(&schema, std::slice::from_ref(&batch)).unwrap()).unwrap(),
             "node,gpus\na100-0,8\n,\n"
         );
         assert_eq!(

@@ -292,9 +292,12 @@ fn latest_view_sql(kind: Kind) -> String {
     )
 }
 
+/// A column of the `runs` table: its name and how to read its value from a run.
+type RunColumn<T> = (&'static str, fn(&Run) -> T);
+
 fn run_table(runs: &[Run]) -> Result<Arc<dyn TableProvider>> {
     let time = || DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into()));
-    let text_columns: [(&str, fn(&Run) -> String); 10] = [
+    let text_columns: [RunColumn<String>; 10] = [
         ("stop_reason", |r| r.manifest.stop_reason.clone()),
         ("tool_version", |r| r.manifest.tool_version.clone()),
         ("schema_version", |r| r.manifest.schema_version.clone()),
@@ -306,7 +309,7 @@ fn run_table(runs: &[Run]) -> Result<Arc<dyn TableProvider>> {
         ("kwok_version", |r| r.manifest.cluster.kwok_version.clone()),
         ("run_dir", |r| r.dir.display().to_string()),
     ];
-    let count_columns: [(&str, fn(&Run) -> i64); 5] = [
+    let count_columns: [RunColumn<i64>; 5] = [
         ("segments", |r| r.segments.values().map(Vec::len).sum::<usize>() as i64),
         ("gaps", |r| r.manifest.gaps.len() as i64),
         ("node_rows", |r| r.rows.get(&Kind::Node).copied().unwrap_or(0) as i64),

@@ -79,7 +79,7 @@ fn write_path(c: &mut Criterion) {
                 let (op, text) = &changes[next % changes.len()];
                 store.append(Kind::Pod, *op, 1, next as i64, text).unwrap();
                 next += 1;
-                if next % 100 == 0 {
+                if next.is_multiple_of(100) {
                     store.tick().unwrap();
                 }
             }
@@ -96,7 +96,7 @@ fn write_path(c: &mut Criterion) {
                     let (op, text) = &changes[next % changes.len()];
                     store.append(Kind::Pod, *op, 1, next as i64, text).unwrap();
                     next += 1;
-                    if next % 100 == 0 {
+                    if next.is_multiple_of(100) {
                         store.tick().unwrap();
                     }
                 }

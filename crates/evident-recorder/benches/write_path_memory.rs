@@ -50,7 +50,7 @@ fn run_case(live: usize, changes: u64) {
             cache.insert(uid, json.clone());
         }
         store.append(change.kind, change.op, 1, seq as i64, &json).unwrap();
-        if seq % 100 == 0 {
+        if seq.is_multiple_of(100) {
             store.tick().unwrap();
         }
     }

@@ -37,7 +37,7 @@ pub enum ApplyError {
         api_version: String,
         kind: String,
         #[source]
-        source: kube::Error,
+        source: Box<kube::Error>,
     },
     /// The API server refused the apply.
     #[error("applying {kind} {name} from {path} failed: {source}")]
@@ -46,7 +46,7 @@ pub enum ApplyError {
         kind: String,
         name: String,
         #[source]
-        source: kube::Error,
+        source: Box<kube::Error>,
     },
     /// Applied nodes did not become schedulable in time.
     #[error("nodes not ready after {}s: {}; check the KWOK controller (hack/cluster.sh status)", waited.as_secs(), pending.join(", "))]
@@ -136,7 +136,7 @@ pub async fn apply(client: &Client, documents: &[Document]) -> Result<Vec<String
                 path: document.path.clone(),
                 api_version: api_version.to_string(),
                 kind: document.kind().to_string(),
-                source,
+                source: Box::new(source),
             })?;
         let api: Api<DynamicObject> = match capabilities.scope {
             Scope::Cluster => Api::all_with(client.clone(), &resource),
@@ -148,7 +148,7 @@ pub async fn apply(client: &Client, documents: &[Document]) -> Result<Vec<String
             path: document.path.clone(),
             kind: document.kind().to_string(),
             name: document.name().to_string(),
-            source,
+            source: Box::new(source),
         };
         api.patch(document.name(), &params, &Patch::Apply(&document.object)).await.map_err(apply_error)?;
         if document.object.get("status").is_some_and(|s| s.as_object().is_some_and(|m| !m.is_empty())) {
@@ -165,31 +165,6 @@ pub async fn apply(client: &Client, documents: &[Document]) -> Result<Vec<String
     Ok(applied)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn loads_multi_document_files_in_name_order_and_rejects_nameless() {
-        let dir = std::env::temp_dir().join(format!("evident-apply-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("b.yaml"), "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\n").unwrap();
-        std::fs::write(
-            dir.join("a.yaml"),
-            "apiVersion: v1\nkind: Namespace\nmetadata: {name: ns}\n---\n---\napiVersion: v1\nkind: Node\nmetadata: {name: n}\n",
-        )
-        .unwrap();
-        std::fs::write(dir.join("notes.txt"), "ignored").unwrap();
-        let names: Vec<String> =
-            load(&[dir.clone()]).unwrap().iter().map(|d| format!("{}/{}", d.kind(), d.name())).collect();
-        assert_eq!(names, ["Namespace/ns", "Node/n", "Pod/p"]);
-        std::fs::write(dir.join("c.yaml"), "apiVersion: v1\nkind: Pod\nmetadata: {}\n").unwrap();
-        let error = load(&[dir.clone()]).unwrap_err().to_string();
-        assert!(error.contains("c.yaml") && error.contains("metadata.name"), "{error}");
-        std::fs::remove_dir_all(dir).unwrap();
-    }
-}
-
 /// Why a node cannot take pods yet, or `None` when it can: its `Ready` condition is not
 /// `True`, or the node lifecycle controller tainted it (`node.kubernetes.io/not-ready`,
 /// `unreachable`, ...). Taints the manifest itself declares (a control-plane taint) are the
@@ -203,10 +178,9 @@ pub fn not_ready_reason(node: &Node) -> Option<String> {
     if ready.as_deref() != Some("True") {
         return Some(format!("Ready={}", ready.as_deref().unwrap_or("unknown")));
     }
-    let lifecycle = node.spec.as_ref().and_then(|s| s.taints.as_ref()).and_then(|taints| {
+    node.spec.as_ref().and_then(|s| s.taints.as_ref()).and_then(|taints| {
         taints.iter().find(|t| t.key.starts_with("node.kubernetes.io/")).map(|t| format!("taint {}", t.key))
-    });
-    lifecycle
+    })
 }
 
 /// Waits until every named node exists and can take pods (see [`not_ready_reason`]).
@@ -239,4 +213,29 @@ pub async fn wait_nodes_ready(client: &Client, names: &[String], timeout: Durati
 /// Names of the Node documents among `documents`.
 pub fn node_names(documents: &[Document]) -> Vec<String> {
     documents.iter().filter(|d| d.kind() == "Node").map(|d| d.name().to_string()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loads_multi_document_files_in_name_order_and_rejects_nameless() {
+        let dir = std::env::temp_dir().join(format!("evident-apply-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("b.yaml"), "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\n").unwrap();
+        std::fs::write(
+            dir.join("a.yaml"),
+            "apiVersion: v1\nkind: Namespace\nmetadata: {name: ns}\n---\n---\napiVersion: v1\nkind: Node\nmetadata: {name: n}\n",
+        )
+        .unwrap();
+        std::fs::write(dir.join("notes.txt"), "ignored").unwrap();
+        let names: Vec<String> =
+            load(std::slice::from_ref(&dir)).unwrap().iter().map(|d| format!("{}/{}", d.kind(), d.name())).collect();
+        assert_eq!(names, ["Namespace/ns", "Node/n", "Pod/p"]);
+        std::fs::write(dir.join("c.yaml"), "apiVersion: v1\nkind: Pod\nmetadata: {}\n").unwrap();
+        let error = load(std::slice::from_ref(&dir)).unwrap_err().to_string();
+        assert!(error.contains("c.yaml") && error.contains("metadata.name"), "{error}");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
 }

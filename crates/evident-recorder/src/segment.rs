@@ -367,7 +367,7 @@ pub fn scan_durable(run_dir: &Path) -> Result<Vec<DurableSegment>> {
             found.push(read_footer(&path, kind, format!("{}/{name}", kind.table()))?);
         }
     }
-    found.sort_by(|a, b| (a.kind, a.segment.first_seq).cmp(&(b.kind, b.segment.first_seq)));
+    found.sort_by_key(|a| (a.kind, a.segment.first_seq));
     Ok(found)
 }
 

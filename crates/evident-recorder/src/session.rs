@@ -292,10 +292,10 @@ fn write_loop(
             list_segment(&mut store, segment)?;
         }
     }
-    if let Ok(stats) = stats.lock() {
-        if let Some(version) = &stats.kwok_version {
-            store.manifest_mut().cluster.kwok_version = version.clone();
-        }
+    if let Ok(stats) = stats.lock()
+        && let Some(version) = &stats.kwok_version
+    {
+        store.manifest_mut().cluster.kwok_version = version.clone();
     }
     if let Some(segment) = metrics.map(MetricStore::close).transpose()?.flatten() {
         manifest::add_segment(store.manifest_mut(), segment);

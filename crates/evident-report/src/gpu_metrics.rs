@@ -75,7 +75,7 @@ fn scraped_sentence(facts: &RunFacts) -> String {
 }
 
 fn interval(ms: u64) -> String {
-    if ms % 1000 == 0 { format!("{} s", ms / 1000) } else { format!("{ms} ms") }
+    if ms.is_multiple_of(1000) { format!("{} s", ms / 1000) } else { format!("{ms} ms") }
 }
 
 /// Which GPUs are fake (on KWOK-managed nodes), which real, which unknown to the recording.
