@@ -72,17 +72,22 @@ fn write_path(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let (mut store, _) = ChangeStore::open(&dir.path().join("bench-run"), StoreConfig::default()).unwrap();
     let mut next = 0usize;
+    // Appends `iterations` changes as the recorder's store thread does, with a `tick` every
+    // 100 changes.
+    let mut record = |store: &mut ChangeStore, iterations: u64| {
+        for _ in 0..iterations {
+            let (op, text) = &changes[next % changes.len()];
+            store.append(Kind::Pod, *op, 1, next as i64, text).unwrap();
+            next += 1;
+            if next.is_multiple_of(100) {
+                store.tick().unwrap();
+            }
+        }
+    };
     group.bench_function("to_durable_parquet", |b| {
         b.iter_custom(|iterations| {
             let start = Instant::now();
-            for _ in 0..iterations {
-                let (op, text) = &changes[next % changes.len()];
-                store.append(Kind::Pod, *op, 1, next as i64, text).unwrap();
-                next += 1;
-                if next.is_multiple_of(100) {
-                    store.tick().unwrap();
-                }
-            }
+            record(&mut store, iterations);
             start.elapsed()
         })
     });
@@ -92,14 +97,7 @@ fn write_path(c: &mut Criterion) {
         group.bench_function("to_durable_parquet_cpu", |b| {
             b.iter_custom(|iterations| {
                 let start = thread_cpu_ns().unwrap_or_default();
-                for _ in 0..iterations {
-                    let (op, text) = &changes[next % changes.len()];
-                    store.append(Kind::Pod, *op, 1, next as i64, text).unwrap();
-                    next += 1;
-                    if next.is_multiple_of(100) {
-                        store.tick().unwrap();
-                    }
-                }
+                record(&mut store, iterations);
                 Duration::from_nanos(thread_cpu_ns().unwrap_or_default().saturating_sub(start))
             })
         });
