@@ -2,7 +2,10 @@
 //! JSON text a watch receives, redact it (text splicing, see `evident_core::json`), read the
 //! typed columns (`evident_core::Facts`), append to the WAL, encode Parquet segments (rolled
 //! at the default 50 000 rows), with a `tick` every 100 changes as the recorder's store
-//! thread does. `to_durable_parquet` is timed by the wall clock, so it includes waiting for
+//! thread does. `watch_decode` is the step before, in the watch: an event line as the API
+//! server sends it, decoded into the object's JSON text (`evident_recorder::raw`); a
+//! change's whole cost on one core is `watch_decode` plus `to_durable_parquet_cpu`.
+//! `to_durable_parquet` is timed by the wall clock, so it includes waiting for
 //! the disk; `to_durable_parquet_cpu` times the same work by this thread's CPU time (what
 //! one core sustains). `value_decode` is what parsing each pod into a `serde_json::Value`
 //! alone would cost, for comparison.
@@ -15,8 +18,10 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use evident_core::{Change, ChangeBatchBuilder, Kind, Op};
+use evident_recorder::raw::RawObject;
 use evident_recorder::synthetic::SyntheticCluster;
 use evident_recorder::{ChangeStore, StoreConfig};
+use kube::api::WatchEvent;
 use serde_json::Value;
 
 /// Distinct pod changes replayed in a loop: enough to defeat caches, as JSON text.
@@ -44,6 +49,21 @@ fn write_path(c: &mut Criterion) {
             let (_, text) = &changes[next % changes.len()];
             next += 1;
             black_box(serde_json::from_str::<Value>(text).unwrap())
+        })
+    });
+
+    // What the recorder's watch does with each event line: decode it into the object's text.
+    let events: Vec<String> =
+        changes.iter().take(2_000).map(|(_, text)| format!(r#"{{"type":"MODIFIED","object":{text}}}"#)).collect();
+    group.bench_function("watch_decode", |b| {
+        let mut next = 0;
+        b.iter(|| {
+            let event = &events[next % events.len()];
+            next += 1;
+            match serde_json::from_str::<WatchEvent<RawObject>>(event).unwrap() {
+                WatchEvent::Modified(object) => black_box(object.json),
+                _ => unreachable!("every event is MODIFIED"),
+            }
         })
     });
 

@@ -17,6 +17,7 @@ pub mod durable;
 pub mod lock;
 pub mod manifest;
 pub mod metric_store;
+pub mod raw;
 pub mod recover;
 pub mod scrape;
 pub mod segment;

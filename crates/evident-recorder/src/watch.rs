@@ -23,11 +23,13 @@ use evident_core::manifest::Gap;
 use evident_core::{Kind, Op};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Event as CoreEvent, Node, Pod};
-use kube::api::{ApiResource, DynamicObject, TypeMeta};
+use kube::api::ApiResource;
 use kube::runtime::WatchStreamExt;
 use kube::runtime::utils::Backoff;
 use kube::runtime::watcher::{self, Event};
 use kube::{Api, Client};
+
+use crate::raw::RawObject;
 
 /// What a watch reports to the recording session.
 #[derive(Debug, Clone, PartialEq)]
@@ -68,7 +70,7 @@ pub fn api_resource(kind: Kind) -> ApiResource {
 }
 
 /// The API handle for `kind` in `namespace` (`None`: all namespaces; ignored for nodes).
-pub fn api_for(client: Client, kind: Kind, namespace: Option<&str>) -> Api<DynamicObject> {
+pub fn api_for(client: Client, kind: Kind, namespace: Option<&str>) -> Api<RawObject> {
     let resource = api_resource(kind);
     match (kind, namespace) {
         (Kind::Node, _) | (_, None) => Api::all_with(client, &resource),
@@ -83,7 +85,7 @@ pub fn now_ns() -> i64 {
 /// Follows one kind (in one namespace scope) until `sink` refuses an observation, which is
 /// how the session tells watches to stop.
 pub async fn follow(
-    api: Api<DynamicObject>,
+    api: Api<RawObject>,
     kind: Kind,
     scope: String,
     first_epoch: u32,
@@ -149,7 +151,7 @@ impl Backoff for RetryBackoff {
     }
 }
 
-fn event_to_watched(event: Event<DynamicObject>, resource: &ApiResource) -> Event<WatchedObject> {
+fn event_to_watched(event: Event<RawObject>, resource: &ApiResource) -> Event<WatchedObject> {
     match event {
         Event::Apply(object) => Event::Apply(to_watched(object, resource)),
         Event::Delete(object) => Event::Delete(to_watched(object, resource)),
@@ -159,16 +161,11 @@ fn event_to_watched(event: Event<DynamicObject>, resource: &ApiResource) -> Even
     }
 }
 
-/// Serializes the object once; the store redacts and reads that text.
-fn to_watched(mut object: DynamicObject, resource: &ApiResource) -> WatchedObject {
+/// The object's text as received (see [`crate::raw`]); the store redacts and reads it.
+fn to_watched(mut object: RawObject, resource: &ApiResource) -> WatchedObject {
     // Items of a list carry no apiVersion/kind; fill them in so every row is self-describing.
-    if object.types.as_ref().is_none_or(|types| types.api_version.is_empty() || types.kind.is_empty()) {
-        object.types = Some(TypeMeta { api_version: resource.api_version.clone(), kind: resource.kind.clone() });
-    }
-    let uid = object.metadata.uid.clone().unwrap_or_default();
-    // A DynamicObject has string keys only, so serializing it cannot fail.
-    let json = serde_json::to_string(&object).unwrap_or_else(|_| "null".to_string());
-    WatchedObject { uid, json }
+    object.fill_type(resource);
+    WatchedObject { uid: object.metadata.uid.unwrap_or_default(), json: object.json }
 }
 
 /// The epoch bookkeeping of one watch, separated from the network so it can be tested.
