@@ -136,6 +136,27 @@ impl Writer<'_> {
         // Writing into a Vec cannot fail.
         let _ = serde_json::to_writer(&mut *self.out, text);
     }
+
+    /// Writes `open`, the items `item` writes (it returns false when there are no more)
+    /// separated by commas, then `close`. Whether another item follows is known only by
+    /// trying, so each comma goes out first and is taken back after the last item.
+    fn items<E>(&mut self, open: u8, close: u8, mut item: impl FnMut(&mut Self) -> Result<bool, E>) -> Result<(), E> {
+        self.out.push(open);
+        let mut first = true;
+        loop {
+            let mark = self.out.len();
+            if !first {
+                self.out.push(b',');
+            }
+            if !item(self)? {
+                self.out.truncate(mark);
+                break;
+            }
+            first = false;
+        }
+        self.out.push(close);
+        Ok(())
+    }
 }
 
 /// Writes one value (of any type) to the output.
@@ -198,41 +219,20 @@ impl<'de> Visitor<'de> for Value<'_, '_> {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        self.writer.out.push(b'[');
-        let mut first = true;
-        loop {
-            let mark = self.writer.out.len();
-            if !first {
-                self.writer.out.push(b',');
-            }
-            if seq.next_element_seed(Value { writer: &mut *self.writer, at: Place::Elsewhere })?.is_none() {
-                self.writer.out.truncate(mark);
-                break;
-            }
-            first = false;
-        }
-        self.writer.out.push(b']');
-        Ok(())
+        self.writer
+            .items(b'[', b']', |writer| Ok(seq.next_element_seed(Value { writer, at: Place::Elsewhere })?.is_some()))
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        self.writer.out.push(b'{');
-        let mut first = true;
-        loop {
-            let mark = self.writer.out.len();
-            if !first {
-                self.writer.out.push(b',');
-            }
-            let Some(at) = map.next_key_seed(Key { writer: &mut *self.writer, parent: self.at })? else {
-                self.writer.out.truncate(mark);
-                break;
+        let parent = self.at;
+        self.writer.items(b'{', b'}', |writer| {
+            let Some(at) = map.next_key_seed(Key { writer: &mut *writer, parent })? else {
+                return Ok(false);
             };
-            self.writer.out.push(b':');
-            map.next_value_seed(Value { writer: &mut *self.writer, at })?;
-            first = false;
-        }
-        self.writer.out.push(b'}');
-        Ok(())
+            writer.out.push(b':');
+            map.next_value_seed(Value { writer, at })?;
+            Ok(true)
+        })
     }
 }
 
