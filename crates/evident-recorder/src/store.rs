@@ -34,9 +34,9 @@
 //! last finished WAL fsync, i.e. at most [`StoreConfig::wal_fsync_interval`] plus one tick
 //! period plus the time an fsync takes (~600 ms with the defaults on a healthy disk). The
 //! periodic fsyncs, and the fsync of a WAL segment that was just closed, run on their own
-//! thread, so appends do not wait for the disk; a roll and `close` wait for them. Never a Parquet file (they appear whole or
-//! not at all), and never a duplicate: recovery skips every WAL record already durable in
-//! Parquet. After any error the store refuses further work ([`StoreError::Poisoned`]); drop
+//! thread, so appends do not wait for the disk; a roll and `close` wait for them. Never a
+//! Parquet file (they appear whole or not at all), and never a duplicate: recovery skips
+//! every WAL record already durable in Parquet. After any error the store refuses further work ([`StoreError::Poisoned`]); drop
 //! it and open the run again, which recovers the WAL.
 
 use std::collections::{BTreeMap, VecDeque};

@@ -22,10 +22,10 @@
 //! - The JSON is the source of truth: typed columns are re-extracted from it when records are
 //!   folded into Parquet.
 //! - Writes are buffered; only [`WalWriter::sync`] (or a finished [`WalWriter::start_sync`])
-//!   makes them durable. A new segment's header
-//!   and directory entry are fsynced when it is created, so a synced record is always found.
+//!   makes them durable. A new segment's header and directory entry are fsynced when it is
+//!   created, so a synced record is always found.
 //!
-//! What a crash can lose: the records appended since the last [`WalWriter::sync`]. They may
+//! What a crash can lose: the records appended since the last finished sync. They may
 //! survive whole, in part (a torn tail), or not at all. The reader keeps the longest valid
 //! prefix and stops at the first record that is short, fails its checksum, has an absurd
 //! length, a zero-filled tail, unknown codes or an out-of-order seq; it reports exactly how
