@@ -11,6 +11,8 @@
 //! did and serde_json read it); it checks only the structure it walks through and reports
 //! anything unexpected as `None`, on which callers fall back to a full parse.
 
+use std::borrow::Cow;
+
 /// Copies the JSON text it was given to [`Rewriter::finish`]'s output, value by value.
 ///
 /// The caller walks the objects and arrays it cares about with [`Rewriter::object`] and
@@ -19,33 +21,32 @@
 /// Each callback must consume exactly one value.
 #[derive(Debug)]
 pub struct Rewriter<'a> {
-    text: &'a str,
-    at: usize,
+    input: Reader<'a>,
     out: String,
 }
 
 impl<'a> Rewriter<'a> {
     pub fn new(text: &'a str) -> Self {
-        Rewriter { text, at: 0, out: String::with_capacity(text.len()) }
+        Rewriter { input: Reader::new(text), out: String::with_capacity(text.len()) }
     }
 
     /// The rewritten text, once the whole input has been consumed (only whitespace may
     /// follow the last value).
     pub fn finish(mut self) -> Option<String> {
-        self.skip_space();
-        (self.at == self.text.len()).then_some(self.out)
+        self.input.skip_space();
+        (self.input.at == self.input.text.len()).then_some(self.out)
     }
 
     /// True when the next value is an object.
     pub fn at_object(&mut self) -> bool {
-        self.skip_space();
-        self.peek() == Some(b'{')
+        self.input.skip_space();
+        self.input.peek() == Some(b'{')
     }
 
     /// True when the next value is an array.
     pub fn at_array(&mut self) -> bool {
-        self.skip_space();
-        self.peek() == Some(b'[')
+        self.input.skip_space();
+        self.input.peek() == Some(b'[')
     }
 
     /// Rewrites the object at the cursor as compact JSON, member by member: `member` gets
@@ -53,20 +54,20 @@ impl<'a> Rewriter<'a> {
     /// returning whether the member is kept. Fails on a key with an escape, which a raw
     /// comparison could not recognise.
     pub fn object(&mut self, mut member: impl FnMut(&mut Self, &str) -> Option<bool>) -> Option<()> {
-        self.expect(b'{')?;
+        self.input.expect(b'{')?;
         self.out.push('{');
         let mut written = 0usize;
-        if self.next_is(b'}') {
+        if self.input.next_is(b'}') {
             self.out.push('}');
             return Some(());
         }
         loop {
-            self.skip_space();
-            let (key, escaped) = self.string()?;
+            self.input.skip_space();
+            let (key, escaped) = self.input.string()?;
             if escaped {
                 return None;
             }
-            self.expect(b':')?;
+            self.input.expect(b':')?;
             let mark = self.out.len();
             if written > 0 {
                 self.out.push(',');
@@ -79,29 +80,29 @@ impl<'a> Rewriter<'a> {
             } else {
                 self.out.truncate(mark);
             }
-            if self.next_is(b'}') {
+            if self.input.next_is(b'}') {
                 self.out.push('}');
                 return Some(());
             }
-            self.expect(b',')?;
+            self.input.expect(b',')?;
         }
     }
 
     /// Rewrites the array at the cursor as compact JSON; `element` writes each element.
     pub fn array(&mut self, mut element: impl FnMut(&mut Self) -> Option<()>) -> Option<()> {
-        self.expect(b'[')?;
+        self.input.expect(b'[')?;
         self.out.push('[');
-        if self.next_is(b']') {
+        if self.input.next_is(b']') {
             self.out.push(']');
             return Some(());
         }
         loop {
             element(self)?;
-            if self.next_is(b']') {
+            if self.input.next_is(b']') {
                 self.out.push(']');
                 return Some(());
             }
-            self.expect(b',')?;
+            self.input.expect(b',')?;
             self.out.push(',');
         }
     }
@@ -131,15 +132,94 @@ impl<'a> Rewriter<'a> {
 
     /// Consumes the next value and returns its raw text, for the caller to replace.
     pub fn take(&mut self) -> Option<&'a str> {
+        self.input.take()
+    }
+
+    /// Writes `json` (which must be one JSON value) where the consumed value was.
+    pub fn write_raw(&mut self, json: &str) {
+        self.out.push_str(json);
+    }
+}
+
+/// Reads JSON text without copying it, value by value, as the [`Rewriter`] walks it: the
+/// caller descends into the objects and arrays it cares about with [`Reader::object`] and
+/// [`Reader::array`], and takes or skips every other value. Each callback must consume
+/// exactly one value. Like the rewriter, it trusts the text to be JSON and checks only the
+/// structure it walks; anything unexpected is `None`.
+#[derive(Debug)]
+pub struct Reader<'a> {
+    text: &'a str,
+    at: usize,
+}
+
+impl<'a> Reader<'a> {
+    pub fn new(text: &'a str) -> Self {
+        Reader { text, at: 0 }
+    }
+
+    /// Reads the object at the cursor: `member` gets each key (unescaped) and consumes its
+    /// value, returning whether to go on. After `Some(false)` the reader stays inside the
+    /// object: the caller is done with the text.
+    pub fn object(&mut self, mut member: impl FnMut(&mut Self, &str) -> Option<bool>) -> Option<()> {
+        self.expect(b'{')?;
+        if self.next_is(b'}') {
+            return Some(());
+        }
+        loop {
+            self.skip_space();
+            let start = self.at;
+            let (raw, escaped) = self.string()?;
+            let key = if escaped { string(&self.text[start..self.at])? } else { Cow::Borrowed(raw) };
+            self.expect(b':')?;
+            if !member(self, &key)? {
+                return Some(());
+            }
+            if self.next_is(b'}') {
+                return Some(());
+            }
+            self.expect(b',')?;
+        }
+    }
+
+    /// Reads the array at the cursor: `element` consumes each element, returning whether to
+    /// go on (as in [`Reader::object`]).
+    pub fn array(&mut self, mut element: impl FnMut(&mut Self) -> Option<bool>) -> Option<()> {
+        self.expect(b'[')?;
+        if self.next_is(b']') {
+            return Some(());
+        }
+        loop {
+            if !element(self)? {
+                return Some(());
+            }
+            if self.next_is(b']') {
+                return Some(());
+            }
+            self.expect(b',')?;
+        }
+    }
+
+    /// Consumes the next value and returns its raw text.
+    pub fn take(&mut self) -> Option<&'a str> {
         self.skip_space();
         let start = self.at;
         self.at = skip_value(self.text.as_bytes(), start)?;
         Some(&self.text[start..self.at])
     }
 
-    /// Writes `json` (which must be one JSON value) where the consumed value was.
-    pub fn write_raw(&mut self, json: &str) {
-        self.out.push_str(json);
+    /// Consumes the next value. Returns `Some(true)`: go on.
+    pub fn skip(&mut self) -> Option<bool> {
+        self.take().map(|_| true)
+    }
+
+    /// Consumes the next value if it is `null`.
+    pub fn null(&mut self) -> bool {
+        self.skip_space();
+        let null = self.text.as_bytes()[self.at..].starts_with(b"null");
+        if null {
+            self.at += 4;
+        }
+        null
     }
 
     fn peek(&self) -> Option<u8> {
@@ -172,6 +252,13 @@ impl<'a> Rewriter<'a> {
         self.at = end;
         Some((raw, escaped))
     }
+}
+
+/// The contents of a JSON string given as raw text (quotes included), borrowed unless it
+/// holds escapes; `None` when `raw` is not a string.
+pub fn string(raw: &str) -> Option<Cow<'_, str>> {
+    let inner = raw.strip_prefix('"')?.strip_suffix('"')?;
+    if inner.contains('\\') { serde_json::from_str(raw).ok().map(Cow::Owned) } else { Some(Cow::Borrowed(inner)) }
 }
 
 /// `at` is on the first byte of a value; returns the index after its last byte.
@@ -312,6 +399,54 @@ mod tests {
             [r#"{"k\"ey":1}"#, r#"{"a":1"#, r#"{"a" 1}"#, r#"{"a":"unterminated}"#, r#"{"a":1} x"#, r#"{"a":}"#, "[1,]"]
         {
             assert_eq!(walk(text), None, "{text}");
+        }
+    }
+
+    #[test]
+    fn reads_values_in_place_and_stops_when_asked() {
+        let text = r#" { "a" : [1, {"b":"}"}, null] , "k\u0065y":"v\"1", "c":null } "#;
+        let mut seen = Vec::new();
+        let mut reader = Reader::new(text);
+        reader
+            .object(|r, key| {
+                let value = if key == "a" {
+                    let mut items = Vec::new();
+                    r.array(|r| {
+                        items.push(if r.null() { "(null)" } else { r.take()? });
+                        Some(true)
+                    })?;
+                    items.join("|")
+                } else {
+                    r.take()?.to_string()
+                };
+                seen.push((key.to_string(), value));
+                Some(true)
+            })
+            .unwrap();
+        assert_eq!(
+            seen,
+            [("a", r#"1|{"b":"}"}|(null)"#), ("key", r#""v\"1""#), ("c", "null")].map(|(k, v)| (k.into(), v.into()))
+        );
+        assert_eq!(string(&seen[1].1).as_deref(), Some("v\"1"));
+        assert!(matches!(string(r#""plain""#), Some(Cow::Borrowed("plain"))));
+        assert_eq!(string("null"), None);
+
+        let mut count = 0;
+        Reader::new(r#"{"a":1,"b":2,"c":"#)
+            .object(|r, _| {
+                count += 1;
+                r.skip()?;
+                Some(count < 2)
+            })
+            .unwrap();
+        assert_eq!(count, 2, "the walk ends where the caller stops it, before the broken tail");
+        Reader::new("{}").object(|_, _| unreachable!()).unwrap();
+        Reader::new("[ ]").array(|_| unreachable!()).unwrap();
+        for text in ["[1]", r#"{"a":1"#, r#"{"a" 1}"#, r#"{"a":1 "b":2}"#, r#"{a:1}"#, ""] {
+            assert_eq!(Reader::new(text).object(|r, _| r.skip()), None, "{text}");
+        }
+        for text in ["{}", "[1", "[1 2]", "[,]"] {
+            assert_eq!(Reader::new(text).array(|r| r.skip()), None, "{text}");
         }
     }
 }

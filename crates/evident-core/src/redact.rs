@@ -41,8 +41,8 @@ pub fn redact(object: &mut Value) {
 /// containers and env lists in it are walked. Text the rewriter cannot walk safely (not an
 /// object, an escaped key where a name is compared) takes the full-parse path, so every
 /// input gets the same policy. The rewriter checks only the structure it walks: invalid
-/// JSON elsewhere passes through, and the recorder's facts parse (`ChangeStore::append`)
-/// refuses it before anything is written.
+/// JSON elsewhere passes through, so the text must be known to be JSON (the recorder's
+/// `ChangeStore::append` checks it; its watch has serde_json decode every object).
 pub fn redact_json(text: &str) -> Result<String, serde_json::Error> {
     if let Some(redacted) = redact_text(text) {
         return Ok(redacted);

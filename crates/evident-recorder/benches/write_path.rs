@@ -1,14 +1,13 @@
 //! Throughput of the recorder's write path on one thread, on realistic pod objects: from the
-//! JSON text a watch receives, redact it (text splicing, see `evident_core::json`), read the
-//! typed columns (`evident_core::Facts`), append to the WAL, encode Parquet segments (rolled
-//! at the default 50 000 rows), with a `tick` every 100 changes as the recorder's store
-//! thread does. `watch_decode` is the step before, in the watch: an event line as the API
-//! server sends it, decoded into the object's JSON text (`evident_recorder::raw`); a
-//! change's whole cost on one core is `watch_decode` plus `to_durable_parquet_cpu`.
-//! `to_durable_parquet` is timed by the wall clock, so it includes waiting for
-//! the disk; `to_durable_parquet_cpu` times the same work by this thread's CPU time (what
-//! one core sustains). `value_decode` is what parsing each pod into a `serde_json::Value`
-//! alone would cost, for comparison.
+//! event line a watch receives, decode the object's text (`evident_recorder::raw`), redact
+//! it (text splicing, see `evident_core::json`), read the typed columns
+//! (`evident_core::Facts`), append to the WAL, encode Parquet segments (rolled at the
+//! default 50 000 rows), with a `tick` every 100 changes as the recorder's store thread does.
+//! `to_durable_parquet` is timed by the wall clock, so it includes waiting for the disk;
+//! `to_durable_parquet_cpu` times the same work by this thread's CPU time (what one core
+//! sustains). The other stages time parts of it: `watch_decode` (event line to object
+//! text), `redact`, `redact_extract` (redact, then typed columns into Arrow). `value_decode`
+//! is what parsing each pod into a `serde_json::Value` alone would cost, for comparison.
 //!
 //! Run: `cargo bench --workspace --bench write_path -- --warm-up-time 1 --measurement-time 5`
 //! Criterion prints `thrpt` in changes per second (one element = one pod change).
@@ -17,7 +16,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use evident_core::{Change, ChangeBatchBuilder, Kind, Op};
+use evident_core::{Change, ChangeBatchBuilder, Facts, Kind, Op};
 use evident_recorder::raw::RawObject;
 use evident_recorder::synthetic::SyntheticCluster;
 use evident_recorder::{ChangeStore, StoreConfig};
@@ -54,16 +53,13 @@ fn write_path(c: &mut Criterion) {
 
     // What the recorder's watch does with each event line: decode it into the object's text.
     let events: Vec<String> =
-        changes.iter().take(2_000).map(|(_, text)| format!(r#"{{"type":"MODIFIED","object":{text}}}"#)).collect();
+        changes.iter().map(|(_, text)| format!(r#"{{"type":"MODIFIED","object":{text}}}"#)).collect();
     group.bench_function("watch_decode", |b| {
         let mut next = 0;
         b.iter(|| {
             let event = &events[next % events.len()];
             next += 1;
-            match serde_json::from_str::<WatchEvent<RawObject>>(event).unwrap() {
-                WatchEvent::Modified(object) => black_box(object.json),
-                _ => unreachable!("every event is MODIFIED"),
-            }
+            black_box(decode(event).json)
         })
     });
 
@@ -81,7 +77,8 @@ fn write_path(c: &mut Criterion) {
         let mut next = 0u64;
         b.iter(|| {
             let (op, text) = &changes[next as usize % changes.len()];
-            builder.append(&Change::from_json(next, 0, 1, *op, Kind::Pod, text).unwrap()).unwrap();
+            let change = Change::from_json(next, 0, 1, *op, Kind::Pod, text).unwrap();
+            builder.append_with_facts(&change, &Facts::read(&change.json).unwrap());
             next += 1;
             if builder.len() >= evident_recorder::segment::BATCH_MAX_ROWS {
                 black_box(builder.finish().unwrap());
@@ -92,12 +89,13 @@ fn write_path(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let (mut store, _) = ChangeStore::open(&dir.path().join("bench-run"), StoreConfig::default()).unwrap();
     let mut next = 0usize;
-    // Appends `iterations` changes as the recorder's store thread does, with a `tick` every
-    // 100 changes.
+    // Decodes `iterations` event lines as the watch does and appends their objects as the
+    // recorder's store thread does, with a `tick` every 100 changes.
     let mut record = |store: &mut ChangeStore, iterations: u64| {
         for _ in 0..iterations {
-            let (op, text) = &changes[next % changes.len()];
-            store.append(Kind::Pod, *op, 1, next as i64, text).unwrap();
+            let (op, _) = changes[next % changes.len()];
+            let object = decode(&events[next % events.len()]);
+            store.append_decoded(Kind::Pod, op, 1, next as i64, &object.json).unwrap();
             next += 1;
             if next.is_multiple_of(100) {
                 store.tick().unwrap();
@@ -134,6 +132,14 @@ fn write_path(c: &mut Criterion) {
         manifest.segments.len(),
         parquet_bytes as f64 / stats.next_seq.max(1) as f64
     );
+}
+
+/// The object of a watch event line, as the recorder's watch decodes it.
+fn decode(event: &str) -> RawObject {
+    match serde_json::from_str::<WatchEvent<RawObject>>(event).unwrap() {
+        WatchEvent::Modified(object) => object,
+        _ => unreachable!("every event is MODIFIED"),
+    }
 }
 
 /// Nanoseconds this thread has run on a CPU (Linux: first field of its schedstat).

@@ -1,26 +1,28 @@
 //! Objects as the API server sent them, kept as JSON text.
 //!
-//! The watch decodes every list item and watch event into a [`RawObject`]: serde hands the
-//! object's tokens straight to a writer that produces compact JSON, so no tree of the object
-//! is ever built (a `DynamicObject` of a 5 KiB pod costs several times the rest of the write
-//! path, and had to be serialized back to text afterwards). On the way it keeps the few
-//! metadata fields the watcher needs: `resourceVersion` (to resume watches) and `uid` (to
-//! tell additions from modifications and to write tombstones).
+//! The watch decodes every list item and watch event into a [`RawObject`] without building
+//! a tree of the object (a `DynamicObject` of a 5 KiB pod cost several times the rest of
+//! the write path, and had to be serialized back to text afterwards): serde_json hands over
+//! the object's text as it came, checked but not copied token by token, and the few
+//! metadata fields the watcher needs are then read from the text with
+//! [`evident_core::json::members`]: `resourceVersion` (to resume watches), `uid` (to tell
+//! additions from modifications and to write tombstones), `name` and `namespace`.
 
 use std::borrow::Cow;
 use std::fmt;
-use std::io::Write as _;
 
+use evident_core::json::{self, Reader};
 use kube::api::ApiResource;
 use kube::core::{DynamicResourceScope, ObjectMeta, Resource};
-use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize as _;
+use serde::de::{self, Deserializer, MapAccess, Visitor};
 
 /// One object as JSON text, with the metadata the watcher reads.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RawObject {
     /// `name`, `namespace`, `uid` and `resourceVersion`; every other field is left empty.
     pub metadata: ObjectMeta,
-    /// The object, as compact JSON with members in the order received.
+    /// The object's JSON text as the API server sent it (compact, members in its order).
     pub json: String,
     /// Whether the object has top-level `apiVersion` and `kind` (items of a list have not).
     has_api_version: bool,
@@ -88,187 +90,80 @@ impl Resource for RawObject {
     }
 }
 
+/// The name under which serde_json hands a value's raw text to a visitor (what its
+/// `RawValue` asks for; serde_json's own name, relied on here for speed only). Other
+/// deserializers treat it as any newtype name, and the object goes through a tree instead:
+/// slower, and its keys come out sorted.
+const SERDE_JSON_RAW_VALUE: &str = "$serde_json::private::RawValue";
+
 impl<'de> serde::Deserialize<'de> for RawObject {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut object = RawObject::default();
-        let mut out = Vec::with_capacity(4096);
-        let mut writer = Writer { out: &mut out, object: &mut object };
-        deserializer.deserialize_any(Value { writer: &mut writer, at: Place::Top })?;
-        if out.first() != Some(&b'{') {
-            return Err(de::Error::custom("expected a Kubernetes object (a JSON object)"));
-        }
-        object.json = String::from_utf8(out).map_err(de::Error::custom)?;
-        Ok(object)
+        deserializer.deserialize_newtype_struct(SERDE_JSON_RAW_VALUE, ObjectVisitor)
     }
 }
 
-/// Where a value sits in the object, as far as the watcher cares.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Place {
-    Top,
-    Metadata,
-    Name,
-    Namespace,
-    Uid,
-    ResourceVersion,
-    ApiVersion,
-    Kind,
-    Elsewhere,
-}
+/// Takes the object's text from serde_json as it is, or rebuilds it from any other
+/// deserializer.
+struct ObjectVisitor;
 
-struct Writer<'a> {
-    out: &'a mut Vec<u8>,
-    object: &'a mut RawObject,
-}
-
-impl Writer<'_> {
-    fn string(&mut self, text: &str, at: Place) {
-        let metadata = &mut self.object.metadata;
-        match at {
-            Place::Name => metadata.name = Some(text.to_string()),
-            Place::Namespace => metadata.namespace = Some(text.to_string()),
-            Place::Uid => metadata.uid = Some(text.to_string()),
-            Place::ResourceVersion => metadata.resource_version = Some(text.to_string()),
-            Place::ApiVersion => self.object.has_api_version = true,
-            Place::Kind => self.object.has_kind = true,
-            Place::Top | Place::Metadata | Place::Elsewhere => {}
-        }
-        // Writing into a Vec cannot fail.
-        let _ = serde_json::to_writer(&mut *self.out, text);
-    }
-
-    /// Writes `open`, the items `item` writes (it returns false when there are no more)
-    /// separated by commas, then `close`. Whether another item follows is known only by
-    /// trying, so each comma goes out first and is taken back after the last item.
-    fn items<E>(&mut self, open: u8, close: u8, mut item: impl FnMut(&mut Self) -> Result<bool, E>) -> Result<(), E> {
-        self.out.push(open);
-        let mut first = true;
-        loop {
-            let mark = self.out.len();
-            if !first {
-                self.out.push(b',');
-            }
-            if !item(self)? {
-                self.out.truncate(mark);
-                break;
-            }
-            first = false;
-        }
-        self.out.push(close);
-        Ok(())
-    }
-}
-
-/// Writes one value (of any type) to the output.
-struct Value<'w, 'a> {
-    writer: &'w mut Writer<'a>,
-    at: Place,
-}
-
-impl<'de> DeserializeSeed<'de> for Value<'_, '_> {
-    type Value = ();
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
-        deserializer.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for Value<'_, '_> {
-    type Value = ();
+impl<'de> Visitor<'de> for ObjectVisitor {
+    type Value = RawObject;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("any JSON value")
+        f.write_str("a Kubernetes object (a JSON object)")
     }
 
-    fn visit_bool<E: de::Error>(self, value: bool) -> Result<(), E> {
-        self.writer.out.extend_from_slice(if value { b"true" } else { b"false" });
-        Ok(())
+    /// serde_json: one member, the raw value's name, whose value is the (validated) text.
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawObject, A::Error> {
+        if map.next_key::<String>()?.as_deref() != Some(SERDE_JSON_RAW_VALUE) {
+            return Err(de::Error::custom("expected the raw text of a Kubernetes object"));
+        }
+        RawObject::from_json(map.next_value()?).ok_or_else(|| de::Error::custom(OBJECT_EXPECTED))
     }
 
-    fn visit_i64<E: de::Error>(self, value: i64) -> Result<(), E> {
-        let _ = write!(self.writer.out, "{value}");
-        Ok(())
-    }
-
-    fn visit_u64<E: de::Error>(self, value: u64) -> Result<(), E> {
-        let _ = write!(self.writer.out, "{value}");
-        Ok(())
-    }
-
-    fn visit_f64<E: de::Error>(self, value: f64) -> Result<(), E> {
-        // As serde_json writes a float (non-finite ones as null).
-        serde_json::to_writer(&mut *self.writer.out, &value).map_err(E::custom)
-    }
-
-    fn visit_str<E: de::Error>(self, value: &str) -> Result<(), E> {
-        self.writer.string(value, self.at);
-        Ok(())
-    }
-
-    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
-        self.writer.out.extend_from_slice(b"null");
-        Ok(())
-    }
-
-    fn visit_none<E: de::Error>(self) -> Result<(), E> {
-        self.visit_unit()
-    }
-
-    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
-        deserializer.deserialize_any(self)
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        self.writer
-            .items(b'[', b']', |writer| Ok(seq.next_element_seed(Value { writer, at: Place::Elsewhere })?.is_some()))
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        let parent = self.at;
-        self.writer.items(b'{', b'}', |writer| {
-            let Some(at) = map.next_key_seed(Key { writer: &mut *writer, parent })? else {
-                return Ok(false);
-            };
-            writer.out.push(b':');
-            map.next_value_seed(Value { writer, at })?;
-            Ok(true)
-        })
+    /// Any other deserializer (serde buffers a watch event whose `object` comes before its
+    /// `type`, which the API server never sends): through a tree, with keys sorted.
+    fn visit_newtype_struct<D: Deserializer<'de>>(self, deserializer: D) -> Result<RawObject, D::Error> {
+        let tree = serde_json::Value::deserialize(deserializer)?;
+        RawObject::from_json(tree.to_string()).ok_or_else(|| de::Error::custom(OBJECT_EXPECTED))
     }
 }
 
-/// Writes a member's key and says where its value sits.
-struct Key<'w, 'a> {
-    writer: &'w mut Writer<'a>,
-    parent: Place,
-}
+const OBJECT_EXPECTED: &str = "expected a Kubernetes object (a JSON object)";
 
-impl<'de> DeserializeSeed<'de> for Key<'_, '_> {
-    type Value = Place;
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Place, D::Error> {
-        deserializer.deserialize_str(self)
-    }
-}
-
-impl<'de> Visitor<'de> for Key<'_, '_> {
-    type Value = Place;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a member name")
-    }
-
-    fn visit_str<E: de::Error>(self, key: &str) -> Result<Place, E> {
-        let _ = serde_json::to_writer(&mut *self.writer.out, key);
-        Ok(match (self.parent, key) {
-            (Place::Top, "metadata") => Place::Metadata,
-            (Place::Top, "apiVersion") => Place::ApiVersion,
-            (Place::Top, "kind") => Place::Kind,
-            (Place::Metadata, "name") => Place::Name,
-            (Place::Metadata, "namespace") => Place::Namespace,
-            (Place::Metadata, "uid") => Place::Uid,
-            (Place::Metadata, "resourceVersion") => Place::ResourceVersion,
-            _ => Place::Elsewhere,
-        })
+impl RawObject {
+    /// Wraps JSON text (already known to be valid JSON), reading the metadata the watcher
+    /// needs. Stops reading once it has seen `apiVersion`, `kind` and `metadata`, which the
+    /// API server sends first. `None` when the text is not an object, or its metadata is
+    /// neither an object nor `null`.
+    fn from_json(json: String) -> Option<RawObject> {
+        let (mut has_api_version, mut has_kind, mut has_metadata) = (false, false, false);
+        let mut meta = ObjectMeta::default();
+        Reader::new(&json).object(|r, key| {
+            match key {
+                "apiVersion" => has_api_version = true,
+                "kind" => has_kind = true,
+                "metadata" => has_metadata = true,
+                _ => {}
+            }
+            if key != "metadata" {
+                r.skip()?;
+            } else if !r.null() {
+                r.object(|r, key| {
+                    let field = match key {
+                        "name" => &mut meta.name,
+                        "namespace" => &mut meta.namespace,
+                        "uid" => &mut meta.uid,
+                        "resourceVersion" => &mut meta.resource_version,
+                        _ => return r.skip(),
+                    };
+                    *field = json::string(r.take()?).map(String::from);
+                    Some(true)
+                })?;
+            }
+            Some(!(has_api_version && has_kind && has_metadata))
+        })?;
+        Some(RawObject { metadata: meta, json, has_api_version, has_kind })
     }
 }
 
@@ -289,23 +184,32 @@ mod tests {
         let raw: RawObject = serde_json::from_str(text).unwrap();
         assert_eq!(tree(&raw.json), tree(text));
         let spaced: RawObject = serde_json::from_str(" {\n \"a\" : [ 1 , { } ] } ").unwrap();
-        assert_eq!(spaced.json, r#"{"a":[1,{}]}"#);
+        assert_eq!(spaced.json, "{\n \"a\" : [ 1 , { } ] }", "serde_json hands over the text as it came");
         let meta = &raw.metadata;
         assert_eq!(
             (meta.name.as_deref(), meta.namespace.as_deref(), meta.uid.as_deref(), meta.resource_version.as_deref()),
             (Some("p\"1"), Some("ns"), Some("u-1"), Some("42"))
         );
         assert_eq!(meta.labels, None, "nothing else is kept");
+        let no_metadata: RawObject = serde_json::from_str(r#"{"metadata":null,"kind":"Pod"}"#).unwrap();
+        assert_eq!((no_metadata.metadata, no_metadata.has_kind), (ObjectMeta::default(), true));
+        assert!(serde_json::from_str::<RawObject>(r#"{"metadata":"m"}"#).is_err());
         assert!(serde_json::from_str::<RawObject>("[1]").is_err());
         assert!(serde_json::from_str::<RawObject>(r#"{"a":"#).is_err());
     }
 
     #[test]
     fn reads_watch_events_and_list_items_and_fills_in_their_type() {
-        let event = r#"{"type":"MODIFIED","object":{"kind":"Pod","apiVersion":"v1","metadata":{"uid":"u","resourceVersion":"7"}}}"#;
+        let event = r#"{"type":"MODIFIED","object":{"kind":"Pod","apiVersion":"v1","metadata": {"uid":"u","resourceVersion":"7"},"spec":{}}}"#;
         let Ok(WatchEvent::Modified(raw)) = serde_json::from_str::<WatchEvent<RawObject>>(event) else {
             panic!("not a MODIFIED event");
         };
+        // The object's text is passed on as it came (the space is kept), not rebuilt.
+        assert_eq!(
+            raw.json,
+            r#"{"kind":"Pod","apiVersion":"v1","metadata": {"uid":"u","resourceVersion":"7"},"spec":{}}"#
+        );
+        assert_eq!((raw.metadata.uid.as_deref(), raw.metadata.resource_version.as_deref()), (Some("u"), Some("7")));
         let mut filled = raw.clone();
         filled.fill_type(&kube::api::ApiResource::erase::<k8s_openapi::api::core::v1::Pod>(&()));
         assert_eq!(filled.json, raw.json, "an object with its type is left alone");
@@ -318,9 +222,18 @@ mod tests {
         for item in &mut items {
             item.fill_type(&resource);
         }
-        assert!(items[0].json.starts_with(r#"{"apiVersion":"v1","kind":"Pod","metadata""#), "{}", items[0].json);
-        assert_eq!(tree(&items[0].json)["metadata"]["uid"], "a");
+        assert_eq!(items[0].json, r#"{"apiVersion":"v1","kind":"Pod","metadata":{"uid":"a"},"spec":{}}"#);
         assert_eq!(items[1].json, r#"{"apiVersion":"v1","kind":"Pod"}"#);
         assert_eq!(items[0].metadata.uid.as_deref(), Some("a"));
+
+        // An event whose object comes before its type is buffered by serde, so the object
+        // is not JSON text any more: it goes through a tree, and is kept all the same.
+        let late_type = r#"{"object":{"metadata":{"uid":"u","resourceVersion":"8"},"kind":"Pod"},"type":"ADDED"}"#;
+        let Ok(WatchEvent::Added(raw)) = serde_json::from_str::<WatchEvent<RawObject>>(late_type) else {
+            panic!("not an ADDED event");
+        };
+        assert_eq!(raw.json, r#"{"kind":"Pod","metadata":{"resourceVersion":"8","uid":"u"}}"#);
+        assert_eq!(raw.metadata.resource_version.as_deref(), Some("8"));
+        assert!(serde_json::from_str::<WatchEvent<RawObject>>(r#"{"object":[1],"type":"ADDED"}"#).is_err());
     }
 }

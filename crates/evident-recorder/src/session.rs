@@ -372,8 +372,9 @@ fn observe(store: &mut ChangeStore, observation: Observation, stats: &Mutex<Live
     match observation {
         Observation::Change { kind, op, epoch, observed_at_ns, object } => {
             let kwok = kwok_version(kind, &object);
-            match store.append(kind, op, epoch, observed_at_ns, &object) {
-                // Serialized by the watch, so never expected; skip the object, keep recording.
+            // The watch decoded the object with serde_json (see `raw`), so it is JSON.
+            match store.append_decoded(kind, op, epoch, observed_at_ns, &object) {
+                // Not expected; skip the object, keep recording.
                 Err(StoreError::Json(error)) => {
                     warn!(kind = kind.as_str(), %error, "skipped an object that is not valid JSON");
                     return Ok(());

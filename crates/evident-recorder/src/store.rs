@@ -46,6 +46,7 @@ use std::time::{Duration, Instant, SystemTime};
 use evident_core::manifest::{RunManifest, WAL_DIR};
 use evident_core::time::format_ns;
 use evident_core::{Change, Facts, Kind, Op};
+use serde::de::IgnoredAny;
 
 use crate::durable;
 use crate::lock::{LockError, RunLock};
@@ -258,12 +259,21 @@ impl ChangeStore {
     /// Text that is not valid JSON is refused with [`StoreError::Json`] before anything is
     /// written; the store stays usable.
     pub fn append(&mut self, kind: Kind, op: Op, epoch: u32, observed_at_ns: i64, object: &str) -> Result<u64> {
+        serde_json::from_str::<IgnoredAny>(object).map_err(StoreError::Json)?;
+        self.append_decoded(kind, op, epoch, observed_at_ns, object)
+    }
+
+    /// [`ChangeStore::append`] for text serde_json has already decoded, and so checked, as
+    /// the watch's [`crate::raw::RawObject`]: it is not checked again (that would cost as
+    /// much as reading the typed columns). Text that is not JSON must not come here: parts
+    /// of it could be written as they are.
+    pub fn append_decoded(&mut self, kind: Kind, op: Op, epoch: u32, observed_at_ns: i64, object: &str) -> Result<u64> {
         if self.poisoned {
             return Err(StoreError::Poisoned);
         }
         let change =
             Change::from_json(self.next_seq, observed_at_ns, epoch, op, kind, object).map_err(StoreError::Json)?;
-        let facts = change.facts().map_err(StoreError::Json)?;
+        let facts = Facts::read(&change.json).map_err(StoreError::Json)?;
         self.guard(|store| store.append_change(&change, &facts))
     }
 
