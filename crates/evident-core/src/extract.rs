@@ -891,6 +891,8 @@ mod tests {
             sample_pod(),
             sample_node(),
             event.to_string(),
+            // every other field the columns read
+            r#"{"metadata":{"name":"p","resourceVersion":"9","creationTimestamp":"2026-06-14T15:39:50Z","deletionTimestamp":"2026-06-14T15:40:00Z"},"spec":{"nodeName":"n1","schedulerName":"default-scheduler","unschedulable":true},"status":{"phase":"Running","startTime":"2026-06-14T15:39:53Z"}}"#.into(),
             // nulls read as absent or empty, wherever they are
             r#"{"metadata":null,"spec":{"nodeSelector":null,"containers":null,"taints":null},"status":{"conditions":null,"nodeInfo":null},"count":null}"#.into(),
             r#"{"spec":{"containers":[{"resources":null},{"name":"x","resources":{"requests":{"nvidia.com/gpu":"1"}}}]}}"#.into(),
@@ -912,7 +914,10 @@ mod tests {
         }
         let read = Facts::read(&texts[0]).unwrap();
         assert_eq!((read.pod_gpu_request(), read.pod_pool_selector()), (Some(3), Some("a100")));
-        let read = Facts::read(&texts[5]).unwrap();
+        let read = Facts::read(&texts[3]).unwrap();
+        assert_eq!((read.node_name(), read.spec.unschedulable, read.resource_version()), (Some("n1"), Some(true), "9"));
+        assert!(read.created_at().is_some() && read.deleted_at().is_some() && read.started_at().is_some());
+        let read = Facts::read(&texts[6]).unwrap();
         assert_eq!((read.name(), read.phase()), ("spaced", Some("Running")));
     }
 }
