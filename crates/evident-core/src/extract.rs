@@ -520,7 +520,7 @@ impl<'a> Facts<'a> {
     }
 
     /// Reads the same facts as [`Facts::parse`] from text already known to be JSON (serde_json
-    /// decoded or wrote it), faster: it walks the object with [`json::members`], skips what
+    /// decoded or wrote it), faster: it walks the object with a [`json::Reader`], skips what
     /// no column reads without decoding it, and decodes only the small values the columns
     /// need. A value of an unexpected type is left to [`Facts::parse`]. Unlike it, does not
     /// check that the text is JSON, and a key given twice keeps its last value (serde

@@ -1,5 +1,6 @@
 //! A single-pass JSON rewriter: copies JSON text to a new string, letting the caller drop or
-//! replace chosen values on the way, without building a tree.
+//! replace chosen values on the way, without building a tree; and its read-only cursor,
+//! [`Reader`], which picks values out of the text without copying it.
 //!
 //! Redaction drops or rewrites a handful of members (`metadata.managedFields`, one
 //! annotation, env values) and copies everything else verbatim. Parsing a 5 KiB pod into a
@@ -7,8 +8,8 @@
 //! write path together, so redaction works on the text instead: every byte of the input is
 //! looked at once, and a value nobody asked to see is copied as one slice.
 //!
-//! The rewriter trusts its input to be valid JSON (serde_json wrote it, or the API server
-//! did and serde_json read it); it checks only the structure it walks through and reports
+//! Both trust their input to be valid JSON (serde_json wrote it, or the API server did and
+//! serde_json read it); they check only the structure they walk through and report
 //! anything unexpected as `None`, on which callers fall back to a full parse.
 
 use std::borrow::Cow;

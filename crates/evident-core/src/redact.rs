@@ -36,7 +36,7 @@ pub fn redact(object: &mut Value) {
 
 /// Redacts JSON text with the same policy as [`redact`] and returns compact JSON.
 ///
-/// One pass over the text ([`json::Rewriter`]): members the policy does not touch are copied
+/// One pass over the text ([`Rewriter`]): members the policy does not touch are copied
 /// verbatim (so their order and spelling are the input's); only `metadata`, `spec` and the
 /// containers and env lists in it are walked. Text the rewriter cannot walk safely (not an
 /// object, an escaped key where a name is compared) takes the full-parse path, so every

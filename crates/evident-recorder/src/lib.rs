@@ -5,7 +5,7 @@
 //!
 //! The storage half, bottom up: [`durable`] (fsync/rename steps), [`wal`] (checksummed
 //! write-ahead log), [`segment`] (Parquet files), [`manifest`] (`run.json`), [`lock`] (one
-//! writer per run), [`recover`] (WAL tail to Parquet after a crash) and [`store`] (the write
+//! writer per run), [`recover`](mod@recover) (WAL tail to Parquet after a crash) and [`store`] (the write
 //! path the watcher calls). [`synthetic`] generates realistic objects for tests and benches.
 //!
 //! GPU metrics: [`scrape`] fetches Prometheus text endpoints (`--metrics`) over plain HTTP, and

@@ -5,7 +5,7 @@
 //! the write path, and had to be serialized back to text afterwards): serde_json hands over
 //! the object's text as it came, checked but not copied token by token, and the few
 //! metadata fields the watcher needs are then read from the text with
-//! [`evident_core::json::members`]: `resourceVersion` (to resume watches), `uid` (to tell
+//! [`evident_core::json::Reader`]: `resourceVersion` (to resume watches), `uid` (to tell
 //! additions from modifications and to write tombstones), `name` and `namespace`.
 
 use std::borrow::Cow;

@@ -15,8 +15,8 @@
 //!
 //! How a change travels: `append` redacts the object's JSON text ([`Change::from_json`]),
 //! gives it the next seq, reads its typed facts once, appends the redacted text to the WAL
-//! (buffered) and the row to its table's open segment, which writes a Parquet row group every [`segment::ROW_GROUP_MAX_ROWS`]
-//! rows. A segment is rolled (footer, fsync, rename, directory fsync) when it reaches
+//! (buffered) and the row to its table's open segment, which writes a Parquet row group
+//! every [`crate::segment::ROW_GROUP_MAX_ROWS`] rows. A segment is rolled (footer, fsync, rename, directory fsync) when it reaches
 //! [`StoreConfig::segment_max_rows`] rows or [`StoreConfig::segment_max_age`]; the manifest
 //! is rewritten after every roll.
 //!
@@ -36,8 +36,8 @@
 //! periodic fsyncs, and the fsync of a WAL segment that was just closed, run on their own
 //! thread, so appends do not wait for the disk; a roll and `close` wait for them. Never a
 //! Parquet file (they appear whole or not at all), and never a duplicate: recovery skips
-//! every WAL record already durable in Parquet. After any error the store refuses further work ([`StoreError::Poisoned`]); drop
-//! it and open the run again, which recovers the WAL.
+//! every WAL record already durable in Parquet. After any error the store refuses further
+//! work ([`StoreError::Poisoned`]); drop it and open the run again, which recovers the WAL.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
