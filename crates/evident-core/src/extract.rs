@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use crate::gpu::{self, GPU_RESOURCE};
-use crate::json::{self, Reader};
+use crate::json::{self, Cursor, Reader};
 use crate::time::parse_rfc3339_ns;
 
 /// A typed cell value produced by an extractor.
@@ -378,7 +378,7 @@ struct IdentityMeta<'a> {
 
 /// Reads the object at the cursor with `member`; a `null` is an empty object, as
 /// [`nullable`] reads it. `None` when the value is neither.
-fn walk<'a>(r: &mut Reader<'a>, member: impl FnMut(&mut Reader<'a>, &str) -> Option<bool>) -> Option<bool> {
+pub(crate) fn walk<'a, C: Cursor<'a>>(r: &mut C, member: impl FnMut(&mut C, &str) -> Option<bool>) -> Option<bool> {
     if !r.null() {
         r.object(member)?;
     }
@@ -387,12 +387,12 @@ fn walk<'a>(r: &mut Reader<'a>, member: impl FnMut(&mut Reader<'a>, &str) -> Opt
 
 /// Decodes a field from the value at the cursor, as serde reads it in [`Facts::parse`]
 /// (`null` as the field's default). `None` on a value of another type.
-fn set<'a, T: Decode<'a>>(field: &mut T, r: &mut Reader<'a>) -> Option<bool> {
-    *field = T::decode(r.take()?)?;
+pub(crate) fn set<'a, T: Decode<'a>>(field: &mut T, r: &mut impl Cursor<'a>) -> Option<bool> {
+    *field = T::decode(r.value()?)?;
     Some(true)
 }
 
-trait Decode<'a>: Sized {
+pub(crate) trait Decode<'a>: Sized {
     fn decode(value: &'a str) -> Option<Self>;
 }
 
@@ -431,7 +431,7 @@ decode_with_serde!(
 );
 
 impl<'a> Meta<'a> {
-    fn member(&mut self, r: &mut Reader<'a>, key: &str) -> Option<bool> {
+    pub(crate) fn member(&mut self, r: &mut impl Cursor<'a>, key: &str) -> Option<bool> {
         match key {
             "name" => set(&mut self.name, r),
             "namespace" => set(&mut self.namespace, r),
@@ -442,43 +442,51 @@ impl<'a> Meta<'a> {
             "labels" => set(&mut self.labels, r),
             "annotations" => set(&mut self.annotations, r),
             "ownerReferences" => set(&mut self.owner_references, r),
-            _ => r.skip(),
+            _ => r.pass(),
         }
     }
 }
 
 impl<'a> Spec<'a> {
-    fn member(&mut self, r: &mut Reader<'a>, key: &str) -> Option<bool> {
+    pub(crate) fn member(&mut self, r: &mut impl Cursor<'a>, key: &str) -> Option<bool> {
         match key {
             "nodeName" => set(&mut self.node_name, r),
             "schedulerName" => set(&mut self.scheduler_name, r),
             "nodeSelector" => set(&mut self.node_selector, r),
-            "containers" => {
-                self.containers.clear();
-                if r.null() {
-                    return Some(true);
-                }
-                r.array(|r| {
-                    // A container must be an object (`null` is not read as an empty one).
-                    let mut resources = Resources::default();
-                    r.object(|r, key| match key {
-                        "resources" => set(&mut resources, r),
-                        _ => r.skip(),
-                    })?;
-                    self.containers.push(Container { resources });
-                    Some(true)
-                })?;
-                Some(true)
-            }
+            "containers" => self.read_containers(r, |r, _| r.pass()),
             "taints" => set(&mut self.taints, r),
             "unschedulable" => set(&mut self.unschedulable, r),
-            _ => r.skip(),
+            _ => r.pass(),
         }
+    }
+
+    /// Reads `containers`: each container's `resources`; `other` consumes each other member
+    /// of a container (redaction rewrites `env` there).
+    pub(crate) fn read_containers<C: Cursor<'a>>(
+        &mut self,
+        r: &mut C,
+        mut other: impl FnMut(&mut C, &str) -> Option<bool>,
+    ) -> Option<bool> {
+        self.containers.clear();
+        if r.null() {
+            return Some(true);
+        }
+        r.array(|r| {
+            // A container must be an object (`null` is not read as an empty one).
+            let mut resources = Resources::default();
+            r.object(|r, key| match key {
+                "resources" => set(&mut resources, r),
+                _ => other(r, key),
+            })?;
+            self.containers.push(Container { resources });
+            Some(true)
+        })?;
+        Some(true)
     }
 }
 
 impl<'a> Status<'a> {
-    fn member(&mut self, r: &mut Reader<'a>, key: &str) -> Option<bool> {
+    pub(crate) fn member(&mut self, r: &mut impl Cursor<'a>, key: &str) -> Option<bool> {
         match key {
             "phase" => set(&mut self.phase, r),
             "conditions" => set(&mut self.conditions, r),
@@ -486,7 +494,7 @@ impl<'a> Status<'a> {
             "capacity" => set(&mut self.capacity, r),
             "allocatable" => set(&mut self.allocatable, r),
             "nodeInfo" => set(&mut self.node_info, r),
-            _ => r.skip(),
+            _ => r.pass(),
         }
     }
 }
@@ -533,7 +541,7 @@ impl<'a> Facts<'a> {
         }
     }
 
-    fn member(&mut self, r: &mut Reader<'a>, key: &str) -> Option<bool> {
+    pub(crate) fn member(&mut self, r: &mut impl Cursor<'a>, key: &str) -> Option<bool> {
         match key {
             "metadata" => walk(r, |r, key| self.metadata.member(r, key)),
             "spec" => walk(r, |r, key| self.spec.member(r, key)),
@@ -550,7 +558,7 @@ impl<'a> Facts<'a> {
             "series" => set(&mut self.series, r),
             "reportingComponent" => set(&mut self.reporting_component, r),
             "reportingInstance" => set(&mut self.reporting_instance, r),
-            _ => r.skip(),
+            _ => r.pass(),
         }
     }
 

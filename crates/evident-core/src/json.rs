@@ -1,6 +1,8 @@
 //! A single-pass JSON rewriter: copies JSON text to a new string, letting the caller drop or
 //! replace chosen values on the way, without building a tree; and its read-only cursor,
-//! [`Reader`], which picks values out of the text without copying it.
+//! [`Reader`], which picks values out of the text without copying it. Code that only reads
+//! (the typed columns) is written once against [`Cursor`], the walk both share, and runs
+//! on either.
 //!
 //! Redaction drops or rewrites a handful of members (`metadata.managedFields`, one
 //! annotation, env values) and copies everything else verbatim. Parsing a 5 KiB pod into a
@@ -54,7 +56,7 @@ impl<'a> Rewriter<'a> {
     /// each key (the raw text between its quotes) and writes or consumes its value,
     /// returning whether the member is kept. Fails on a key with an escape, which a raw
     /// comparison could not recognise.
-    pub fn object(&mut self, mut member: impl FnMut(&mut Self, &str) -> Option<bool>) -> Option<()> {
+    pub fn object(&mut self, mut member: impl FnMut(&mut Self, &'a str) -> Option<bool>) -> Option<()> {
         self.input.expect(b'{')?;
         self.out.push('{');
         let mut written = 0usize;
@@ -89,8 +91,9 @@ impl<'a> Rewriter<'a> {
         }
     }
 
-    /// Rewrites the array at the cursor as compact JSON; `element` writes each element.
-    pub fn array(&mut self, mut element: impl FnMut(&mut Self) -> Option<()>) -> Option<()> {
+    /// Rewrites the array at the cursor as compact JSON; `element` writes each element (its
+    /// `bool` is ignored: every element is kept).
+    pub fn array(&mut self, mut element: impl FnMut(&mut Self) -> Option<bool>) -> Option<()> {
         self.input.expect(b'[')?;
         self.out.push('[');
         if self.input.next_is(b']') {
@@ -109,20 +112,18 @@ impl<'a> Rewriter<'a> {
     }
 
     /// [`Rewriter::object`] when the next value is an object, else [`Rewriter::copy`].
-    pub fn object_or_copy(&mut self, member: impl FnMut(&mut Self, &str) -> Option<bool>) -> Option<bool> {
+    pub fn object_or_copy(&mut self, member: impl FnMut(&mut Self, &'a str) -> Option<bool>) -> Option<bool> {
         if self.at_object() { self.object(member).map(|()| true) } else { self.copy() }
     }
 
     /// [`Rewriter::array`] when the next value is an array, else [`Rewriter::copy`].
-    pub fn array_or_copy(&mut self, element: impl FnMut(&mut Self) -> Option<()>) -> Option<bool> {
+    pub fn array_or_copy(&mut self, element: impl FnMut(&mut Self) -> Option<bool>) -> Option<bool> {
         if self.at_array() { self.array(element).map(|()| true) } else { self.copy() }
     }
 
     /// Copies the next value verbatim. Returns `Some(true)`: the member is kept.
     pub fn copy(&mut self) -> Option<bool> {
-        let value = self.take()?;
-        self.out.push_str(value);
-        Some(true)
+        self.pass()
     }
 
     /// Consumes the next value without writing it. Returns `Some(false)`: the member is
@@ -139,6 +140,73 @@ impl<'a> Rewriter<'a> {
     /// Writes `json` (which must be one JSON value) where the consumed value was.
     pub fn write_raw(&mut self, json: &str) {
         self.out.push_str(json);
+    }
+}
+
+/// The walk a [`Reader`] and a [`Rewriter`] share, so one reading of the text (the typed
+/// columns' `Facts`) can run on either: alone, or while the rewriter redacts. A rewriter
+/// keeps in its output every value the walk passes over or reads.
+pub trait Cursor<'a> {
+    /// Consumes the next value if it is `null`.
+    fn null(&mut self) -> bool;
+
+    /// Walks the object at the cursor: `member` gets each key and consumes its value,
+    /// returning `Some(true)` to go on (a reader stops on `false`, a rewriter drops the
+    /// member).
+    fn object(&mut self, member: impl FnMut(&mut Self, &str) -> Option<bool>) -> Option<()>;
+
+    /// Walks the array at the cursor: `element` consumes each element.
+    fn array(&mut self, element: impl FnMut(&mut Self) -> Option<bool>) -> Option<()>;
+
+    /// Consumes the next value and returns its raw text.
+    fn value(&mut self) -> Option<&'a str>;
+
+    /// Consumes the next value. Returns `Some(true)`: go on.
+    fn pass(&mut self) -> Option<bool> {
+        self.value().map(|_| true)
+    }
+}
+
+impl<'a> Cursor<'a> for Reader<'a> {
+    fn null(&mut self) -> bool {
+        Reader::null(self)
+    }
+
+    fn object(&mut self, member: impl FnMut(&mut Self, &str) -> Option<bool>) -> Option<()> {
+        Reader::object(self, member)
+    }
+
+    fn array(&mut self, element: impl FnMut(&mut Self) -> Option<bool>) -> Option<()> {
+        Reader::array(self, element)
+    }
+
+    fn value(&mut self) -> Option<&'a str> {
+        self.take()
+    }
+}
+
+impl<'a> Cursor<'a> for Rewriter<'a> {
+    fn null(&mut self) -> bool {
+        let null = self.input.null();
+        if null {
+            self.out.push_str("null");
+        }
+        null
+    }
+
+    fn object(&mut self, mut member: impl FnMut(&mut Self, &str) -> Option<bool>) -> Option<()> {
+        Rewriter::object(self, |w, key| member(w, key))
+    }
+
+    fn array(&mut self, element: impl FnMut(&mut Self) -> Option<bool>) -> Option<()> {
+        Rewriter::array(self, element)
+    }
+
+    /// Copies the next value and returns its raw text.
+    fn value(&mut self) -> Option<&'a str> {
+        let value = self.take()?;
+        self.out.push_str(value);
+        Some(value)
     }
 }
 
@@ -206,11 +274,6 @@ impl<'a> Reader<'a> {
         let start = self.at;
         self.at = skip_value(self.text.as_bytes(), start)?;
         Some(&self.text[start..self.at])
-    }
-
-    /// Consumes the next value. Returns `Some(true)`: go on.
-    pub fn skip(&mut self) -> Option<bool> {
-        self.take().map(|_| true)
     }
 
     /// Consumes the next value if it is `null`.
@@ -348,7 +411,7 @@ mod tests {
             if w.at_object() {
                 w.object(|w, _| value(w)).map(|()| true)
             } else if w.at_array() {
-                w.array(|w| value(w).map(drop)).map(|()| true)
+                w.array(value).map(|()| true)
             } else {
                 w.copy()
             }
@@ -436,7 +499,7 @@ mod tests {
         Reader::new(r#"{"a":1,"b":2,"c":"#)
             .object(|r, _| {
                 count += 1;
-                r.skip()?;
+                r.pass()?;
                 Some(count < 2)
             })
             .unwrap();
@@ -444,10 +507,10 @@ mod tests {
         Reader::new("{}").object(|_, _| unreachable!()).unwrap();
         Reader::new("[ ]").array(|_| unreachable!()).unwrap();
         for text in ["[1]", r#"{"a":1"#, r#"{"a" 1}"#, r#"{"a":1 "b":2}"#, r#"{a:1}"#, ""] {
-            assert_eq!(Reader::new(text).object(|r, _| r.skip()), None, "{text}");
+            assert_eq!(Reader::new(text).object(|r, _| r.pass()), None, "{text}");
         }
         for text in ["{}", "[1", "[1 2]", "[,]"] {
-            assert_eq!(Reader::new(text).array(|r| r.skip()), None, "{text}");
+            assert_eq!(Reader::new(text).array(|r| r.pass()), None, "{text}");
         }
     }
 }

@@ -11,10 +11,13 @@
 //! The version string is stamped into every Parquet file and the run manifest; bump it when
 //! the policy changes.
 
+use std::borrow::Cow;
+
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::json::Rewriter;
+use crate::extract::{Facts, Meta, Spec, Text, walk};
+use crate::json::{self, Cursor, Rewriter};
 
 /// Version of the redaction policy, stamped into every file written.
 pub const POLICY_VERSION: &str = "redact-v1";
@@ -36,15 +39,14 @@ pub fn redact(object: &mut Value) {
 
 /// Redacts JSON text with the same policy as [`redact`] and returns compact JSON.
 ///
-/// One pass over the text ([`Rewriter`]): members the policy does not touch are copied
-/// verbatim (so their order and spelling are the input's); only `metadata`, `spec` and the
-/// containers and env lists in it are walked. Text the rewriter cannot walk safely (not an
-/// object, an escaped key where a name is compared) takes the full-parse path, so every
-/// input gets the same policy. The rewriter checks only the structure it walks: invalid
-/// JSON elsewhere passes through, so the text must be known to be JSON (the recorder's
-/// `ChangeStore::append` checks it; its watch has serde_json decode every object).
+/// One pass over the text ([`redact_read`]). Text the rewriter cannot walk safely (not an
+/// object, an escaped key where a name is compared, a value of an unexpected type where the
+/// policy or the typed columns look) takes the full-parse path, so every input gets the same
+/// policy. The rewriter checks only the structure it walks: invalid JSON elsewhere passes
+/// through, so the text must be known to be JSON (the recorder's `ChangeStore::append`
+/// checks it; its watch has serde_json decode every object).
 pub fn redact_json(text: &str) -> Result<String, serde_json::Error> {
-    if let Some(redacted) = redact_text(text) {
+    if let Some((redacted, _)) = redact_read(text) {
         return Ok(redacted);
     }
     let mut object: Value = serde_json::from_str(text)?;
@@ -52,36 +54,67 @@ pub fn redact_json(text: &str) -> Result<String, serde_json::Error> {
     serde_json::to_string(&object)
 }
 
-// The text path mirrors the tree path: a value of an unexpected type (annotations that are
-// not an object, env that is not a list...) is copied as it is, as `redact` leaves it.
-fn redact_text(text: &str) -> Option<String> {
+/// Redacts JSON text as [`redact_json`] does and reads the typed columns' [`Facts`] of the
+/// redacted object in the same pass: the recorder's write path, which would otherwise walk
+/// the text twice.
+///
+/// Members the policy does not touch are copied verbatim (so their order and spelling are
+/// the input's); only `metadata`, `spec`, `status`, the containers and env lists and the
+/// Event fields are walked. The facts equal [`Facts::read`] of the redacted text; they
+/// borrow from `text`. `None` where [`redact_json`] would take the full-parse path or
+/// [`Facts::read`] would fall back to [`Facts::parse`]: the caller does both.
+pub fn redact_read(text: &str) -> Option<(String, Facts<'_>)> {
+    let mut facts = Facts::default();
     let mut w = Rewriter::new(text);
     w.object(|w, key| match key {
-        "metadata" => w.object_or_copy(metadata_member),
-        "spec" => w.object_or_copy(|w, key| match key {
-            "template" => w.object_or_copy(|w, key| match key {
-                "spec" => w.object_or_copy(pod_spec_member),
-                _ => w.copy(),
-            }),
-            _ => pod_spec_member(w, key),
-        }),
-        _ => w.copy(),
+        "metadata" => walk(w, |w, key| metadata_member(w, key, &mut facts.metadata)),
+        "spec" => walk(w, |w, key| spec_member(w, key, &mut facts.spec)),
+        _ => facts.member(w, key),
     })?;
-    w.finish()
+    Some((w.finish()?, facts))
 }
 
-fn metadata_member(w: &mut Rewriter<'_>, key: &str) -> Option<bool> {
+fn metadata_member<'a>(w: &mut Rewriter<'a>, key: &str, meta: &mut Meta<'a>) -> Option<bool> {
     match key {
         "managedFields" => w.skip(),
-        "annotations" => w.object_or_copy(|w, key| if key == LAST_APPLIED { w.skip() } else { w.copy() }),
-        _ => w.copy(),
+        "annotations" => {
+            // As the typed columns read them from the redacted text: strings only.
+            let annotations = &mut meta.annotations.0;
+            annotations.clear();
+            if w.null() {
+                return Some(true);
+            }
+            w.object(|w, key| {
+                if key == LAST_APPLIED {
+                    return w.skip();
+                }
+                let value = json::string(w.value()?)?;
+                annotations.push((Text(Cow::Borrowed(key)), Text(value)));
+                Some(true)
+            })
+            .map(|()| true)
+        }
+        _ => meta.member(w, key),
     }
 }
 
+fn spec_member<'a>(w: &mut Rewriter<'a>, key: &str, spec: &mut Spec<'a>) -> Option<bool> {
+    match key {
+        "containers" => spec.read_containers(w, container_member),
+        "template" => w.object_or_copy(|w, key| match key {
+            "spec" => w.object_or_copy(pod_spec_member),
+            _ => w.copy(),
+        }),
+        "initContainers" | "ephemeralContainers" => pod_spec_member(w, key),
+        _ => spec.member(w, key),
+    }
+}
+
+// Unexpected types in a pod template are copied as they are, as `redact` leaves them.
 fn pod_spec_member(w: &mut Rewriter<'_>, key: &str) -> Option<bool> {
     match key {
         "containers" | "initContainers" | "ephemeralContainers" => {
-            w.array_or_copy(|w| w.object_or_copy(container_member).map(drop))
+            w.array_or_copy(|w| w.object_or_copy(container_member))
         }
         _ => w.copy(),
     }
@@ -89,7 +122,7 @@ fn pod_spec_member(w: &mut Rewriter<'_>, key: &str) -> Option<bool> {
 
 fn container_member(w: &mut Rewriter<'_>, key: &str) -> Option<bool> {
     match key {
-        "env" => w.array_or_copy(|w| w.object_or_copy(env_var_member).map(drop)),
+        "env" => w.array_or_copy(|w| w.object_or_copy(env_var_member)),
         _ => w.copy(),
     }
 }
@@ -237,6 +270,69 @@ mod tests {
         assert!(!redacted.contains("CANARY") && !redacted.contains("managedFields"), "{redacted}");
         assert_eq!(redact_json("[1,2]").unwrap(), "[1,2]");
         assert!(redact_json("{\"a\":").is_err());
+    }
+
+    /// `redact_read` gives `redact_json`'s text and `Facts::parse` of it, or `None` on what
+    /// takes the slow paths.
+    #[test]
+    fn one_pass_gives_what_redaction_then_facts_give() {
+        let one_pass = [
+            json!({
+                "apiVersion": "v1", "kind": "Pod",
+                "metadata": {"name": "p", "namespace": "ns", "uid": "u", "resourceVersion": "7",
+                             "labels": {"app": "a", "q\"uote": "vé"},
+                             "annotations": {LAST_APPLIED: "{\"env\":\"CANARY\"}", "keep": "me", "esc": "a\"b"},
+                             "ownerReferences": [{"kind": "Job", "name": "j", "controller": true}],
+                             "managedFields": [{"manager": "CANARY", "fieldsV1": {"f:spec": {"k:{\"name\":\"c\"}": {}}}}],
+                             "creationTimestamp": "2026-06-14T15:39:50Z"},
+                "spec": {"nodeName": "n1", "nodeSelector": {"run.ai/simulated-gpu-node-pool": "a100"},
+                         "containers": [
+                             {"name": "c", "env": [{"name": "T", "value": "CANARY"}, {"name": "F", "valueFrom": {}}],
+                              "resources": {"limits": {"nvidia.com/gpu": "2"}, "requests": {"cpu": 1}}},
+                             {"name": "d", "env": null, "resources": null}
+                         ],
+                         "initContainers": [{"name": "i", "env": [{"name": "X", "value": "CANARY"}]}],
+                         "tolerations": [{"key": "k", "operator": "Exists"}]},
+                "status": {"phase": "Pending", "conditions": [{"type": "PodScheduled", "status": "False",
+                           "reason": "Unschedulable", "message": "0/3 nodes are available: \"gpu\"",
+                           "lastTransitionTime": "2026-06-14T15:39:51Z"}]}
+            }),
+            json!({"kind": "Node", "metadata": {"name": "n", "labels": {"pool": "h100"}, "annotations": null},
+                   "spec": {"taints": [{"key": "k", "effect": "NoSchedule"}], "unschedulable": true},
+                   "status": {"capacity": {"nvidia.com/gpu": "8"}, "allocatable": {"nvidia.com/gpu": 8},
+                              "nodeInfo": {"kubeletVersion": "v1.33.0"}}}),
+            json!({"kind": "Event", "metadata": {"name": "e", "managedFields": []}, "involvedObject": {"kind": "Pod", "name": "p"},
+                   "reason": "FailedScheduling", "type": "Warning", "message": "quote \" and <tag>", "count": 3,
+                   "source": {"component": "default-scheduler"}, "series": {"count": 2}, "eventTime": null}),
+            json!({"metadata": null, "spec": {"containers": null, "template": {"spec": {"containers": [{"env": [{"value": "CANARY"}]}]}}}}),
+            json!({}),
+        ];
+        // Types the policy or the columns do not expect: both slow paths.
+        let slow = [
+            json!({"metadata": {"name": "p", "annotations": "odd"}}),
+            json!({"metadata": {"name": "p", "annotations": {"a": 1}}}),
+            json!({"metadata": {"name": "p", "labels": ["x"]}}),
+            json!({"metadata": [], "spec": "plain"}),
+            json!({"spec": {"containers": [7, {"env": [{"value": "CANARY"}]}]}}),
+            json!({"status": {"phase": 42}}),
+            json!([1, 2]),
+        ];
+        for (object, fast) in one_pass.iter().map(|o| (o, true)).chain(slow.iter().map(|o| (o, false))) {
+            let text = serde_json::to_string(object).unwrap();
+            let expected = redact_json(&text).unwrap();
+            assert!(!expected.contains("CANARY"), "{expected}");
+            match redact_read(&text) {
+                Some((redacted, facts)) => {
+                    assert!(fast, "took the one pass: {text}");
+                    assert_eq!(redacted, expected);
+                    assert_eq!(format!("{facts:?}"), format!("{:?}", Facts::parse(&expected).unwrap()), "{text}");
+                }
+                None => assert!(!fast, "took the slow paths: {text}"),
+            }
+        }
+        let text = one_pass[0].to_string();
+        let (_, facts) = redact_read(&text).unwrap();
+        assert_eq!((facts.pod_gpu_request(), facts.metadata.annotations.0.len()), (Some(2), 2));
     }
 
     #[test]

@@ -278,9 +278,9 @@ impl ChangeBatchBuilder {
         Ok(())
     }
 
-    /// Appends one change whose facts the caller has already parsed (the recorder parses
-    /// them before writing its WAL, to refuse invalid JSON there), so they are not parsed
-    /// a second time. `facts` must be `change.facts()`.
+    /// Appends one change whose facts the caller has already read (the recorder reads them
+    /// while redacting, see [`crate::redact::redact_read`]), so they are not read a second
+    /// time. `facts` must equal `change.facts()`.
     pub fn append_with_facts(&mut self, change: &Change, facts: &Facts<'_>) {
         debug_assert_eq!(change.kind, self.kind);
         let row = Row { change, facts };

@@ -1,12 +1,14 @@
 //! Throughput of the recorder's write path on one thread, on realistic pod objects: from the
 //! event line a watch receives, decode the object's text (`evident_recorder::raw`), redact
-//! it (text splicing, see `evident_core::json`), read the typed columns
-//! (`evident_core::Facts`), append to the WAL, encode Parquet segments (rolled at the
-//! default 50 000 rows), with a `tick` every 100 changes as the recorder's store thread does.
+//! it (text splicing, see `evident_core::json`) while reading the typed columns
+//! (`evident_core::redact::redact_read`), append to the WAL, encode Parquet segments
+//! (rolled at the default 50 000 rows), with a `tick` every 100 changes as the recorder's
+//! store thread does.
 //! `to_durable_parquet` is timed by the wall clock, so it includes waiting for the disk;
 //! `to_durable_parquet_cpu` times the same work by this thread's CPU time (what one core
 //! sustains). The other stages time parts of it: `watch_decode` (event line to object
-//! text), `redact`, `redact_extract` (redact, then typed columns into Arrow). `value_decode`
+//! text), `redact_read` (redaction and the typed columns' facts, in one pass over the text),
+//! `redact_read_arrow` (the same, then the row into Arrow builders). `value_decode`
 //! is what parsing each pod into a `serde_json::Value` alone would cost, for comparison.
 //!
 //! Run: `cargo bench --workspace --bench write_path -- --warm-up-time 1 --measurement-time 5`
@@ -16,7 +18,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use evident_core::{Change, ChangeBatchBuilder, Facts, Kind, Op};
+use evident_core::{Change, ChangeBatchBuilder, Kind, Op, redact};
 use evident_recorder::raw::RawObject;
 use evident_recorder::synthetic::SyntheticCluster;
 use evident_recorder::{ChangeStore, StoreConfig};
@@ -29,7 +31,7 @@ fn pod_changes(count: usize) -> Vec<(Op, String)> {
     (0..count)
         .map(|_| {
             let change = cluster.next_change();
-            (change.op, change.object.to_string())
+            (change.op, change.text())
         })
         .collect()
 }
@@ -63,22 +65,22 @@ fn write_path(c: &mut Criterion) {
         })
     });
 
-    group.bench_function("redact", |b| {
-        let mut next = 0u64;
+    group.bench_function("redact_read", |b| {
+        let mut next = 0;
         b.iter(|| {
-            let (op, text) = &changes[next as usize % changes.len()];
+            let (_, text) = &changes[next % changes.len()];
             next += 1;
-            black_box(Change::from_json(next, 0, 1, *op, Kind::Pod, text).unwrap())
+            black_box(redact::redact_read(text).unwrap())
         })
     });
 
-    group.bench_function("redact_extract", |b| {
+    group.bench_function("redact_read_arrow", |b| {
         let mut builder = ChangeBatchBuilder::new(Kind::Pod);
         let mut next = 0u64;
         b.iter(|| {
             let (op, text) = &changes[next as usize % changes.len()];
-            let change = Change::from_json(next, 0, 1, *op, Kind::Pod, text).unwrap();
-            builder.append_with_facts(&change, &Facts::read(&change.json).unwrap());
+            let (json, facts) = redact::redact_read(text).unwrap();
+            builder.append_with_facts(&Change::from_redacted(next, 0, 1, *op, Kind::Pod, json), &facts);
             next += 1;
             if builder.len() >= evident_recorder::segment::BATCH_MAX_ROWS {
                 black_box(builder.finish().unwrap());

@@ -42,7 +42,7 @@ fn run_case(live: usize, changes: u64) {
     let start = Instant::now();
     for seq in 0..changes {
         let change = cluster.next_change();
-        let json = change.object.to_string();
+        let json = change.text();
         let uid = change.object["metadata"]["uid"].as_str().unwrap().to_string();
         if change.op == evident_core::Op::Deleted {
             cache.remove(&uid);

@@ -11,7 +11,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use evident_core::json::{self, Reader};
+use evident_core::json::{self, Cursor, Reader};
 use kube::api::ApiResource;
 use kube::core::{DynamicResourceScope, ObjectMeta, Resource};
 use serde::Deserialize as _;
@@ -134,8 +134,9 @@ const OBJECT_EXPECTED: &str = "expected a Kubernetes object (a JSON object)";
 impl RawObject {
     /// Wraps JSON text (already known to be valid JSON), reading the metadata the watcher
     /// needs. Stops reading once it has seen `apiVersion`, `kind` and `metadata`, which the
-    /// API server sends first. `None` when the text is not an object, or its metadata is
-    /// neither an object nor `null`.
+    /// API server sends first; and inside `metadata`, at `managedFields` (the API server's
+    /// last and largest member there) once every field it needs is known. `None` when the
+    /// text is not an object, or its metadata is neither an object nor `null`.
     fn from_json(json: String) -> Option<RawObject> {
         let (mut has_api_version, mut has_kind, mut has_metadata) = (false, false, false);
         let mut meta = ObjectMeta::default();
@@ -147,24 +148,37 @@ impl RawObject {
                 _ => {}
             }
             if key != "metadata" {
-                r.skip()?;
+                r.pass()?;
             } else if !r.null() {
+                let mut done = false;
                 r.object(|r, key| {
                     let field = match key {
                         "name" => &mut meta.name,
                         "namespace" => &mut meta.namespace,
                         "uid" => &mut meta.uid,
                         "resourceVersion" => &mut meta.resource_version,
-                        _ => return r.skip(),
+                        // A cluster-scoped object has no namespace: it is read to the end.
+                        "managedFields" if has_api_version && has_kind && all_known(&meta) => {
+                            done = true;
+                            return Some(false);
+                        }
+                        _ => return r.pass(),
                     };
                     *field = json::string(r.take()?).map(String::from);
                     Some(true)
                 })?;
+                if done {
+                    return Some(false);
+                }
             }
             Some(!(has_api_version && has_kind && has_metadata))
         })?;
         Some(RawObject { metadata: meta, json, has_api_version, has_kind })
     }
+}
+
+fn all_known(meta: &ObjectMeta) -> bool {
+    [&meta.name, &meta.namespace, &meta.uid, &meta.resource_version].iter().all(|field| field.is_some())
 }
 
 #[cfg(test)]
@@ -196,6 +210,23 @@ mod tests {
         assert!(serde_json::from_str::<RawObject>(r#"{"metadata":"m"}"#).is_err());
         assert!(serde_json::from_str::<RawObject>("[1]").is_err());
         assert!(serde_json::from_str::<RawObject>(r#"{"a":"#).is_err());
+    }
+
+    #[test]
+    fn stops_at_managed_fields_only_once_the_metadata_it_needs_is_known() {
+        let head = r#"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p","namespace":"n","uid":"u","resourceVersion":"1","managedFields":"#;
+        // Everything after `managedFields` is left unread (the tail here is not even JSON).
+        let raw = RawObject::from_json(format!("{head}[{{not json")).unwrap();
+        assert_eq!(raw.metadata.resource_version.as_deref(), Some("1"));
+        assert!(raw.has_api_version && raw.has_kind);
+
+        let early = r#"{"apiVersion":"v1","kind":"Pod","metadata":{"managedFields":[{}],"name":"p","namespace":"n","uid":"u","resourceVersion":"3"}}"#;
+        assert_eq!(RawObject::from_json(early.into()).unwrap().metadata.resource_version.as_deref(), Some("3"));
+        // No namespace (a Node), or no type yet (a list item): read to the end of metadata.
+        let node = r#"{"apiVersion":"v1","kind":"Node","metadata":{"name":"n","uid":"u","resourceVersion":"4","managedFields":[],"namespace":"late"}}"#;
+        assert_eq!(RawObject::from_json(node.into()).unwrap().metadata.namespace.as_deref(), Some("late"));
+        let item = r#"{"metadata":{"name":"p","namespace":"n","uid":"u","resourceVersion":"5","managedFields":[]},"kind":"Pod"}"#;
+        assert!(RawObject::from_json(item.into()).unwrap().has_kind);
     }
 
     #[test]

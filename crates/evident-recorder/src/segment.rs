@@ -132,11 +132,18 @@ pub fn base_writer_properties(schema: &Schema) -> WriterPropertiesBuilder {
 /// and would cost most of the encoding time).
 pub fn writer_properties(kind: Kind) -> WriterProperties {
     let object = ColumnPath::from(schema::OBJECT_COLUMN.name);
-    base_writer_properties(&schema::schema(kind))
+    let mut properties = base_writer_properties(&schema::schema(kind))
         .set_column_dictionary_enabled(object.clone(), false)
-        .set_column_statistics_enabled(object, EnabledStatistics::None)
-        .build()
+        .set_column_statistics_enabled(object, EnabledStatistics::None);
+    for unique in UNIQUE_PER_ROW {
+        properties = properties.set_column_dictionary_enabled(ColumnPath::from(unique), false);
+    }
+    properties.build()
 }
+
+/// Columns whose value differs on every row: a dictionary would only be built to be
+/// dropped when it outgrows its page.
+const UNIQUE_PER_ROW: [&str; 3] = ["seq", "observed_at", "resource_version"];
 
 /// A complete segment, as listed in the manifest, plus what recovery needs from its footer.
 #[derive(Debug, Clone, PartialEq)]

@@ -13,10 +13,11 @@
 //! <run>/{nodes,pods,events}/part-<first seq>.parquet[.inprogress]   segments (crate::segment)
 //! ```
 //!
-//! How a change travels: `append` redacts the object's JSON text ([`Change::from_json`]),
-//! gives it the next seq, reads its typed facts once, appends the redacted text to the WAL
-//! (buffered) and the row to its table's open segment, which writes a Parquet row group
-//! every [`crate::segment::ROW_GROUP_MAX_ROWS`] rows. A segment is rolled (footer, fsync, rename, directory fsync) when it reaches
+//! How a change travels: `append` redacts the object's JSON text and reads its typed facts
+//! in the same pass ([`evident_core::redact::redact_read`]), gives it the next seq, appends
+//! the redacted text to the WAL (buffered) and the row to its table's open segment, which
+//! writes a Parquet row group every [`crate::segment::ROW_GROUP_MAX_ROWS`] rows. A segment
+//! is rolled (footer, fsync, rename, directory fsync) when it reaches
 //! [`StoreConfig::segment_max_rows`] rows or [`StoreConfig::segment_max_age`]; the manifest
 //! is rewritten after every roll.
 //!
@@ -45,7 +46,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use evident_core::manifest::{RunManifest, WAL_DIR};
 use evident_core::time::format_ns;
-use evident_core::{Change, Facts, Kind, Op};
+use evident_core::{Change, Facts, Kind, Op, redact};
 use serde::de::IgnoredAny;
 
 use crate::durable;
@@ -252,7 +253,7 @@ impl ChangeStore {
         Ok((store, report))
     }
 
-    /// Redacts the object's JSON text (via [`Change::from_json`]), gives it the next seq,
+    /// Redacts the object's JSON text (see the module doc), gives it the next seq,
     /// appends it to the WAL (buffered until the next fsync) and to its table's open
     /// segment. Rolls the segment if it is full. Returns the seq.
     ///
@@ -271,9 +272,14 @@ impl ChangeStore {
         if self.poisoned {
             return Err(StoreError::Poisoned);
         }
-        let change =
-            Change::from_json(self.next_seq, observed_at_ns, epoch, op, kind, object).map_err(StoreError::Json)?;
-        let facts = Facts::read(&change.json).map_err(StoreError::Json)?;
+        let seq = self.next_seq;
+        // One pass redacts and reads the typed columns; text it cannot walk takes both slow paths.
+        if let Some((json, facts)) = redact::redact_read(object) {
+            let change = Change::from_redacted(seq, observed_at_ns, epoch, op, kind, json);
+            return self.guard(|store| store.append_change(&change, &facts));
+        }
+        let change = Change::from_json(seq, observed_at_ns, epoch, op, kind, object).map_err(StoreError::Json)?;
+        let facts = Facts::parse(&change.json).map_err(StoreError::Json)?;
         self.guard(|store| store.append_change(&change, &facts))
     }
 

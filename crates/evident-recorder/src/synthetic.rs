@@ -361,6 +361,54 @@ pub struct SyntheticChange {
     pub object: Value,
 }
 
+impl SyntheticChange {
+    /// The object's JSON text with its members in the order the API server writes them
+    /// (Go's field order: `apiVersion`, `kind`, `metadata` with `name` first and
+    /// `managedFields` last, `spec`, `status`); `object.to_string()` would sort them.
+    pub fn text(&self) -> String {
+        in_order(&self.object, TOP_ORDER, |key| (key == "metadata").then_some(METADATA_ORDER))
+    }
+}
+
+const TOP_ORDER: &[&str] = &["apiVersion", "kind", "metadata", "spec", "status"];
+const METADATA_ORDER: &[&str] = &[
+    "name",
+    "generateName",
+    "namespace",
+    "uid",
+    "resourceVersion",
+    "generation",
+    "creationTimestamp",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+    "labels",
+    "annotations",
+    "ownerReferences",
+    "finalizers",
+    "managedFields",
+];
+
+/// `value` as JSON text, the members of an object in `order` first and the others after
+/// them; `inner` gives the order of a member's own members.
+fn in_order(value: &Value, order: &[&str], inner: fn(&str) -> Option<&'static [&'static str]>) -> String {
+    let Value::Object(map) = value else {
+        return value.to_string();
+    };
+    let first = order.iter().copied().filter(|key| map.contains_key(*key));
+    let rest = map.keys().map(String::as_str).filter(|key| !order.contains(key));
+    let members: Vec<String> = first
+        .chain(rest)
+        .map(|key| {
+            let text = match inner(key) {
+                Some(order) => in_order(&map[key], order, |_| None),
+                None => map[key].to_string(),
+            };
+            format!("{}:{text}", Value::from(key))
+        })
+        .collect();
+    format!("{{{}}}", members.join(","))
+}
+
 /// A stream of changes of a cluster with a fixed number of live pods: pods are created,
 /// go through their stages (one change each), get deleted and are replaced, with an Event
 /// for every scheduling decision and a node heartbeat now and then. Memory is O(live pods).
@@ -511,6 +559,22 @@ mod tests {
         assert!(raw.contains("managedFields") && !redacted.json.contains("managedFields"));
         // The text path and the tree path redact alike.
         assert_eq!(redacted.object(), Change::new(0, 0, 1, Op::Modified, Kind::Pod, object).object());
+    }
+
+    #[test]
+    fn text_has_the_api_servers_member_order() {
+        let mut cluster = SyntheticCluster::new(3, 1);
+        for change in (0..50).map(|_| cluster.next_change()) {
+            let text = change.text();
+            assert_eq!(serde_json::from_str::<Value>(&text).unwrap(), change.object);
+            assert!(text.starts_with(r#"{"apiVersion":"#) && text.contains(r#""kind":"#), "{text}");
+            let metadata = &text[text.find(r#""metadata":{"name":"#).expect("name first")..];
+            if let Some(managed) = metadata.find(r#""managedFields":"#) {
+                let after = &metadata[managed..];
+                assert!(!after.contains(r#""uid":"#) && !after.contains(r#""resourceVersion":"#), "{text}");
+                assert!(metadata.find(r#""ownerReferences":"#).is_none_or(|owners| owners < managed));
+            }
+        }
     }
 
     #[test]
