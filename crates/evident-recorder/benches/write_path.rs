@@ -1,18 +1,23 @@
-//! Throughput of the recorder's write path on one thread, on realistic pod objects: from the
-//! event line a watch receives, decode the object's text (`evident_recorder::raw`), redact
-//! it (text splicing, see `evident_core::json`) while reading the typed columns
+//! Throughput of the recorder's write path on realistic pod objects: from the event line a
+//! watch receives, decode the object's text (`evident_recorder::raw`), redact it (text
+//! splicing, see `evident_core::json`) while reading the typed columns
 //! (`evident_core::redact::redact_read`), append to the WAL, encode Parquet segments
 //! (rolled at the default 50 000 rows), with a `tick` every 100 changes as the recorder's
 //! store thread does.
-//! `to_durable_parquet` is timed by the wall clock, so it includes waiting for the disk;
-//! `to_durable_parquet_cpu` times the same work by this thread's CPU time (what one core
-//! sustains). The other stages time parts of it: `watch_decode` (event line to object
-//! text), `redact_read` (redaction and the typed columns' facts, in one pass over the text),
-//! `redact_read_arrow` (the same, then the row into Arrow builders). `value_decode`
-//! is what parsing each pod into a `serde_json::Value` alone would cost, for comparison.
+//!
+//! `to_durable_parquet` runs it on one thread, timed by the wall clock, so it includes
+//! waiting for the disk; `to_durable_parquet_cpu` times the same work by this thread's CPU
+//! time (what one core sustains). `two_threads` splits it as the recorder does, decoding on
+//! one thread and storing on another, timed by the wall clock (what two cores sustain).
+//! The other stages time parts of it: `watch_decode` (event line to object text),
+//! `redact_read` (redaction and the typed columns' facts, in one pass over the text),
+//! `redact_read_arrow` (the same, then the row into Arrow builders). `value_decode` is what
+//! parsing each pod into a `serde_json::Value` alone would cost, for comparison.
 //!
 //! Run: `cargo bench --workspace --bench write_path -- --warm-up-time 1 --measurement-time 5`
 //! Criterion prints `thrpt` in changes per second (one element = one pod change).
+//! `hack/bench-instructions.sh` counts the instructions per change of
+//! `to_durable_parquet_cpu` instead (valgrind), a figure the machine's load does not move.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -124,7 +129,38 @@ fn write_path(c: &mut Criterion) {
     } else {
         eprintln!("to_durable_parquet_cpu skipped: /proc/thread-self/schedstat is not readable here");
     }
+
+    // The recorder's own split: its watches decode event lines on the async runtime while
+    // its store thread writes, so with two cores the slower side sets the pace (wall clock).
+    let split_dir = tempfile::tempdir().unwrap();
+    let (mut split_store, _) = ChangeStore::open(&split_dir.path().join("bench-run"), StoreConfig::default()).unwrap();
+    let mut split_next = 0usize;
+    group.bench_function("two_threads", |b| {
+        b.iter_custom(|iterations| {
+            let first = split_next;
+            let start = Instant::now();
+            std::thread::scope(|scope| {
+                let (sender, receiver) = std::sync::mpsc::channel();
+                let events = &events;
+                scope.spawn(move || {
+                    for n in first..first + iterations as usize {
+                        sender.send((n, decode(&events[n % events.len()]))).unwrap();
+                    }
+                });
+                for (n, object) in receiver {
+                    let op = changes[n % changes.len()].0;
+                    split_store.append_decoded(Kind::Pod, op, 1, n as i64, &object.json).unwrap();
+                    if (n + 1).is_multiple_of(100) {
+                        split_store.tick().unwrap();
+                    }
+                }
+            });
+            split_next = first + iterations as usize;
+            start.elapsed()
+        })
+    });
     group.finish();
+    split_store.close("bench").unwrap();
     let stats = store.stats();
     let manifest = store.close("bench").unwrap();
     let parquet_bytes: u64 = manifest.segments.iter().map(|s| s.bytes).sum();
