@@ -46,9 +46,16 @@ pub fn redact(object: &mut Value) {
 /// through, so the text must be known to be JSON (the recorder's `ChangeStore::append`
 /// checks it; its watch has serde_json decode every object).
 pub fn redact_json(text: &str) -> Result<String, serde_json::Error> {
-    if let Some((redacted, _)) = redact_read(text) {
-        return Ok(redacted);
+    match redact_read(text) {
+        Some((redacted, _)) => Ok(redacted),
+        None => redact_parsed(text),
     }
+}
+
+/// The full-parse path of [`redact_json`]: parses `text`, applies [`redact`] and writes
+/// compact JSON (members sorted). For text [`redact_read`] has already refused, so it is
+/// not walked a second time. Fails only on invalid JSON.
+pub fn redact_parsed(text: &str) -> Result<String, serde_json::Error> {
     let mut object: Value = serde_json::from_str(text)?;
     redact(&mut object);
     serde_json::to_string(&object)

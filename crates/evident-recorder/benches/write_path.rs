@@ -96,17 +96,11 @@ fn write_path(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let (mut store, _) = ChangeStore::open(&dir.path().join("bench-run"), StoreConfig::default()).unwrap();
     let mut next = 0usize;
-    // Decodes `iterations` event lines as the watch does and appends their objects as the
-    // recorder's store thread does, with a `tick` every 100 changes.
+    // Decodes `iterations` event lines as the watch does and stores their objects.
     let mut record = |store: &mut ChangeStore, iterations: u64| {
         for _ in 0..iterations {
-            let (op, _) = changes[next % changes.len()];
-            let object = decode(&events[next % events.len()]);
-            store.append_decoded(Kind::Pod, op, 1, next as i64, &object.json).unwrap();
+            store_change(store, changes[next % changes.len()].0, next, &decode(&events[next % events.len()]));
             next += 1;
-            if next.is_multiple_of(100) {
-                store.tick().unwrap();
-            }
         }
     };
     group.bench_function("to_durable_parquet", |b| {
@@ -148,11 +142,7 @@ fn write_path(c: &mut Criterion) {
                     }
                 });
                 for (n, object) in receiver {
-                    let op = changes[n % changes.len()].0;
-                    split_store.append_decoded(Kind::Pod, op, 1, n as i64, &object.json).unwrap();
-                    if (n + 1).is_multiple_of(100) {
-                        split_store.tick().unwrap();
-                    }
+                    store_change(&mut split_store, changes[n % changes.len()].0, n, &object);
                 }
             });
             split_next = first + iterations as usize;
@@ -170,6 +160,15 @@ fn write_path(c: &mut Criterion) {
         manifest.segments.len(),
         parquet_bytes as f64 / stats.next_seq.max(1) as f64
     );
+}
+
+/// Appends change number `n` as the recorder's store thread does, with a `tick` after
+/// every 100th change.
+fn store_change(store: &mut ChangeStore, op: Op, n: usize, object: &RawObject) {
+    store.append_decoded(Kind::Pod, op, 1, n as i64, &object.json).unwrap();
+    if (n + 1).is_multiple_of(100) {
+        store.tick().unwrap();
+    }
 }
 
 /// The object of a watch event line, as the recorder's watch decodes it.

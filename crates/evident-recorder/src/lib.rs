@@ -5,8 +5,9 @@
 //!
 //! The storage half, bottom up: [`durable`] (fsync/rename steps), [`wal`] (checksummed
 //! write-ahead log), [`segment`] (Parquet files), [`manifest`] (`run.json`), [`lock`] (one
-//! writer per run), [`recover`](mod@recover) (WAL tail to Parquet after a crash) and [`store`] (the write
-//! path the watcher calls). [`synthetic`] generates realistic objects for tests and benches.
+//! writer per run), [`recover`](mod@recover) (WAL tail to Parquet after a crash) and
+//! [`store`] (the write path the watcher calls). [`synthetic`] generates realistic objects
+//! for tests and benches.
 //!
 //! GPU metrics: [`scrape`] fetches Prometheus text endpoints (`--metrics`) over plain HTTP, and
 //! [`metric_store`] writes the scrapes through their own WAL into the `metrics` table, on the

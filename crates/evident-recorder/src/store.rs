@@ -278,7 +278,8 @@ impl ChangeStore {
             let change = Change::from_redacted(seq, observed_at_ns, epoch, op, kind, json);
             return self.guard(|store| store.append_change(&change, &facts));
         }
-        let change = Change::from_json(seq, observed_at_ns, epoch, op, kind, object).map_err(StoreError::Json)?;
+        let json = redact::redact_parsed(object).map_err(StoreError::Json)?;
+        let change = Change::from_redacted(seq, observed_at_ns, epoch, op, kind, json);
         let facts = Facts::parse(&change.json).map_err(StoreError::Json)?;
         self.guard(|store| store.append_change(&change, &facts))
     }
