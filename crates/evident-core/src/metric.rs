@@ -10,11 +10,11 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{
+use arrow::array::{
     ArrayRef, Float64Builder, RecordBatch, StringBuilder, TimestampNanosecondBuilder, UInt64Builder,
 };
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
-use datafusion::arrow::error::ArrowError;
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use arrow::error::ArrowError;
 
 use crate::exposition::Sample;
 use crate::schema::{META_KIND, META_SCHEMA_VERSION};
@@ -156,7 +156,7 @@ impl MetricBatchBuilder {
 mod tests {
     use super::*;
     use crate::exposition::parse;
-    use datafusion::arrow::array::AsArray;
+    use arrow::array::AsArray;
 
     #[test]
     fn dcgm_labels_fill_the_typed_columns() {
@@ -175,7 +175,7 @@ mod tests {
         assert!(text_of("labels").starts_with("{\"Hostname\":\"n1\","), "{}", text_of("labels"));
         let sampled = batch.column_by_name("sampled_at").unwrap();
         assert_eq!(
-            sampled.as_primitive::<datafusion::arrow::datatypes::TimestampNanosecondType>().value(0),
+            sampled.as_primitive::<arrow::datatypes::TimestampNanosecondType>().value(0),
             1_000_000_000
         );
         assert!(builder.is_empty());

@@ -11,12 +11,12 @@ use std::sync::Arc;
 use crate::change::{Change, Kind};
 use crate::extract::{Cell, Facts, Text};
 use crate::redact::POLICY_VERSION;
-use datafusion::arrow::array::{
+use arrow::array::{
     Array, ArrayRef, BooleanBuilder, Int64Builder, RecordBatch, StringBuilder, TimestampNanosecondBuilder,
     UInt32Builder, UInt64Builder,
 };
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
-use datafusion::arrow::error::ArrowError;
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use arrow::error::ArrowError;
 
 /// Version of the table layout, stamped into every file. Bump on any column change.
 pub const SCHEMA_VERSION: &str = "evident-changelog-v1";

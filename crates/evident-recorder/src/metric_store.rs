@@ -35,7 +35,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use datafusion::arrow::error::ArrowError;
+use arrow::error::ArrowError;
 use evident_core::exposition::{self, Exposition};
 use evident_core::manifest::{METRICS_WAL_DIR, Segment};
 use evident_core::metric::{self, MetricBatchBuilder};

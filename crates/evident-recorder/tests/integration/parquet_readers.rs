@@ -2,7 +2,7 @@
 //! reader and through SQL, with row counts equal to the manifest's, the schema of
 //! `evident_core::schema`, and the typed columns re-derivable from the JSON column.
 
-mod common;
+use crate::common;
 
 use datafusion::arrow::array::AsArray;
 use datafusion::arrow::datatypes::Int64Type;

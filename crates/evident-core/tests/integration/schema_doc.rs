@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use datafusion::arrow::datatypes::{DataType, TimeUnit};
+use arrow::datatypes::{DataType, TimeUnit};
 use evident_core::Kind;
 use evident_core::schema::{self, COMMON_COLUMNS, OBJECT_COLUMN};
 

@@ -1,7 +1,7 @@
 //! A damaged WAL keeps its valid prefix and reports exactly what it dropped, both at the
 //! level of one segment and through `recover` on a whole run.
 
-mod common;
+use crate::common;
 
 use std::fs::OpenOptions;
 use std::io::{Seek, SeekFrom, Write};

@@ -3,7 +3,7 @@
 //! leaves them) between the WAL and Parquet, and recovery must bring back every fsynced
 //! scrape exactly once, whether through `evident recover` or by reopening the run.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::path::Path;

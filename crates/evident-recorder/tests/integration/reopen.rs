@@ -1,7 +1,7 @@
 //! Reopening a run continues it: seqs go on after the last one, nothing is duplicated, and
 //! segments roll on rows and on age as configured.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

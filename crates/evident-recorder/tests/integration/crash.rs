@@ -7,7 +7,7 @@
 //! durable. Change `seq` is always the `seq`-th change of a seeded [`SyntheticCluster`], so
 //! the parent can check each recovered row against what was written.
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -70,7 +70,7 @@ fn writer_process_entry() {
 /// Returns the last fsynced seq it reported.
 fn run_writer_and_kill(run_dir: &Path, kill_at: u64) -> u64 {
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "writer_process_entry", "--nocapture", "--test-threads", "1"])
+        .args(["--exact", "crash::writer_process_entry", "--nocapture", "--test-threads", "1"])
         .env(WRITER_ENV, run_dir)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

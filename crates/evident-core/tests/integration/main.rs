@@ -1,0 +1,6 @@
+//! Integration tests of evident-core.
+//!
+//! One test binary for the whole crate (one module per area), so the dependency graph links
+//! once per crate instead of once per file.
+
+mod schema_doc;

@@ -1,0 +1,8 @@
+//! Integration tests of evident-query over committed and synthetic runs.
+//!
+//! One test binary for the whole crate (one module per area), so the dependency graph links
+//! once per crate instead of once per file.
+
+mod duckdb_parity;
+mod named_queries;
+mod session;

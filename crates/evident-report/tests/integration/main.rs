@@ -1,0 +1,7 @@
+//! Integration tests of evident-report.
+//!
+//! One test binary for the whole crate (one module per area), so the dependency graph links
+//! once per crate instead of once per file.
+
+mod html_browser;
+mod lesson1_report;

@@ -1,0 +1,7 @@
+//! End-to-end tests against the real local control plane.
+//!
+//! One test binary for the whole crate (one module per area), so the dependency graph links
+//! once per crate instead of once per file.
+
+mod lesson1_outcome;
+mod record_state;
