@@ -65,15 +65,16 @@ phase1-evidence: evident ## Notebook step 3: rebuild the report of the newest ru
 	$(EVIDENT) report "$$run"; \
 	echo "report: $$run/report.md"
 
-# Unit tests (--lib), one integration binary per crate (--tests) and the binary the CLI tests
-# run (--bins). Doctests and examples are left out of this build (each doctest is one more
-# executable linking DataFusion); `make lint` checks that examples and benches compile.
+# --tests: every target with `test = true`, i.e. each crate's unit tests and its one integration
+# binary (plus the evident binary the CLI tests run). Doctests and examples are left out of this
+# build (each doctest is one more executable linking DataFusion); `make lint` checks that examples
+# and benches compile.
 .PHONY: test
 test: control-plane ## Run every test: unit, SQL expectations, end-to-end against the real local cluster
 	CHROMIUM="$$(hack/chromium.sh)" && if [[ -n "$$CHROMIUM" ]]; then export CHROMIUM; fi && \
 	EVIDENT_PYTHON="$$(hack/python-env.sh)" && export EVIDENT_PYTHON && \
 	hack/cluster.sh up >/dev/null && \
-	cargo test --workspace --lib --bins --tests --no-fail-fast
+	cargo test --workspace --tests --no-fail-fast
 
 .PHONY: lint
 lint: ## cargo fmt --check and clippy with warnings denied

@@ -1,7 +1,7 @@
 //! Named queries against the committed sample runs (`evidence/sample*/`): each result must
 //! equal its checked-in expectation `queries/expected/<sample>/<query>.txt`.
 //!
-//! `EVIDENT_BLESS=1 cargo test --release --workspace --test named_queries` rewrites the
+//! `EVIDENT_BLESS=1 cargo test --workspace --test integration -- named_queries` rewrites the
 //! expectations from the current results; review the diff before committing it. A new sample
 //! run (e.g. the real recording in `evidence/sample/`) gets its expectations the same way.
 
