@@ -22,7 +22,7 @@
 //! let config = RunnerConfig::new(scenario, Checkout::of_scenario(spec)?, "evidence/lesson1");
 //! let cluster = Cluster { client, info, started_by_run: false };
 //! let outcome = ScenarioRunner::new(config)?
-//!     .run(&cluster, &mut |event| println!("{event:?}"), std::future::pending())
+//!     .run(&cluster, &mut |event: evident_runner::Event<'_>| println!("{event:?}"), std::future::pending())
 //!     .await?;
 //! assert!(outcome.all_passed());
 //! # Ok(()) }
