@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use anyhow::Context as _;
-use evident_core::manifest::ClusterInfo;
+use evident_core::run_manifest::ClusterInfo;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
 

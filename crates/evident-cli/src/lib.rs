@@ -1,5 +1,6 @@
 //! The `evident` binary: argument parsing, terminal output and exit codes. The work itself
-//! lives in the library crates; nothing below this crate prints to the terminal.
+//! lives in the library crates (`evident run`'s orchestration, and when any recording stops,
+//! in evident-runner); nothing below this crate prints to the terminal.
 //!
 //! Exit codes: 0 success (and every expectation passed), 1 an expectation failed,
 //! 2 a usage or environment error, reported as one line on stderr.
@@ -11,7 +12,8 @@ use clap::{Parser, Subcommand};
 mod cluster;
 mod cmd;
 mod duration;
-mod progress;
+mod interrupt;
+mod status;
 
 /// Records what a Kubernetes cluster does during scheduling experiments and turns the
 /// recording into evidence: SQL you can ask, and a lab report CI can check.

@@ -1,7 +1,8 @@
 //! The pure heart of evident: what a recorded change is, how Kubernetes objects are redacted
 //! before anything is written, which typed columns are extracted from them, and the Arrow
 //! schema of every change-log table; plus the Prometheus text format ([`exposition`]) and the
-//! table of GPU metrics scraped while recording ([`metric`]).
+//! table of GPU metrics scraped while recording ([`metric`]). The run directory's names and
+//! paths are [`layout`]; `run.json`'s contents are [`run_manifest`].
 //!
 //! Invariants:
 //! - Nothing here does IO; every function is deterministic given its input.
@@ -16,12 +17,23 @@ pub mod exposition;
 pub mod extract;
 pub mod gpu;
 pub mod json;
-pub mod manifest;
+pub mod layout;
 pub mod metric;
 pub mod redact;
+pub mod run_manifest;
 pub mod schema;
 pub mod time;
 
 pub use change::{Change, Kind, Op};
 pub use extract::Facts;
+pub use run_manifest::{RunManifest, StopReason};
 pub use schema::{ChangeBatchBuilder, SCHEMA_VERSION};
+
+/// Transitional: the old name of [`run_manifest`], with the layout constants it used to hold,
+/// so code on branches that still say `evident_core::manifest` keeps compiling. Remove once
+/// every user names [`run_manifest`] and [`layout`].
+#[doc(hidden)]
+pub mod manifest {
+    pub use crate::layout::{METRICS_WAL_DIR, RUN_MANIFEST_FILE as MANIFEST_FILE, WAL_DIR};
+    pub use crate::run_manifest::*;
+}

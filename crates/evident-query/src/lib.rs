@@ -1,6 +1,6 @@
 //! SQL over recorded runs, with DataFusion.
 //!
-//! A run directory (layout in [`evident_core::manifest`]) or a folder of runs opens as a
+//! A run directory (layout in [`evident_core::layout`]) or a folder of runs opens as a
 //! [`RunSet`]; [`Session::new`] turns it into a DataFusion session where these are registered:
 //!
 //! | name | what it is |

@@ -1,10 +1,11 @@
 //! One recorded run as the query layer sees it: its manifest and its closed Parquet segments.
 //!
-//! Layout read (see [`evident_core::manifest`]): `<run>/run.json`,
+//! Layout read (names and parsing in [`evident_core::layout`]): `<run>/run.json`,
 //! `<run>/{nodes,pods,events}/part-<first seq>.parquet` and, when GPU metrics were scraped,
 //! `<run>/metrics/part-<first scrape seq>.parquet`. The segment list comes from the
 //! directory, not from the manifest, because the manifest lags behind while a recording is
-//! under way. `*.inprogress` files and the WAL are never read: a crashed recording must be
+//! under way. Only names [`evident_core::layout::parse_segment_file_name`] accepts are
+//! segments: `*.inprogress` files and the WAL are never read, and a crashed recording must be
 //! recovered (`evident recover`) before its WAL tail is visible here.
 
 use std::collections::BTreeMap;
@@ -14,7 +15,8 @@ use std::path::{Path, PathBuf};
 use datafusion::parquet::errors::ParquetError;
 use datafusion::parquet::file::metadata::ParquetMetaDataReader;
 use evident_core::Kind;
-use evident_core::manifest::{MANIFEST_FILE, RunManifest};
+use evident_core::layout::{self, RUN_MANIFEST_FILE};
+use evident_core::run_manifest::RunManifest;
 
 /// Why a run could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -23,7 +25,7 @@ pub enum RunError {
     #[error("run directory {path} does not exist")]
     NotFound { path: PathBuf },
     /// The directory has no `run.json`, so it is not a run.
-    #[error("{path} is not a run directory: it has no {MANIFEST_FILE}")]
+    #[error("{path} is not a run directory: it has no {RUN_MANIFEST_FILE}")]
     NoManifest { path: PathBuf },
     /// `run.json` is not valid JSON of the manifest's shape.
     #[error("cannot parse {path}: {source}")]
@@ -52,7 +54,7 @@ pub enum RunError {
         source: ParquetError,
     },
     /// A folder given as a set of runs holds no run with data.
-    #[error("no recorded runs (directories with {MANIFEST_FILE} and Parquet segments) under {path}")]
+    #[error("no recorded runs (directories with {RUN_MANIFEST_FILE} and Parquet segments) under {path}")]
     NoRuns { path: PathBuf },
     /// No `evidence/` directory was found to pick a default run from.
     #[error("no evidence/ directory in {start} or above it; pass --run <dir> or --runs <folder>")]
@@ -88,7 +90,7 @@ impl Run {
         let mut segments = BTreeMap::new();
         let mut rows = BTreeMap::new();
         for kind in Kind::ALL {
-            let files = closed_segments(&dir.join(kind.table()))?;
+            let files = closed_segments(&layout::table_dir(dir, kind.table()))?;
             let mut kind_rows = 0;
             for file in &files {
                 kind_rows += footer_rows(file)?;
@@ -99,7 +101,7 @@ impl Run {
         if segments.values().all(Vec::is_empty) {
             return Err(RunError::Empty { path: dir.to_path_buf() });
         }
-        let metric_segments = closed_segments(&dir.join(evident_core::metric::TABLE))?;
+        let metric_segments = closed_segments(&layout::table_dir(dir, evident_core::metric::TABLE))?;
         let mut metric_rows = 0;
         for file in &metric_segments {
             metric_rows += footer_rows(file)?;
@@ -126,20 +128,21 @@ pub fn run_id_of(dir: &Path) -> String {
     name.map(|name| name.to_string_lossy().into_owned()).unwrap_or_else(|| dir.display().to_string())
 }
 
-/// Reads `<dir>/run.json`.
+/// Reads `<dir>/run.json` (parsed by [`RunManifest::from_json`], as the recorder does).
 pub fn read_manifest(dir: &Path) -> Result<RunManifest> {
-    let path = dir.join(MANIFEST_FILE);
-    let text = match std::fs::read_to_string(&path) {
-        Ok(text) => text,
+    let path = layout::run_manifest_path(dir);
+    let bytes = match std::fs::read(&path) {
+        Ok(bytes) => bytes,
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
             return Err(RunError::NoManifest { path: dir.to_path_buf() });
         }
         Err(source) => return Err(RunError::Io { path, source }),
     };
-    serde_json::from_str(&text).map_err(|source| RunError::Manifest { path, source })
+    RunManifest::from_json(&bytes).map_err(|source| RunError::Manifest { path, source })
 }
 
-/// `part-*.parquet` files of a kind's directory, sorted by name; a missing directory has none.
+/// Complete segments (`part-<first seq>.parquet`) of a table's directory, sorted by name and
+/// so by first seq; a missing directory has none.
 fn closed_segments(kind_dir: &Path) -> Result<Vec<PathBuf>> {
     let entries = match std::fs::read_dir(kind_dir) {
         Ok(entries) => entries,
@@ -151,8 +154,7 @@ fn closed_segments(kind_dir: &Path) -> Result<Vec<PathBuf>> {
         let entry = entry.map_err(|source| RunError::Io { path: kind_dir.to_path_buf(), source })?;
         let name = entry.file_name();
         let name = name.to_string_lossy();
-        // `.parquet.inprogress` does not end in `.parquet`, so an open segment is skipped here.
-        if name.starts_with("part-") && name.ends_with(".parquet") {
+        if layout::parse_segment_file_name(&name).is_some() {
             files.push(entry.path());
         }
     }
@@ -181,6 +183,7 @@ mod tests {
             "part-00000000000000000002.parquet",
             "part-00000000000000000001.parquet",
             "part-3.parquet.inprogress",
+            "part-3.parquet",
             "notes.txt",
         ] {
             std::fs::write(dir.path().join(name), b"").unwrap();
@@ -203,7 +206,7 @@ mod tests {
     #[test]
     fn a_run_without_segments_is_empty() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join(MANIFEST_FILE), r#"{"run_id": "r"}"#).unwrap();
+        std::fs::write(dir.path().join(RUN_MANIFEST_FILE), r#"{"run_id": "r"}"#).unwrap();
         std::fs::create_dir(dir.path().join("pods")).unwrap();
         std::fs::write(dir.path().join("pods/part-00000000000000000000.parquet.inprogress"), b"PAR1").unwrap();
         assert!(matches!(Run::open(dir.path()), Err(RunError::Empty { .. })));

@@ -78,7 +78,7 @@ fn run_dirs(folder: &Path) -> Result<Vec<PathBuf>> {
     let mut dirs = Vec::new();
     for entry in entries {
         let path = entry.map_err(|source| RunError::Io { path: folder.to_path_buf(), source })?.path();
-        if path.join(evident_core::manifest::MANIFEST_FILE).is_file() {
+        if evident_core::layout::run_manifest_path(&path).is_file() {
             dirs.push(path);
         }
     }

@@ -298,7 +298,7 @@ type RunColumn<T> = (&'static str, fn(&Run) -> T);
 fn run_table(runs: &[Run]) -> Result<Arc<dyn TableProvider>> {
     let time = || DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into()));
     let text_columns: [RunColumn<String>; 10] = [
-        ("stop_reason", |r| r.manifest.stop_reason.clone()),
+        ("stop_reason", |r| r.manifest.stop_reason.to_string()),
         ("tool_version", |r| r.manifest.tool_version.clone()),
         ("schema_version", |r| r.manifest.schema_version.clone()),
         ("redaction_policy", |r| r.manifest.redaction_policy.clone()),

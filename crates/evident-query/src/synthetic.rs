@@ -567,7 +567,7 @@ impl Simulation {
             redaction_policy: evident_core::redact::POLICY_VERSION.to_string(),
             started_at: seconds(self.start_ns),
             stopped_at: seconds(self.start_ns + stop_offset),
-            stop_reason: "duration".to_string(),
+            stop_reason: "duration".into(),
             cluster: ClusterInfo {
                 context: "synthetic".to_string(),
                 server: "synthetic.invalid".to_string(),

@@ -4,7 +4,7 @@
 //! Secrets are never watched: the recorded kinds are exactly [`evident_core::Kind::ALL`].
 //!
 //! The storage half, bottom up: [`durable`] (fsync/rename steps), [`wal`] (checksummed
-//! write-ahead log), [`segment`] (Parquet files), [`manifest`] (`run.json`), [`lock`] (one
+//! write-ahead log), [`segment`] (Parquet files), [`run_manifest`] (`run.json`), [`lock`] (one
 //! writer per run), [`recover`](mod@recover) (WAL tail to Parquet after a crash) and
 //! [`store`] (the write path the watcher calls). [`synthetic`] generates realistic objects
 //! for tests and benches.
@@ -16,10 +16,10 @@
 pub mod apply;
 pub mod durable;
 pub mod lock;
-pub mod manifest;
 pub mod metric_store;
 pub mod raw;
 pub mod recover;
+pub mod run_manifest;
 pub mod scrape;
 pub mod segment;
 pub mod session;
@@ -30,3 +30,8 @@ pub mod watch;
 
 pub use recover::{RecoveryReport, recover};
 pub use store::{ChangeStore, StoreConfig, StoreError, StoreStats};
+
+/// Transitional: the old name of [`run_manifest`], so code on branches that still say
+/// `manifest::` keeps compiling. Remove once every user names [`run_manifest`].
+#[doc(hidden)]
+pub use run_manifest as manifest;

@@ -279,7 +279,7 @@ pub(crate) fn recover_in_place(
     }
     if mark_stopped && manifest.stopped_at.is_empty() {
         manifest.stopped_at = format_ns(report.last_observed_at_ns.unwrap_or_else(now_ns));
-        manifest.stop_reason = "recovered".to_string();
+        manifest.stop_reason = evident_core::StopReason::Recovered;
         changed = true;
     }
     if changed {

@@ -67,7 +67,6 @@ pub const BATCH_MAX_ROWS: usize = 1024;
 /// JSON bytes handed to the encoder at a time, the other bound of a batch.
 const BATCH_MAX_BYTES: usize = 4 << 20;
 
-const SUFFIX: &str = ".parquet";
 const INPROGRESS_SUFFIX: &str = ".parquet.inprogress";
 
 /// Errors of Parquet segments.
@@ -99,16 +98,12 @@ pub type Result<T, E = SegmentError> = std::result::Result<T, E>;
 
 /// File name of a segment whose first row has `first_seq`.
 pub fn file_name(first_seq: u64) -> String {
-    format!("part-{first_seq:020}{SUFFIX}")
+    evident_core::layout::segment_file_name(first_seq)
 }
 
 /// The first seq of a complete segment's file name (`.inprogress` names give `None`).
 pub fn parse_file_name(name: &str) -> Option<u64> {
-    let digits = name.strip_prefix("part-")?.strip_suffix(SUFFIX)?;
-    if digits.len() != 20 || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    digits.parse().ok()
+    evident_core::layout::parse_segment_file_name(name)
 }
 
 /// Parquet settings every evident file shares: Snappy, row groups of at most

@@ -12,8 +12,10 @@
 //! in `run.json` (the manifest is owned by the change store, on this thread).
 //!
 //! Stopping: [`Recording::stop`] aborts the watches and scrapers, lets the store drain what it
-//! already received, then closes it (final segments, WAL cleanup, manifest). A crash instead
-//! leaves the WALs, which the next `open` (or `evident recover`) folds into Parquet.
+//! already received, then closes it (final segments, WAL cleanup, manifest);
+//! [`Recording::stop_blocking`] does the same for code that cannot await (a drop guard). A
+//! recording is stopped at most once: both consume it. A crash instead leaves the WALs, which
+//! the next `open` (or `evident recover`) folds into Parquet.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -23,12 +25,12 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use evident_core::Kind;
-use evident_core::manifest::{ClusterInfo, RecorderSettings, RunManifest, Segment};
+use evident_core::run_manifest::{ClusterInfo, RecorderSettings, RunManifest, Segment, StopReason};
 use kube::Client;
 use tracing::warn;
 
-use crate::manifest;
 use crate::metric_store::{MetricStore, MetricStoreError};
+use crate::run_manifest;
 use crate::scrape::{self, Endpoint, ScrapeError, ScrapeResult};
 use crate::store::{ChangeStore, RecoveryReport, StoreConfig, StoreError};
 use crate::watch::{self, Observation, WatchState};
@@ -133,7 +135,7 @@ impl LiveStats {
 enum Message {
     Observed(Observation),
     Scraped(ScrapeResult),
-    Stop(String),
+    Stop(StopReason),
 }
 
 /// A running recording.
@@ -234,17 +236,31 @@ impl Recording {
         self.stats.lock().map(|s| s.clone()).unwrap_or_default()
     }
 
-    /// Stops the watches, drains what was received and closes the store.
-    pub async fn stop(mut self, reason: &str) -> Result<RunManifest> {
-        for task in self.watches.iter().chain(&self.scrapers) {
-            task.abort();
-        }
-        let _ = self.sender.send(Message::Stop(reason.to_string()));
-        let writer = self.writer.take().ok_or_else(|| SessionError::Writer("already stopped".into()))?;
+    /// Stops the watches, drains what was received and closes the store; `run.json` records
+    /// `reason`.
+    pub async fn stop(mut self, reason: impl Into<StopReason>) -> Result<RunManifest> {
+        let writer = self.begin_stop(reason.into())?;
         tokio::task::spawn_blocking(move || writer.join())
             .await
             .map_err(|error| SessionError::Writer(error.to_string()))?
             .map_err(|_| SessionError::Writer("the writer thread panicked".into()))?
+    }
+
+    /// [`Recording::stop`] for code that cannot await: blocks the calling thread until the
+    /// store is closed. Must run inside the tokio runtime (it aborts the watch tasks); on a
+    /// runtime worker, wrap it in `tokio::task::block_in_place`.
+    pub fn stop_blocking(mut self, reason: impl Into<StopReason>) -> Result<RunManifest> {
+        let writer = self.begin_stop(reason.into())?;
+        writer.join().map_err(|_| SessionError::Writer("the writer thread panicked".into()))?
+    }
+
+    /// Aborts the watches and scrapers and asks the writer to drain and close.
+    fn begin_stop(&mut self, reason: StopReason) -> Result<JoinHandle<Result<RunManifest>>> {
+        for task in self.watches.iter().chain(&self.scrapers) {
+            task.abort();
+        }
+        let _ = self.sender.send(Message::Stop(reason));
+        self.writer.take().ok_or_else(|| SessionError::Writer("already stopped".into()))
     }
 }
 
@@ -271,7 +287,7 @@ fn write_loop(
     stats: Arc<Mutex<LiveStats>>,
 ) -> Result<RunManifest> {
     let tick = Duration::from_millis(100);
-    let mut stop_reason = String::from("writer-disconnected");
+    let mut stop_reason = StopReason::WriterDisconnected;
     loop {
         match receiver.recv_timeout(tick) {
             Ok(Message::Stop(reason)) => {
@@ -298,9 +314,9 @@ fn write_loop(
         store.manifest_mut().cluster.kwok_version = version.clone();
     }
     if let Some(segment) = metrics.map(MetricStore::close).transpose()?.flatten() {
-        manifest::add_segment(store.manifest_mut(), segment);
+        run_manifest::add_segment(store.manifest_mut(), segment);
     }
-    Ok(store.close(&stop_reason)?)
+    Ok(store.close(stop_reason)?)
 }
 
 fn handle(
@@ -364,7 +380,7 @@ fn scraped(
 
 /// Lists a finished metrics segment in `run.json` at once, as a roll of the change log does.
 fn list_segment(store: &mut ChangeStore, segment: Segment) -> Result<()> {
-    manifest::add_segment(store.manifest_mut(), segment);
+    run_manifest::add_segment(store.manifest_mut(), segment);
     Ok(store.write_manifest()?)
 }
 

@@ -226,7 +226,7 @@ impl ChangeStore {
             manifest.started_at = format_ns(now_ns());
         }
         manifest.stopped_at.clear();
-        manifest.stop_reason.clear();
+        manifest.stop_reason = evident_core::StopReason::NotStopped;
         manifest.settings.segment_max_rows = config.segment_max_rows as u64;
         manifest.settings.segment_max_secs = config.segment_max_age.as_secs();
         manifest.settings.wal_fsync_ms = config.wal_fsync_interval.as_millis() as u64;
@@ -372,7 +372,7 @@ impl ChangeStore {
 
     /// Rolls every open segment, deletes the WAL (all its rows are now durable) and writes
     /// `run.json` with the stop time, the reason, the segments and the row counts.
-    pub fn close(mut self, stop_reason: &str) -> Result<RunManifest> {
+    pub fn close(mut self, stop_reason: impl Into<evident_core::StopReason>) -> Result<RunManifest> {
         if self.poisoned {
             return Err(StoreError::Poisoned);
         }
@@ -381,7 +381,7 @@ impl ChangeStore {
         }
         self.sync_wal()?;
         self.manifest.stopped_at = format_ns(now_ns());
-        self.manifest.stop_reason = stop_reason.to_string();
+        self.manifest.stop_reason = stop_reason.into();
         manifest::write(&self.run_dir, &self.manifest)?;
 
         let wal_dir = self.run_dir.join(WAL_DIR);

@@ -110,16 +110,12 @@ pub struct WalFrame {
 
 /// File name of the segment whose first record has `first_seq`.
 pub fn segment_file_name(first_seq: u64) -> String {
-    format!("wal-{first_seq:020}.log")
+    evident_core::layout::wal_file_name(first_seq)
 }
 
 /// The first seq encoded in a segment file name, if `name` is one.
 pub fn parse_segment_file_name(name: &str) -> Option<u64> {
-    let digits = name.strip_prefix("wal-")?.strip_suffix(".log")?;
-    if digits.len() != 20 || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    digits.parse().ok()
+    evident_core::layout::parse_wal_file_name(name)
 }
 
 /// The segments in `wal_dir`, sorted by first seq. A missing directory has none.

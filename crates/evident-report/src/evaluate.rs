@@ -202,7 +202,7 @@ fn ordinal(n: i64) -> String {
 mod tests {
     use super::*;
     use crate::facts::{EventFact, NodeFact};
-    use evident_core::manifest::RunManifest;
+    use evident_core::run_manifest::RunManifest;
     use serde_json::json;
 
     const GPU_MESSAGE: &str = "0/7 nodes are available: 1 node(s) had untolerated taint {node-role.kubernetes.io/control-plane: }, 6 Insufficient nvidia.com/gpu. preemption: 0/7 nodes are available: 7 Preemption is not helpful for scheduling.";

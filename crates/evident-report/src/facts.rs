@@ -16,7 +16,7 @@ use std::path::Path;
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Float64Type, Int64Type};
-use evident_core::manifest::RunManifest;
+use evident_core::run_manifest::RunManifest;
 use serde_json::Value;
 
 /// Errors of reading facts from a run.

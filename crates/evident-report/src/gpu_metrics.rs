@@ -128,7 +128,7 @@ fn utilisation(facts: &RunFacts) -> StepSeries {
 mod tests {
     use super::*;
     use crate::facts::{NodeFact, UtilPoint};
-    use evident_core::manifest::{EndpointStats, MetricsInfo, RunManifest};
+    use evident_core::run_manifest::{EndpointStats, MetricsInfo, RunManifest};
 
     fn row(node: &str, gpu: &str) -> GpuMetricRow {
         GpuMetricRow {

@@ -128,7 +128,7 @@ fn push_step(line: &mut Vec<(f64, f64)>, at: f64, value: f64) {
 mod tests {
     use super::*;
     use crate::facts::{AllocationRow, FleetRow, PodChange};
-    use evident_core::manifest::RunManifest;
+    use evident_core::run_manifest::RunManifest;
 
     fn change(at_secs: i64, uid: &str, phase: &str, node: Option<&str>, deleted: bool) -> PodChange {
         PodChange {

@@ -7,10 +7,12 @@ use std::time::Duration;
 use anyhow::Context as _;
 use evident_core::Kind;
 use evident_recorder::session::{MetricsConfig, Recording, SessionConfig};
+use evident_runner::settle::{self, StopWhen};
 
 use crate::cluster;
 use crate::duration::parse_duration;
-use crate::progress::{self, StopWhen};
+use crate::interrupt::interrupted;
+use crate::status::{self, StatusLine};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -110,9 +112,11 @@ pub async fn execute(args: Args) -> anyhow::Result<ExitCode> {
     }
     eprintln!("recording {} (Kubernetes {}) into {}", info.server, info.server_version, run_dir.display());
     let stop = StopWhen { duration: args.duration, until_quiet: args.until_quiet, settled: None };
-    let reason = progress::follow(&recording, &stop, !args.quiet).await;
-    let manifest = recording.stop(&reason).await.context("recording did not close cleanly")?;
-    eprintln!("{}", progress::summary(&manifest, &run_dir));
+    let mut status_line = StatusLine::new(!args.quiet);
+    let reason = settle::follow(&recording, &stop, interrupted(), |stats| status_line.update(stats)).await;
+    status_line.finish();
+    let manifest = recording.stop(reason).await.context("recording did not close cleanly")?;
+    eprintln!("{}", status::summary(&manifest, &run_dir));
     Ok(ExitCode::SUCCESS)
 }
 

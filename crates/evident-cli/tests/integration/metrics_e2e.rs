@@ -230,7 +230,7 @@ async fn dcgm_samples_for_every_fake_gpu_are_recorded_and_summarised() -> anyhow
     let run_dir = out.path().join("metrics");
     assert!(!run_dir.join("wal-metrics").exists(), "the metrics WAL is deleted at a clean stop");
     let files = metrics_segments(&run_dir).await?;
-    let manifest: evident_core::manifest::RunManifest =
+    let manifest: evident_core::run_manifest::RunManifest =
         serde_json::from_str(&std::fs::read_to_string(run_dir.join("run.json"))?)?;
     let mut listed: Vec<String> =
         manifest.segments.iter().filter(|segment| segment.table == "metrics").map(|s| s.path.clone()).collect();
@@ -238,7 +238,7 @@ async fn dcgm_samples_for_every_fake_gpu_are_recorded_and_summarised() -> anyhow
     assert!(!files.is_empty(), "metrics segments were written");
     assert_eq!(listed, files, "run.json lists every metrics segment");
 
-    let endpoints: BTreeMap<&str, &evident_core::manifest::EndpointStats> =
+    let endpoints: BTreeMap<&str, &evident_core::run_manifest::EndpointStats> =
         manifest.metrics.endpoints.iter().map(|endpoint| (endpoint.url.as_str(), endpoint)).collect();
     let live = endpoints[live_url.as_str()];
     let scrapes = live.scrapes;

@@ -158,9 +158,9 @@ async fn a_run_with_gaps_says_so() {
     let dir = tempfile::tempdir().unwrap();
     let run = synthetic_run(dir.path());
     let manifest_path = run.join("run.json");
-    let mut manifest: evident_core::manifest::RunManifest =
+    let mut manifest: evident_core::run_manifest::RunManifest =
         serde_json::from_str(&std::fs::read_to_string(&manifest_path).unwrap()).unwrap();
-    manifest.gaps.push(evident_core::manifest::Gap {
+    manifest.gaps.push(evident_core::run_manifest::Gap {
         kind: "Pod".into(),
         epoch: 2,
         from: "2026-06-14T15:40:01Z".into(),

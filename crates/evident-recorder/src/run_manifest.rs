@@ -1,4 +1,6 @@
-//! Reading and writing `<run>/run.json` (the types live in `evident_core::manifest`).
+//! Reading and writing `<run>/run.json`, the run manifest (its types are
+//! `evident_core::run_manifest`, its place in the run directory `evident_core::layout`). This
+//! is the only code that reads or writes the file.
 //!
 //! Invariants:
 //! - `run.json` is replaced atomically (tmp + fsync + rename + directory fsync): after a
@@ -11,8 +13,9 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
-use evident_core::manifest::{MANIFEST_FILE, RunManifest, Segment};
+use evident_core::layout;
 use evident_core::redact::POLICY_VERSION;
+use evident_core::run_manifest::{RunManifest, Segment};
 use evident_core::{Kind, SCHEMA_VERSION};
 
 use crate::durable;
@@ -36,7 +39,7 @@ pub type Result<T, E = ManifestError> = std::result::Result<T, E>;
 
 /// Path of the manifest of `run_dir`.
 pub fn path(run_dir: &Path) -> PathBuf {
-    run_dir.join(MANIFEST_FILE)
+    layout::run_manifest_path(run_dir)
 }
 
 /// Reads the manifest of `run_dir`; `None` if the run has none yet.
@@ -47,15 +50,13 @@ pub fn read(run_dir: &Path) -> Result<Option<RunManifest>> {
         Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(error) => return Err(durable::at("read", &path)(error).into()),
     };
-    serde_json::from_slice(&bytes).map(Some).map_err(|source| ManifestError::Invalid { path, source })
+    RunManifest::from_json(&bytes).map(Some).map_err(|source| ManifestError::Invalid { path, source })
 }
 
 /// Writes the manifest of `run_dir` atomically.
 pub fn write(run_dir: &Path, manifest: &RunManifest) -> Result<()> {
     let path = path(run_dir);
-    let mut bytes =
-        serde_json::to_vec_pretty(manifest).map_err(|source| ManifestError::Invalid { path: path.clone(), source })?;
-    bytes.push(b'\n');
+    let bytes = manifest.to_json().map_err(|source| ManifestError::Invalid { path: path.clone(), source })?;
     durable::write_atomically(&path, &bytes)?;
     Ok(())
 }

@@ -1,0 +1,341 @@
+//! One scenario run, the notebook's `phase1-up / phase1-demo / phase1-evidence` in one call:
+//! empty the scenario's namespaces, start recording, apply the fleet (re-creating KWOK fake
+//! nodes an earlier run left, so every run sees its fleet start) and wait for it to be ready,
+//! apply the workloads in order, follow the recording until the cluster settles, stop, store
+//! the scenario and write the report from the recording, and remove what the run created
+//! unless told to keep it.
+//!
+//! Invariants:
+//! - The recording starts before the fleet exists, so it sees the nodes appear, their GPUs
+//!   advertised and `kubeletVersion` stamped.
+//! - Once started, the recording is stopped exactly once on every path: with the settle
+//!   reason when the run gets that far, with [`StopReason::Error`] when a step fails (the
+//!   step's error is returned; when stopping fails too, both are), and by the
+//!   [`RecordingGuard`] if the run panics or is cancelled.
+//! - Nothing here prints: what happens is told to an [`Observer`]. The report is written
+//!   before the teardown, so a failing teardown still leaves the report.
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use evident_core::layout;
+use evident_core::run_manifest::ClusterInfo;
+use evident_core::{RunManifest, StopReason};
+use evident_recorder::apply::{self, ApplyError, Document};
+use evident_recorder::session::{LiveStats, MetricsConfig, Recording, SessionConfig, SessionError};
+use evident_report::{RUN_SCENARIO_FILE, Scenario, Written};
+use kube::Client;
+
+use crate::checkout::{Checkout, CheckoutError};
+use crate::fleet::{self, FleetError};
+use crate::guard::RecordingGuard;
+use crate::settle::{self, SettleError, StopWhen};
+
+/// How long the recorder may take to list the cluster before the fleet is applied.
+pub const SYNC_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long the fleet's nodes may take to become ready.
+pub const FLEET_READY_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// Errors of a scenario run.
+#[derive(Debug, thiserror::Error)]
+pub enum RunnerError {
+    /// The run directory already holds a run.
+    #[error("run {} already exists; pick another --run-id", run_dir.display())]
+    RunExists { run_dir: PathBuf },
+    /// A fleet or workload manifest is unreadable, or the API server refused it.
+    #[error(transparent)]
+    Manifests(#[from] ApplyError),
+    /// Reading, deleting or applying the scenario's objects failed.
+    #[error(transparent)]
+    Fleet(#[from] FleetError),
+    /// The local cluster's script failed.
+    #[error(transparent)]
+    Checkout(#[from] CheckoutError),
+    /// The recording could not be started.
+    #[error("cannot record into {}", run_dir.display())]
+    Start {
+        run_dir: PathBuf,
+        #[source]
+        source: SessionError,
+    },
+    /// The recorder did not list the cluster in time.
+    #[error(transparent)]
+    Settle(#[from] SettleError),
+    /// Stopping the recording failed.
+    #[error("recording did not close cleanly")]
+    Stop(#[source] SessionError),
+    /// A step failed, and stopping the recording after it failed too.
+    #[error("{failed}; then the recording did not close cleanly")]
+    StopAfterFailure {
+        failed: Box<RunnerError>,
+        #[source]
+        source: SessionError,
+    },
+    /// The scenario spec could not be stored in the run directory.
+    #[error("cannot store the scenario in {}", run_dir.display())]
+    StoreScenario {
+        run_dir: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Writing the report failed.
+    #[error(transparent)]
+    Report(#[from] evident_report::Error),
+}
+
+pub type Result<T, E = RunnerError> = std::result::Result<T, E>;
+
+/// What to run, and where to record it.
+#[derive(Debug, Clone)]
+pub struct RunnerConfig {
+    pub scenario: Scenario,
+    /// The checkout the scenario's fleet and workload paths are relative to.
+    pub checkout: Checkout,
+    /// The run directory to record into; it must not hold a run yet.
+    pub run_dir: PathBuf,
+    /// GPU metrics endpoints to scrape while recording. Default: none.
+    pub metrics: MetricsConfig,
+    /// Keep the applied objects (and a local cluster this run started) afterwards. Default:
+    /// false, remove what this run created.
+    pub keep: bool,
+}
+
+impl RunnerConfig {
+    pub fn new(scenario: Scenario, checkout: Checkout, run_dir: impl Into<PathBuf>) -> RunnerConfig {
+        RunnerConfig { scenario, checkout, run_dir: run_dir.into(), metrics: MetricsConfig::default(), keep: false }
+    }
+}
+
+/// The cluster a run goes to.
+#[derive(Clone)]
+pub struct Cluster {
+    pub client: Client,
+    pub info: ClusterInfo,
+    /// This run brought the checkout's local cluster up: it is stopped at the end (unless
+    /// [`RunnerConfig::keep`]) instead of deleting the run's objects one by one.
+    pub started_by_run: bool,
+}
+
+impl std::fmt::Debug for Cluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // `kube::Client` has no Debug; the cluster info names the server.
+        f.debug_struct("Cluster").field("info", &self.info).field("started_by_run", &self.started_by_run).finish()
+    }
+}
+
+/// What happens during a run, in the order it happens, for a status display.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Event<'a> {
+    /// A namespace of the scenario was left by an earlier run and is being deleted.
+    RemovingLeftoverNamespace { name: &'a str },
+    /// KWOK fake nodes of the fleet were left by an earlier run and are being re-created.
+    RecreatingFakeNodes { count: usize },
+    /// The fleet was applied; its nodes are awaited.
+    FleetApplied { objects: usize, nodes: usize },
+    /// A bare pod was not scheduled in time; the next workload is applied anyway.
+    PodNotScheduled { name: &'a str, waited: Duration },
+    /// Every workload was applied; the recording is followed until the cluster is quiet.
+    WorkloadsApplied { objects: usize, quiet: Duration },
+    /// The live figures, every [`settle::TICK`] while the recording is followed.
+    Live(&'a LiveStats),
+    /// The recording stopped and `run.json` is written.
+    Recorded { manifest: &'a RunManifest, run_dir: &'a Path },
+    /// The cluster did not settle within the scenario's timeout; the report covers what was
+    /// recorded.
+    NotSettled { timeout: Duration },
+    /// The report is written into `run_dir`.
+    Reported { written: &'a Written, run_dir: &'a Path },
+    /// The local cluster this run started is being stopped.
+    StoppingLocalCluster,
+    /// What this run created was removed.
+    RemovedCreated { namespaces: usize, nodes: usize },
+}
+
+/// Told every [`Event`] of a run. Any `FnMut(Event)` is one.
+pub trait Observer {
+    fn observe(&mut self, event: Event<'_>);
+}
+
+impl<F: FnMut(Event<'_>)> Observer for F {
+    fn observe(&mut self, event: Event<'_>) {
+        self(event)
+    }
+}
+
+/// What a finished run produced.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// `run.json` as the recording left it.
+    pub manifest: RunManifest,
+    /// The report and what it concluded.
+    pub written: Written,
+}
+
+impl Outcome {
+    /// Whether every expectation of the scenario held.
+    pub fn all_passed(&self) -> bool {
+        self.written.summary.all_passed()
+    }
+}
+
+/// A checked scenario run, ready to go to a cluster.
+#[derive(Debug)]
+pub struct ScenarioRunner {
+    config: RunnerConfig,
+    fleet: Vec<Document>,
+    workloads: Vec<Document>,
+    namespaces: Vec<String>,
+}
+
+impl ScenarioRunner {
+    /// Checks that the run directory holds no run yet and reads the fleet and workload
+    /// manifests, before any cluster is touched.
+    pub fn new(config: RunnerConfig) -> Result<ScenarioRunner> {
+        if layout::run_manifest_path(&config.run_dir).exists() {
+            return Err(RunnerError::RunExists { run_dir: config.run_dir });
+        }
+        let fleet = apply::load(&config.checkout.paths(&config.scenario.fleet))?;
+        let workloads = apply::load(&config.checkout.paths(&config.scenario.workloads))?;
+        let namespaces = config.scenario.namespaces().into_iter().collect();
+        Ok(ScenarioRunner { config, fleet, workloads, namespaces })
+    }
+
+    /// Runs the scenario on `cluster`; see the module doc. `interrupt` (Ctrl-C, SIGTERM)
+    /// ends the recording early with [`StopReason::Signal`], and the run goes on to the
+    /// report.
+    pub async fn run(
+        self,
+        cluster: &Cluster,
+        observer: &mut dyn Observer,
+        interrupt: impl Future<Output = ()>,
+    ) -> Result<Outcome> {
+        let client = &cluster.client;
+        let run_dir = &self.config.run_dir;
+        fleet::remove_namespaces_left(client, &self.namespaces, |name| {
+            observer.observe(Event::RemovingLeftoverNamespace { name })
+        })
+        .await?;
+        // Fake nodes left by an earlier run are re-created, so the recording sees them start.
+        // Nodes that are not KWOK fakes are never deleted.
+        let existing = fleet::existing_nodes(client, &self.fleet).await?;
+        let (recreate, real): (Vec<&Document>, Vec<&Document>) =
+            existing.iter().partition(|document| fleet::is_kwok_fake(document));
+        let recreated: Vec<String> = recreate.iter().map(|d| d.name().to_string()).collect();
+        if !recreated.is_empty() {
+            observer.observe(Event::RecreatingFakeNodes { count: recreated.len() });
+            fleet::delete_nodes_and_wait(client, &recreated).await?;
+        }
+        let created: Vec<String> = apply::node_names(&self.fleet)
+            .into_iter()
+            .filter(|name| !real.iter().any(|document| document.name() == name))
+            .collect();
+
+        let mut session = SessionConfig::new(run_dir);
+        session.metrics = self.config.metrics.clone();
+        let recording = Recording::start(client.clone(), cluster.info.clone(), session)
+            .map_err(|source| RunnerError::Start { run_dir: run_dir.clone(), source })?;
+        let recording = RecordingGuard::new(recording);
+        let (manifest, reason) = match self.drive(client, recording.recording(), observer, interrupt).await {
+            Ok(reason) => (recording.stop(reason.clone()).await.map_err(RunnerError::Stop)?, reason),
+            Err(failed) => {
+                return Err(match recording.stop(StopReason::Error).await {
+                    Ok(_) => failed,
+                    Err(source) => RunnerError::StopAfterFailure { failed: Box::new(failed), source },
+                });
+            }
+        };
+        observer.observe(Event::Recorded { manifest: &manifest, run_dir });
+        let settle = &self.config.scenario.settle;
+        if reason == StopReason::Duration {
+            observer.observe(Event::NotSettled { timeout: Duration::from_secs(settle.timeout_secs) });
+        }
+
+        std::fs::write(run_dir.join(RUN_SCENARIO_FILE), self.config.scenario.to_yaml())
+            .map_err(|source| RunnerError::StoreScenario { run_dir: run_dir.clone(), source })?;
+        let written = evident_report::write_report(run_dir, &self.config.scenario).await?;
+        observer.observe(Event::Reported { written: &written, run_dir });
+
+        if !self.config.keep {
+            self.tear_down(cluster, &created, observer).await?;
+        }
+        Ok(Outcome { manifest, written })
+    }
+
+    /// The part of a run that needs the recording: fleet, workloads, settling. Returns why
+    /// the recording is to stop.
+    async fn drive(
+        &self,
+        client: &Client,
+        recording: &Recording,
+        observer: &mut dyn Observer,
+        interrupt: impl Future<Output = ()>,
+    ) -> Result<StopReason> {
+        settle::wait_synced(recording, SYNC_TIMEOUT).await?;
+        let fleet_nodes = apply::node_names(&self.fleet);
+        apply::apply(client, &self.fleet).await?;
+        observer.observe(Event::FleetApplied { objects: self.fleet.len(), nodes: fleet_nodes.len() });
+        apply::wait_nodes_ready(client, &fleet_nodes, FLEET_READY_TIMEOUT).await?;
+        for document in &self.workloads {
+            if !fleet::apply_in_order(client, document).await? {
+                observer.observe(Event::PodNotScheduled { name: document.name(), waited: fleet::POD_DECISION_TIMEOUT });
+            }
+        }
+        let settle = &self.config.scenario.settle;
+        let quiet = Duration::from_secs(settle.quiet_secs);
+        observer.observe(Event::WorkloadsApplied { objects: self.workloads.len(), quiet });
+        let stop = StopWhen {
+            duration: Some(Duration::from_secs(settle.timeout_secs)),
+            until_quiet: Some(quiet),
+            settled: None,
+        };
+        Ok(settle::follow(recording, &stop, interrupt, |stats| observer.observe(Event::Live(stats))).await)
+    }
+
+    /// Stops the local cluster this run started, or else deletes the scenario's namespaces
+    /// and the nodes this run created.
+    async fn tear_down(&self, cluster: &Cluster, created_nodes: &[String], observer: &mut dyn Observer) -> Result<()> {
+        if cluster.started_by_run {
+            observer.observe(Event::StoppingLocalCluster);
+            self.config.checkout.cluster_down()?;
+            return Ok(());
+        }
+        fleet::delete_namespaces(&cluster.client, &self.namespaces).await?;
+        fleet::delete_nodes(&cluster.client, created_nodes).await?;
+        observer.observe(Event::RemovedCreated { namespaces: self.namespaces.len(), nodes: created_nodes.len() });
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lesson1(run_dir: &Path) -> RunnerConfig {
+        let spec = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../manifests/scenarios/lesson1.yaml");
+        let scenario = Scenario::load(&spec).unwrap();
+        RunnerConfig::new(scenario, Checkout::of_scenario(&spec).unwrap(), run_dir)
+    }
+
+    #[test]
+    fn a_runner_reads_the_scenarios_manifests_before_touching_a_cluster() {
+        let dir = tempfile::tempdir().unwrap();
+        let runner = ScenarioRunner::new(lesson1(&dir.path().join("lesson1"))).unwrap();
+        assert!(!runner.fleet.is_empty() && runner.fleet.iter().any(|d| d.kind() == "Node"));
+        assert!(runner.fleet.iter().filter(|d| d.kind() == "Node").all(fleet::is_kwok_fake));
+        assert_eq!(runner.workloads.first().map(Document::kind), Some("Namespace"));
+        assert_eq!(runner.namespaces, ["gpu-demo"]);
+    }
+
+    #[test]
+    fn a_run_directory_that_holds_a_run_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let run_dir = dir.path().join("lesson1");
+        std::fs::create_dir(&run_dir).unwrap();
+        std::fs::write(layout::run_manifest_path(&run_dir), "{}").unwrap();
+        let error = ScenarioRunner::new(lesson1(&run_dir)).unwrap_err();
+        assert!(matches!(error, RunnerError::RunExists { .. }), "{error}");
+        assert!(error.to_string().ends_with("already exists; pick another --run-id"), "{error}");
+    }
+}
