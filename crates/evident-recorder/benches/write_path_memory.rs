@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::process::Command;
 use std::time::Instant;
 
-use evident_recorder::synthetic::SyntheticCluster;
+use evident_testkit::objects::SyntheticCluster;
 use evident_recorder::{ChangeStore, StoreConfig};
 
 const CHILD_ENV: &str = "EVIDENT_BENCH_MEMORY_CASE";

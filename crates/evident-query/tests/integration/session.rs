@@ -8,11 +8,12 @@ use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Int64Type};
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use evident_query::run::RunError;
-use evident_query::{Error, RunSet, Session, named_query, synthetic};
+use evident_query::{Error, RunSet, Session, named_query};
+use evident_testkit::runs;
 
 fn lesson1() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    synthetic::write_lesson1(&dir.path().join("lesson1")).unwrap();
+    runs::write_lesson1(&dir.path().join("lesson1")).unwrap();
     dir
 }
 
@@ -133,8 +134,8 @@ async fn scheduling_reasons_splits_pending_messages() {
 #[tokio::test]
 async fn a_folder_of_runs_gains_run_ids() {
     let folder = tempfile::tempdir().unwrap();
-    synthetic::write_lesson1(&folder.path().join("run-a")).unwrap();
-    synthetic::write_lesson1(&folder.path().join("run-b")).unwrap();
+    runs::write_lesson1(&folder.path().join("run-a")).unwrap();
+    runs::write_lesson1(&folder.path().join("run-b")).unwrap();
     std::fs::create_dir_all(folder.path().join("run-empty")).unwrap();
     std::fs::write(folder.path().join("run-empty/run.json"), "{}").unwrap();
     let session = Session::new(&RunSet::open_runs(folder.path()).unwrap()).await.unwrap();
@@ -185,31 +186,53 @@ fn read_all(path: &Path) -> Vec<RecordBatch> {
     ParquetRecordBatchReaderBuilder::try_new(file).unwrap().build().unwrap().map(Result::unwrap).collect()
 }
 
+/// Every file of a run directory, relative to it, sorted.
+fn files_of(run: &Path) -> Vec<PathBuf> {
+    fn walk(root: &Path, dir: &Path, files: &mut Vec<PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(root, &path, files);
+            } else {
+                files.push(path.strip_prefix(root).unwrap().to_path_buf());
+            }
+        }
+    }
+    let mut files = Vec::new();
+    walk(run, run, &mut files);
+    files.sort();
+    files
+}
+
 /// The committed sample is what the generator writes today, so regenerating it is a no-op
-/// unless the generator or the schema changed (then: `gen_run --sample` and re-bless).
+/// unless the generator, the recorder's store or the schema changed (then: `gen_run
+/// --sample` and re-bless). The generator writes through the store with fixed times, so the
+/// whole directory, `run.json` included, must match byte for byte; segments are compared by
+/// content first for a readable failure.
 #[test]
 fn committed_synthetic_sample_is_reproducible() {
+    const REGENERATE: &str = "regenerate with `cargo run -p evident-testkit --example gen_run -- --sample --out evidence/sample-synthetic`";
     let committed = Path::new(&std::env::var_os("CARGO_MANIFEST_DIR").expect("run through cargo"))
         .join("../../evidence/sample-synthetic");
     let dir = tempfile::tempdir().unwrap();
     let fresh = dir.path().join("sample-synthetic");
-    synthetic::write_lesson1(&fresh).unwrap();
-    for table in ["nodes", "pods", "events"] {
-        let names = |run: &Path| {
-            let mut names: Vec<_> =
-                std::fs::read_dir(run.join(table)).unwrap().map(|e| e.unwrap().file_name()).collect();
-            names.sort();
-            names
-        };
-        assert_eq!(names(&committed), names(&fresh), "{table} segments");
-        for name in names(&fresh) {
+    runs::write_lesson1(&fresh).unwrap();
+    let files = files_of(&fresh);
+    assert_eq!(files_of(&committed), files, "the files of the run; {REGENERATE}");
+    for file in &files {
+        if file.extension().is_some_and(|extension| extension == "parquet") {
             assert_eq!(
-                read_all(&committed.join(table).join(&name)),
-                read_all(&fresh.join(table).join(&name)),
-                "{table}/{} differs from the generator's output; regenerate with \
-                 `cargo run --release --example gen_run -- --sample --out evidence/sample-synthetic`",
-                name.to_string_lossy()
+                read_all(&committed.join(file)),
+                read_all(&fresh.join(file)),
+                "{} differs from the generator's output; {REGENERATE}",
+                file.display()
             );
         }
+        assert!(
+            std::fs::read(committed.join(file)).unwrap() == std::fs::read(fresh.join(file)).unwrap(),
+            "{} differs byte for byte from the generator's output; {REGENERATE}",
+            file.display()
+        );
     }
+    assert!(files.contains(&PathBuf::from("run.json")) && files.len() == 4, "run.json and 3 segments: {files:?}");
 }

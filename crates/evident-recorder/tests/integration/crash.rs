@@ -14,7 +14,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use evident_recorder::synthetic::SyntheticCluster;
+use evident_testkit::objects::SyntheticCluster;
 use evident_recorder::{ChangeStore, StoreConfig, recover};
 
 const WRITER_ENV: &str = "EVIDENT_CRASH_WRITER_RUN_DIR";

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use evident_core::{Kind, Op};
-use evident_recorder::synthetic::SyntheticPod;
+use evident_testkit::objects::SyntheticPod;
 use evident_recorder::{ChangeStore, StoreConfig, recover};
 
 const CANARY: &str = "CANARY-7f3a9c-do-not-write";
