@@ -13,8 +13,10 @@
 //!   For tests of everything that reads runs (queries, reports, the CLI) and for the
 //!   committed sample `evidence/sample-synthetic/`.
 //!
-//! Invariant of both: deterministic. The same inputs give the same objects, and the same
-//! run directory byte for byte (fixed clock, fixed names, fixed ids).
+//! Invariant of both: deterministic. The same inputs give the same objects, and the same run
+//! directory (fixed clock, fixed names, fixed ids): `run.json` byte for byte, each Parquet
+//! segment the same rows, schema and footer metadata (whose order in the footer varies, as in
+//! every file the recorder writes).
 
 pub mod objects;
 pub mod runs;

@@ -20,7 +20,9 @@
 //! - Deterministic: the store is given fixed receipt times, and `run.json`'s `started_at` and
 //!   `stopped_at` are the scenario's (the store stamps `stopped_at` with the wall clock at
 //!   close; the generator replaces it afterwards). The run id is the directory's name, as the
-//!   recorder's. Two generations into directories of the same name are identical byte for byte.
+//!   recorder's. Two generations into directories of the same name have the same `run.json`
+//!   byte for byte and the same rows in every segment. Segment bytes can still differ: the
+//!   recorder's Parquet writer lists the schema's key/value metadata in `HashMap` order.
 //!
 //! Nothing here is evidence: a generated run's `run.json` says `platform: synthetic`.
 
