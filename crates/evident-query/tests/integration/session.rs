@@ -235,7 +235,12 @@ fn committed_synthetic_sample_is_reproducible() {
     for file in &files {
         let (old, new) = (committed.join(file), fresh.join(file));
         if file.extension().is_some_and(|extension| extension == "parquet") {
-            assert_eq!(read_all(&old), read_all(&new), "{} differs from the generator's output; {REGENERATE}", file.display());
+            assert_eq!(
+                read_all(&old),
+                read_all(&new),
+                "{} differs from the generator's output; {REGENERATE}",
+                file.display()
+            );
             assert_eq!(footer_metadata(&old), footer_metadata(&new), "{} footer; {REGENERATE}", file.display());
         } else {
             assert_eq!(

@@ -6,8 +6,8 @@ use crate::common;
 use std::time::Duration;
 
 use evident_core::{Kind, Op};
-use evident_testkit::objects::SyntheticCluster;
 use evident_recorder::{ChangeStore, StoreConfig};
+use evident_testkit::objects::SyntheticCluster;
 
 fn append(store: &mut ChangeStore, cluster: &mut SyntheticCluster, count: u64) {
     for _ in 0..count {
