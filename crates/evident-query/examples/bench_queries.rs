@@ -1,7 +1,7 @@
 //! Times every named query over one run in evident and in DuckDB, side by side.
 //!
 //! ```text
-//! cargo run --release --example gen_run -- --changes 1000000 --out /tmp/run1m
+//! cargo run --release -p evident-testkit --example gen_run -- --changes 1000000 --out /tmp/run1m
 //! cargo run --release --example bench_queries -- /tmp/run1m [--repeats 3]
 //! ```
 //!

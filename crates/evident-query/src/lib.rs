@@ -42,7 +42,6 @@ pub mod run;
 pub mod run_set;
 pub mod session;
 pub mod state_at;
-pub mod synthetic;
 
 pub use format::OutputFormat;
 pub use named_query::{NamedQuery, named_query};

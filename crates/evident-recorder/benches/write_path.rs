@@ -25,8 +25,8 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use evident_core::{Change, ChangeBatchBuilder, Kind, Op, redact};
 use evident_recorder::raw::RawObject;
-use evident_recorder::synthetic::SyntheticCluster;
 use evident_recorder::{ChangeStore, StoreConfig};
+use evident_testkit::objects::SyntheticCluster;
 use kube::api::WatchEvent;
 use serde_json::Value;
 

@@ -11,8 +11,8 @@ use std::collections::HashMap;
 use std::process::Command;
 use std::time::Instant;
 
-use evident_recorder::synthetic::SyntheticCluster;
 use evident_recorder::{ChangeStore, StoreConfig};
+use evident_testkit::objects::SyntheticCluster;
 
 const CHILD_ENV: &str = "EVIDENT_BENCH_MEMORY_CASE";
 

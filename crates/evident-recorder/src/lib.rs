@@ -6,8 +6,8 @@
 //! The storage half, bottom up: [`durable`] (fsync/rename steps), [`wal`] (checksummed
 //! write-ahead log), [`segment`] (Parquet files), [`run_manifest`] (`run.json`), [`lock`] (one
 //! writer per run), [`recover`](mod@recover) (WAL tail to Parquet after a crash) and
-//! [`store`] (the write path the watcher calls). [`synthetic`] generates realistic objects
-//! for tests and benches.
+//! [`store`] (the write path the watcher calls). Test data (realistic objects, whole
+//! generated runs) lives in the dev-only crate `evident-testkit`, never here.
 //!
 //! GPU metrics: [`scrape`] fetches Prometheus text endpoints (`--metrics`) over plain HTTP, and
 //! [`metric_store`] writes the scrapes through their own WAL into the `metrics` table, on the
@@ -24,7 +24,6 @@ pub mod scrape;
 pub mod segment;
 pub mod session;
 pub mod store;
-pub mod synthetic;
 pub mod wal;
 pub mod watch;
 

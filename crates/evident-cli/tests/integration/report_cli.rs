@@ -12,7 +12,7 @@ fn spec_text() -> String {
 
 fn synthetic_run(root: &Path) -> PathBuf {
     let run = root.join("k8s-synthetic-lesson1");
-    evident_query::synthetic::write_lesson1(&run).unwrap();
+    evident_testkit::runs::write_lesson1(&run).unwrap();
     run
 }
 

@@ -8,11 +8,12 @@ use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Int64Type};
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use evident_query::run::RunError;
-use evident_query::{Error, RunSet, Session, named_query, synthetic};
+use evident_query::{Error, RunSet, Session, named_query};
+use evident_testkit::runs;
 
 fn lesson1() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    synthetic::write_lesson1(&dir.path().join("lesson1")).unwrap();
+    runs::write_lesson1(&dir.path().join("lesson1")).unwrap();
     dir
 }
 
@@ -133,8 +134,8 @@ async fn scheduling_reasons_splits_pending_messages() {
 #[tokio::test]
 async fn a_folder_of_runs_gains_run_ids() {
     let folder = tempfile::tempdir().unwrap();
-    synthetic::write_lesson1(&folder.path().join("run-a")).unwrap();
-    synthetic::write_lesson1(&folder.path().join("run-b")).unwrap();
+    runs::write_lesson1(&folder.path().join("run-a")).unwrap();
+    runs::write_lesson1(&folder.path().join("run-b")).unwrap();
     std::fs::create_dir_all(folder.path().join("run-empty")).unwrap();
     std::fs::write(folder.path().join("run-empty/run.json"), "{}").unwrap();
     let session = Session::new(&RunSet::open_runs(folder.path()).unwrap()).await.unwrap();
@@ -185,30 +186,68 @@ fn read_all(path: &Path) -> Vec<RecordBatch> {
     ParquetRecordBatchReaderBuilder::try_new(file).unwrap().build().unwrap().map(Result::unwrap).collect()
 }
 
+/// Every file of a run directory, relative to it, sorted.
+fn files_of(run: &Path) -> Vec<PathBuf> {
+    fn walk(root: &Path, dir: &Path, files: &mut Vec<PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(root, &path, files);
+            } else {
+                files.push(path.strip_prefix(root).unwrap().to_path_buf());
+            }
+        }
+    }
+    let mut files = Vec::new();
+    walk(run, run, &mut files);
+    files.sort();
+    files
+}
+
+/// A Parquet file's key/value footer metadata as a map (the writer lists it in the arbitrary
+/// order of the Arrow schema's `HashMap`, so its bytes vary between two identical writes).
+fn footer_metadata(path: &Path) -> std::collections::BTreeMap<String, Option<String>> {
+    let file = std::fs::File::open(path).unwrap();
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file).unwrap();
+    let pairs = builder.metadata().file_metadata().key_value_metadata().cloned().unwrap_or_default();
+    // ARROW:schema is the same schema serialised with that order; the batches compare it.
+    pairs.into_iter().filter(|pair| pair.key != "ARROW:schema").map(|pair| (pair.key, pair.value)).collect()
+}
+
 /// The committed sample is what the generator writes today, so regenerating it is a no-op
-/// unless the generator or the schema changed (then: `gen_run --sample` and re-bless).
+/// unless the generator, the recorder's store or the schema changed (then: `gen_run
+/// --sample` and re-bless). The generator writes through the store with fixed times and ids:
+/// `run.json` must match byte for byte (it lists every segment's size, so a change of any
+/// encoding shows there), and each segment must hold the same rows, schema and footer
+/// metadata.
 #[test]
 fn committed_synthetic_sample_is_reproducible() {
+    const REGENERATE: &str =
+        "regenerate with `cargo run -p evident-testkit --example gen_run -- --sample --out evidence/sample-synthetic`";
     let committed = Path::new(&std::env::var_os("CARGO_MANIFEST_DIR").expect("run through cargo"))
         .join("../../evidence/sample-synthetic");
     let dir = tempfile::tempdir().unwrap();
     let fresh = dir.path().join("sample-synthetic");
-    synthetic::write_lesson1(&fresh).unwrap();
-    for table in ["nodes", "pods", "events"] {
-        let names = |run: &Path| {
-            let mut names: Vec<_> =
-                std::fs::read_dir(run.join(table)).unwrap().map(|e| e.unwrap().file_name()).collect();
-            names.sort();
-            names
-        };
-        assert_eq!(names(&committed), names(&fresh), "{table} segments");
-        for name in names(&fresh) {
+    runs::write_lesson1(&fresh).unwrap();
+    let files = files_of(&fresh);
+    assert_eq!(files_of(&committed), files, "the files of the run; {REGENERATE}");
+    assert_eq!(files.len(), 4, "run.json and 3 segments: {files:?}");
+    for file in &files {
+        let (old, new) = (committed.join(file), fresh.join(file));
+        if file.extension().is_some_and(|extension| extension == "parquet") {
             assert_eq!(
-                read_all(&committed.join(table).join(&name)),
-                read_all(&fresh.join(table).join(&name)),
-                "{table}/{} differs from the generator's output; regenerate with \
-                 `cargo run --release --example gen_run -- --sample --out evidence/sample-synthetic`",
-                name.to_string_lossy()
+                read_all(&old),
+                read_all(&new),
+                "{} differs from the generator's output; {REGENERATE}",
+                file.display()
+            );
+            assert_eq!(footer_metadata(&old), footer_metadata(&new), "{} footer; {REGENERATE}", file.display());
+        } else {
+            assert_eq!(
+                std::fs::read_to_string(&old).unwrap(),
+                std::fs::read_to_string(&new).unwrap(),
+                "{} differs from the generator's output; {REGENERATE}",
+                file.display()
             );
         }
     }

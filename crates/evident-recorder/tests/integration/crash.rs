@@ -14,8 +14,8 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use evident_recorder::synthetic::SyntheticCluster;
 use evident_recorder::{ChangeStore, StoreConfig, recover};
+use evident_testkit::objects::SyntheticCluster;
 
 const WRITER_ENV: &str = "EVIDENT_CRASH_WRITER_RUN_DIR";
 const SEED: u64 = 42;

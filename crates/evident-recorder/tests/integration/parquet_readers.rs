@@ -9,8 +9,8 @@ use datafusion::arrow::datatypes::Int64Type;
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
 use evident_core::Kind;
-use evident_recorder::synthetic::SyntheticCluster;
 use evident_recorder::{ChangeStore, StoreConfig};
+use evident_testkit::objects::SyntheticCluster;
 
 fn recorded_run(dir: &std::path::Path) -> (std::path::PathBuf, evident_core::manifest::RunManifest) {
     let run = dir.join("run");

@@ -6,8 +6,8 @@ use crate::common;
 use std::time::Duration;
 
 use evident_core::{Kind, Op};
-use evident_recorder::synthetic::SyntheticCluster;
 use evident_recorder::{ChangeStore, StoreConfig};
+use evident_testkit::objects::SyntheticCluster;
 
 fn append(store: &mut ChangeStore, cluster: &mut SyntheticCluster, count: u64) {
     for _ in 0..count {
@@ -37,7 +37,7 @@ fn reopening_a_closed_run_continues_its_seqs() {
     assert_eq!(report.next_seq, 250);
     assert_eq!(store.manifest().stopped_at, "", "a reopened run is recording again");
     let seq = store
-        .append(Kind::Node, Op::Modified, 2, 0, &evident_recorder::synthetic::node(1, 99, "kwok-v0.7.0").to_string())
+        .append(Kind::Node, Op::Modified, 2, 0, &evident_testkit::objects::node(1, 99, "kwok-v0.7.0").to_string())
         .unwrap();
     assert_eq!(seq, 250);
     append(&mut store, &mut cluster, 99);

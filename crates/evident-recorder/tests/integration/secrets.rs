@@ -4,8 +4,8 @@
 use std::path::Path;
 
 use evident_core::{Kind, Op};
-use evident_recorder::synthetic::SyntheticPod;
 use evident_recorder::{ChangeStore, StoreConfig, recover};
+use evident_testkit::objects::SyntheticPod;
 
 const CANARY: &str = "CANARY-7f3a9c-do-not-write";
 

@@ -8,9 +8,9 @@ use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use evident_core::{Kind, Op};
-use evident_recorder::synthetic::SyntheticCluster;
 use evident_recorder::wal::{self, Damage, TornTail, WalReader, WalWriter};
 use evident_recorder::{ChangeStore, StoreConfig, recover};
+use evident_testkit::objects::SyntheticCluster;
 
 const RECORDS: u64 = 10;
 

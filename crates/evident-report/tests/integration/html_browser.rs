@@ -28,7 +28,7 @@ async fn plots_render_in_headless_chromium() {
     };
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("k8s-synthetic-lesson1");
-    evident_query::synthetic::write_lesson1(&run).unwrap();
+    evident_testkit::runs::write_lesson1(&run).unwrap();
     let spec = Path::new(&std::env::var_os("CARGO_MANIFEST_DIR").expect("run through cargo"))
         .join("../../manifests/scenarios/lesson1.yaml");
     write_report(&run, &Scenario::load(&spec).unwrap()).await.unwrap();

@@ -1,6 +1,6 @@
 //! The report over a recorded lesson-1 run. Until a real recording is committed, the run is
-//! evident-query's synthetic replay of the notebook (`synthetic::write_lesson1`), written in
-//! the exact on-disk layout the recorder produces.
+//! the testkit's replay of the notebook (`evident_testkit::runs::write_lesson1`), written
+//! through the recorder's own change store.
 
 use std::path::{Path, PathBuf};
 
@@ -15,7 +15,7 @@ fn lesson1_spec() -> Scenario {
 
 fn synthetic_run(root: &Path) -> PathBuf {
     let run = root.join("k8s-synthetic-lesson1");
-    evident_query::synthetic::write_lesson1(&run).expect("synthetic run");
+    evident_testkit::runs::write_lesson1(&run).expect("synthetic run");
     run
 }
 

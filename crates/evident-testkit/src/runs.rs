@@ -1,5 +1,6 @@
-//! Synthetic runs in the exact on-disk contract layout, for tests, the committed sample and
-//! the benchmark, while no real recording exists.
+//! The run generator: whole run directories of a scripted scenario, for tests of what reads
+//! runs (queries, reports, the CLI), the committed sample `evidence/sample-synthetic/` and the
+//! query benchmark, while no real recording is needed.
 //!
 //! [`write_lesson1`] replays the lesson-1 notebook deterministically (fixed clock, fixed
 //! names): 7 nodes (a100 x2 with 8 GPUs, h100 with 8, l40s x2 with 4, a tainted
@@ -8,42 +9,53 @@
 //! `cuda-needs-b200` Pending with the scheduler's messages, `queue-pressure` with 40 replicas
 //! of which 31 run, and one pod created and deleted. [`write_scaled`] plays the same fleet
 //! grown to many nodes with pods created, scheduled, run and deleted until a number of changes
-//! is reached. Objects go through [`Change::new`], so they are redacted as the recorder's are.
+//! is reached.
 //!
-//! Nothing here is evidence: a synthetic run's `run.json` says `platform: synthetic`.
+//! Invariants:
+//! - Every change goes through the recorder's own write path,
+//!   [`evident_recorder::ChangeStore::append`] (redaction, seq, WAL, Parquet segment, footer
+//!   keys, `run.json`), in time order, with an `observed_at` computed from the scenario's
+//!   clock. So a generated run is in exactly the recorder's format, and no second writer of
+//!   that format exists to drift from it.
+//! - Deterministic: the store is given fixed receipt times, and `run.json`'s `started_at` and
+//!   `stopped_at` are the scenario's (the store stamps `stopped_at` with the wall clock at
+//!   close; the generator replaces it afterwards). The run id is the directory's name, as the
+//!   recorder's. Two generations into directories of the same name have the same `run.json`
+//!   byte for byte and the same rows in every segment. Segment bytes can still differ: the
+//!   recorder's Parquet writer lists the schema's key/value metadata in `HashMap` order.
+//!
+//! Nothing here is evidence: a generated run's `run.json` says `platform: synthetic`.
 
-use std::collections::BTreeMap;
-use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use datafusion::parquet::arrow::ArrowWriter;
-use datafusion::parquet::basic::{Compression, ZstdLevel};
-use datafusion::parquet::errors::ParquetError;
-use datafusion::parquet::file::properties::WriterProperties;
-use evident_core::manifest::{ClusterInfo, MANIFEST_FILE, RecorderSettings, RunManifest, Segment};
-use evident_core::{Change, ChangeBatchBuilder, Kind, Op, SCHEMA_VERSION};
+use evident_core::layout;
+use evident_core::run_manifest::{ClusterInfo, RunManifest};
+use evident_core::{Kind, Op};
+use evident_recorder::{ChangeStore, StoreConfig, StoreError};
 use serde_json::{Value, json};
 
-/// Why a synthetic run could not be written.
+/// Why a run could not be generated.
 #[derive(Debug, thiserror::Error)]
-pub enum SyntheticError {
-    /// Creating a directory or writing a file failed.
-    #[error("cannot write {path}: {source}")]
-    Io {
+pub enum RunWriteError {
+    /// The directory already holds a run; the store would continue it instead.
+    #[error("{} already holds a run", path.display())]
+    Exists { path: PathBuf },
+    /// The recorder's change store refused a step.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The store gave a change another seq than the scenario's count (a reopened run).
+    #[error("the store gave seq {got}, the scenario expected {expected}")]
+    Seq { expected: u64, got: u64 },
+    /// Rewriting `run.json` with the scenario's stop time failed.
+    #[error("cannot rewrite {}: {source}", path.display())]
+    Manifest {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
-    /// Encoding a segment failed.
-    #[error("cannot write segment {path}: {source}")]
-    Parquet {
-        path: PathBuf,
-        #[source]
-        source: ParquetError,
-    },
 }
 
-pub type Result<T, E = SyntheticError> = std::result::Result<T, E>;
+pub type Result<T, E = RunWriteError> = std::result::Result<T, E>;
 
 /// Start of the lesson-1 run: 2026-06-14T15:39:51Z, the notebook's evidence directory time.
 pub const LESSON1_START_NS: i64 = 1_781_451_591_000_000_000;
@@ -54,7 +66,7 @@ const POOL_LABEL: &str = "run.ai/simulated-gpu-node-pool";
 const NAMESPACE: &str = "gpu-demo";
 const CONTROL_PLANE_TAINT: &str = "node-role.kubernetes.io/control-plane";
 
-/// Writes the lesson-1 run into `dir` (created; must not hold another run).
+/// Writes the lesson-1 run into `dir` (created; [`RunWriteError::Exists`] if it holds a run).
 pub fn write_lesson1(dir: &Path) -> Result<RunManifest> {
     let mut sim = Simulation::new(dir, LESSON1_START_NS, 100_000, false)?;
     let fleet = [
@@ -114,7 +126,7 @@ pub fn write_lesson1(dir: &Path) -> Result<RunManifest> {
     sim.run(ms(35_600), smoke);
     sim.delete_pod(ms(40_000), smoke);
 
-    sim.finish("k8s-synthetic-lesson1", ms(45_000))
+    sim.finish(ms(45_000))
 }
 
 /// Writes a run of at least `changes` rows: the lesson-1 fleet grown to `nodes` GPU nodes,
@@ -177,7 +189,7 @@ pub fn write_scaled(dir: &Path, changes: u64, nodes: usize) -> Result<RunManifes
         }
     }
     let stop = clock + ms(1_000);
-    sim.finish(&format!("k8s-synthetic-{changes}"), stop)
+    sim.finish(stop)
 }
 
 fn ms(value: i64) -> i64 {
@@ -238,13 +250,14 @@ struct PodState {
     event: Option<Value>,
 }
 
-/// Plays changes in time order and writes them as the recorder would.
+/// Plays changes in time order and writes them through the recorder's change store.
 struct Simulation {
-    dir: PathBuf,
+    store: ChangeStore,
     start_ns: i64,
     /// Scaled runs get a sub-microsecond receipt jitter, as a real clock has; the committed
     /// sample keeps whole microseconds so that DuckDB (µs timestamps) reads it exactly.
     nanosecond_jitter: bool,
+    /// Changes handed to the store so far (= the seq of the next one).
     seq: u64,
     resource_version: u64,
     uids: u64,
@@ -253,21 +266,33 @@ struct Simulation {
     pending: Vec<(i64, Op, Kind, Value)>,
     /// Queue length at which queued changes old enough to be final are written out.
     flush_at: usize,
-    writers: BTreeMap<Kind, SegmentWriter>,
-    error: Option<SyntheticError>,
+    /// The first error of the store; once set, nothing more is written.
+    error: Option<RunWriteError>,
 }
 
 impl Simulation {
+    /// Opens a new run in `dir` whose segments roll every `segment_rows` rows. Segments never
+    /// roll by age: the store's clock only matters in [`ChangeStore::tick`], never called here.
     fn new(dir: &Path, start_ns: i64, segment_rows: usize, nanosecond_jitter: bool) -> Result<Simulation> {
-        let mut writers = BTreeMap::new();
-        for kind in Kind::ALL {
-            let kind_dir = dir.join(kind.table());
-            std::fs::create_dir_all(&kind_dir)
-                .map_err(|source| SyntheticError::Io { path: kind_dir.clone(), source })?;
-            writers.insert(kind, SegmentWriter::new(kind, kind_dir, segment_rows));
+        let manifest = layout::run_manifest_path(dir);
+        if manifest.exists() {
+            return Err(RunWriteError::Exists { path: dir.to_path_buf() });
         }
+        let config = StoreConfig::default().with_segment_max_rows(segment_rows);
+        let (mut store, _recovery) = ChangeStore::open(dir, config)?;
+        let run = store.manifest_mut();
+        run.tool_version = format!("evident-testkit {} (synthetic)", env!("CARGO_PKG_VERSION"));
+        run.started_at = seconds(start_ns);
+        run.cluster = ClusterInfo {
+            context: "synthetic".to_string(),
+            server: "synthetic.invalid".to_string(),
+            server_version: "v1.36.1".to_string(),
+            platform: "synthetic".to_string(),
+            kwok_version: "kwok-v0.7.0".to_string(),
+        };
+        run.settings.kinds = Kind::ALL.iter().map(|kind| kind.table().to_string()).collect();
         Ok(Simulation {
-            dir: dir.to_path_buf(),
+            store,
             start_ns,
             nanosecond_jitter,
             seq: 0,
@@ -277,7 +302,6 @@ impl Simulation {
             pods: Vec::new(),
             pending: Vec::new(),
             flush_at: FLUSH_EVERY,
-            writers,
             error: None,
         })
     }
@@ -313,13 +337,16 @@ impl Simulation {
         for (offset, op, kind, object) in changes {
             let jitter = if self.nanosecond_jitter { (self.seq as i64 * 7_777) % 1_000 } else { 0 };
             let observed_at = self.start_ns + offset + (self.seq as i64 * 37 % 900) * 1_000 + jitter;
-            let change = Change::new(self.seq, observed_at, 1, op, kind, object);
+            let expected = self.seq;
             self.seq += 1;
-            let writer = self.writers.get_mut(&kind).expect("a writer per kind");
-            if let Err(error) = writer.append(&change)
-                && self.error.is_none()
-            {
-                self.error = Some(error);
+            if self.error.is_some() {
+                continue;
+            }
+            // Epoch 1: the recorder's first watch of a run.
+            match self.store.append(kind, op, 1, observed_at, &object.to_string()) {
+                Ok(got) if got == expected => {}
+                Ok(got) => self.error = Some(RunWriteError::Seq { expected, got }),
+                Err(error) => self.error = Some(error.into()),
             }
         }
     }
@@ -547,111 +574,19 @@ impl Simulation {
         })
     }
 
-    fn finish(mut self, run_id: &str, stop_offset: i64) -> Result<RunManifest> {
+    /// Writes what is queued and closes the store, then puts the scenario's stop time into
+    /// `run.json` in place of the wall-clock time the store stamped at close.
+    fn finish(mut self, stop_offset: i64) -> Result<RunManifest> {
         self.flush_until(i64::MAX);
         if let Some(error) = self.error.take() {
             return Err(error);
         }
-        let mut segments = Vec::new();
-        let mut row_counts = BTreeMap::new();
-        for (kind, writer) in std::mem::take(&mut self.writers) {
-            let written = writer.close()?;
-            row_counts.insert(kind.table().to_string(), written.iter().map(|s| s.rows).sum());
-            segments.extend(written);
-        }
-        segments.sort_by_key(|segment| segment.first_seq);
-        let manifest = RunManifest {
-            run_id: run_id.to_string(),
-            tool_version: format!("evident-query {} (synthetic)", env!("CARGO_PKG_VERSION")),
-            schema_version: SCHEMA_VERSION.to_string(),
-            redaction_policy: evident_core::redact::POLICY_VERSION.to_string(),
-            started_at: seconds(self.start_ns),
-            stopped_at: seconds(self.start_ns + stop_offset),
-            stop_reason: "duration".into(),
-            cluster: ClusterInfo {
-                context: "synthetic".to_string(),
-                server: "synthetic.invalid".to_string(),
-                server_version: "v1.36.1".to_string(),
-                platform: "synthetic".to_string(),
-                kwok_version: "kwok-v0.7.0".to_string(),
-            },
-            settings: RecorderSettings {
-                kinds: Kind::ALL.iter().map(|kind| kind.table().to_string()).collect(),
-                ..RecorderSettings::default()
-            },
-            segments,
-            gaps: Vec::new(),
-            row_counts,
-            recoveries: Vec::new(),
-            metrics: Default::default(),
-        };
-        let path = self.dir.join(MANIFEST_FILE);
-        let text = serde_json::to_string_pretty(&manifest).expect("a manifest always serialises") + "\n";
-        std::fs::write(&path, text).map_err(|source| SyntheticError::Io { path, source })?;
+        let dir = self.store.run_dir().to_path_buf();
+        let mut manifest = self.store.close("duration")?;
+        manifest.stopped_at = seconds(self.start_ns + stop_offset);
+        let path = layout::run_manifest_path(&dir);
+        let text = manifest.to_json().expect("a manifest always serialises");
+        std::fs::write(&path, text).map_err(|source| RunWriteError::Manifest { path, source })?;
         Ok(manifest)
-    }
-}
-
-/// Rolls `part-<first seq>.parquet` segments of one kind every `segment_rows` rows.
-struct SegmentWriter {
-    kind: Kind,
-    dir: PathBuf,
-    segment_rows: usize,
-    builder: ChangeBatchBuilder,
-    first_seq: Option<u64>,
-    last_seq: u64,
-    written: Vec<Segment>,
-}
-
-impl SegmentWriter {
-    fn new(kind: Kind, dir: PathBuf, segment_rows: usize) -> SegmentWriter {
-        SegmentWriter {
-            kind,
-            dir,
-            segment_rows,
-            builder: ChangeBatchBuilder::new(kind),
-            first_seq: None,
-            last_seq: 0,
-            written: Vec::new(),
-        }
-    }
-
-    fn append(&mut self, change: &Change) -> Result<()> {
-        self.first_seq.get_or_insert(change.seq);
-        self.last_seq = change.seq;
-        // Change::new wrote this JSON from a tree, so it always parses.
-        self.builder.append(change).expect("a generated change holds valid JSON");
-        if self.builder.len() >= self.segment_rows { self.roll() } else { Ok(()) }
-    }
-
-    fn roll(&mut self) -> Result<()> {
-        let Some(first_seq) = self.first_seq.take() else { return Ok(()) };
-        let file_name = format!("part-{first_seq:020}.parquet");
-        let path = self.dir.join(&file_name);
-        let parquet_error = |source| SyntheticError::Parquet { path: path.clone(), source };
-        let batch = self.builder.finish().map_err(|error| parquet_error(error.into()))?;
-        let file = File::create(&path).map_err(|source| SyntheticError::Io { path: path.clone(), source })?;
-        let properties = WriterProperties::builder()
-            .set_compression(Compression::ZSTD(ZstdLevel::default()))
-            .set_created_by("evident synthetic".to_string())
-            .build();
-        let mut writer = ArrowWriter::try_new(file, batch.schema(), Some(properties)).map_err(parquet_error)?;
-        writer.write(&batch).map_err(parquet_error)?;
-        writer.close().map_err(parquet_error)?;
-        let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-        self.written.push(Segment {
-            table: self.kind.table().to_string(),
-            path: format!("{}/{file_name}", self.kind.table()),
-            rows: batch.num_rows() as u64,
-            first_seq,
-            last_seq: self.last_seq,
-            bytes,
-        });
-        Ok(())
-    }
-
-    fn close(mut self) -> Result<Vec<Segment>> {
-        self.roll()?;
-        Ok(self.written)
     }
 }

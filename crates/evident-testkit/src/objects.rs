@@ -1,7 +1,12 @@
-//! Synthetic but realistic cluster objects, for tests and benchmarks that must not need a
-//! cluster: Pods shaped like those a v1.36 API server returns for a Deployment's replicas
-//! (labels, owner references, `managedFields`, containers with resources, env and volume
-//! mounts, tolerations, status conditions and container statuses), GPU Nodes and Events.
+//! The objects generator: realistic cluster objects, for tests and benchmarks that must not
+//! need a cluster. Pods shaped like those a v1.36 API server returns for a Deployment's
+//! replicas (labels, owner references, `managedFields`, containers with resources, env and
+//! volume mounts, tolerations, status conditions and container statuses), GPU Nodes and
+//! Events, and [`SyntheticCluster`], an endless stream of their changes.
+//!
+//! It makes objects only: the caller decides where they go (usually a
+//! `evident_recorder::ChangeStore` under test). Whole run directories come from
+//! [`crate::runs`] instead.
 //!
 //! Everything is deterministic: the same seed gives the same sequence of changes, so a
 //! test can regenerate what a crashed writer appended and compare.

@@ -1,8 +1,9 @@
-//! Writes a synthetic run directory in the contract layout.
+//! Writes a generated run directory (see `evident_testkit::runs`) through the recorder's
+//! change store: the committed lesson-1 sample, or a scaled run for the query benchmark.
 //!
 //! ```text
-//! cargo run --release --example gen_run -- --sample --out evidence/sample-synthetic
-//! cargo run --release --example gen_run -- --changes 1000000 --out /tmp/run1m [--nodes 400]
+//! cargo run -p evident-testkit --example gen_run -- --sample --out evidence/sample-synthetic
+//! cargo run --release -p evident-testkit --example gen_run -- --changes 1000000 --out /tmp/run1m [--nodes 400]
 //! ```
 
 use std::path::PathBuf;
@@ -30,8 +31,8 @@ fn main() -> anyhow::Result<()> {
     }
     let started = Instant::now();
     let manifest = match (sample, changes) {
-        (true, None) => evident_query::synthetic::write_lesson1(&out)?,
-        (false, Some(changes)) => evident_query::synthetic::write_scaled(&out, changes, nodes)?,
+        (true, None) => evident_testkit::runs::write_lesson1(&out)?,
+        (false, Some(changes)) => evident_testkit::runs::write_scaled(&out, changes, nodes)?,
         _ => bail!("pass exactly one of --sample or --changes N"),
     };
     let bytes: u64 = manifest.segments.iter().map(|segment| segment.bytes).sum();
