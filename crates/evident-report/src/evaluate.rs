@@ -1,6 +1,6 @@
 //! Checking one expectation against the recording, and the Observed text of the notebook.
 //!
-//! Every verdict is taken from the state at the end of the recording ([`RunFacts`]): the
+//! Every verdict is taken from the state at the end of the recording ([`RunObservations`]): the
 //! last recorded row of each pod and the newest FailedScheduling Event about it. When no
 //! Event was recorded, the pod's own `PodScheduled` condition message (same text, written by
 //! the same scheduler) stands in, and the Observed text says so.
@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 
 use crate::cause;
-use crate::facts::{PodFact, RunFacts};
+use crate::observation::{ObservedPod, RunObservations};
 use crate::scenario::{Expectation, phase_rank};
 
 /// The verdict on one expectation.
@@ -22,12 +22,14 @@ pub struct Outcome {
     pub observed: String,
 }
 
-pub fn evaluate(expectation: &Expectation, facts: &RunFacts) -> Outcome {
+pub fn evaluate(expectation: &Expectation, observations: &RunObservations) -> Outcome {
     match expectation {
-        Expectation::PodRunningInPool { namespace, pod, pool } => running_in_pool(facts, namespace, pod, pool),
-        Expectation::PodPendingWithCause { namespace, pod, cause } => pending_with_cause(facts, namespace, pod, cause),
+        Expectation::PodRunningInPool { namespace, pod, pool } => running_in_pool(observations, namespace, pod, pool),
+        Expectation::PodPendingWithCause { namespace, pod, cause } => {
+            pending_with_cause(observations, namespace, pod, cause)
+        }
         Expectation::PhaseCounts { namespace, workload, counts, tolerance } => {
-            phase_counts(facts, namespace, workload, counts, *tolerance)
+            phase_counts(observations, namespace, workload, counts, *tolerance)
         }
     }
 }
@@ -36,11 +38,11 @@ fn not_recorded(namespace: &str, pod: &str) -> Outcome {
     Outcome { passed: false, decided: false, observed: format!("pod {namespace}/{pod} not in the recording") }
 }
 
-fn running_in_pool(facts: &RunFacts, namespace: &str, name: &str, pool: &str) -> Outcome {
-    let Some(pod) = facts.pod(namespace, name) else { return not_recorded(namespace, name) };
+fn running_in_pool(observations: &RunObservations, namespace: &str, name: &str, pool: &str) -> Outcome {
+    let Some(pod) = observations.pod(namespace, name) else { return not_recorded(namespace, name) };
     match (pod.phase.as_deref(), pod.node_name.as_deref()) {
         (Some("Running"), Some(node)) => {
-            let node_pool = facts.node(node).and_then(|n| n.pool.as_deref());
+            let node_pool = observations.node(node).and_then(|n| n.pool.as_deref());
             let passed = node_pool == Some(pool);
             let observed = if passed {
                 format!("Running on {node}")
@@ -50,23 +52,23 @@ fn running_in_pool(facts: &RunFacts, namespace: &str, name: &str, pool: &str) ->
             Outcome { passed, decided: true, observed }
         }
         _ => {
-            let (decided, observed) = describe_not_running(facts, pod);
+            let (decided, observed) = describe_not_running(observations, pod);
             Outcome { passed: false, decided, observed }
         }
     }
 }
 
-fn pending_with_cause(facts: &RunFacts, namespace: &str, name: &str, cause: &str) -> Outcome {
-    let Some(pod) = facts.pod(namespace, name) else { return not_recorded(namespace, name) };
+fn pending_with_cause(observations: &RunObservations, namespace: &str, name: &str, cause: &str) -> Outcome {
+    let Some(pod) = observations.pod(namespace, name) else { return not_recorded(namespace, name) };
     if pod.phase.as_deref() != Some("Pending") || pod.node_name.is_some() {
-        let (decided, observed) = describe_not_running(facts, pod);
+        let (decided, observed) = describe_not_running(observations, pod);
         let observed = match (pod.phase.as_deref(), pod.node_name.as_deref()) {
             (Some("Running"), Some(node)) => format!("Running on {node}"),
             _ => observed,
         };
         return Outcome { passed: false, decided: decided || pod.node_name.is_some(), observed };
     }
-    let Some((message, source)) = scheduling_message(facts, pod) else {
+    let Some((message, source)) = scheduling_message(observations, pod) else {
         return Outcome { passed: false, decided: false, observed: "Pending, no FailedScheduling recorded".into() };
     };
     let failure = cause::parse(&message);
@@ -87,8 +89,8 @@ fn pending_with_cause(facts: &RunFacts, namespace: &str, name: &str, cause: &str
 }
 
 /// The newest scheduling failure text of a pod and a note on where it came from.
-fn scheduling_message(facts: &RunFacts, pod: &PodFact) -> Option<(String, &'static str)> {
-    if let Some(message) = facts.failed_scheduling(pod).and_then(|event| event.message.clone()) {
+fn scheduling_message(observations: &RunObservations, pod: &ObservedPod) -> Option<(String, &'static str)> {
+    if let Some(message) = observations.failed_scheduling(pod).and_then(|event| event.message.clone()) {
         return Some((message, ""));
     }
     let conditions = pod.object.pointer("/status/conditions")?.as_array()?;
@@ -98,11 +100,11 @@ fn scheduling_message(facts: &RunFacts, pod: &PodFact) -> Option<(String, &'stat
 }
 
 /// Observed text for a pod that is not Running: its phase and, when refused, why.
-fn describe_not_running(facts: &RunFacts, pod: &PodFact) -> (bool, String) {
+fn describe_not_running(observations: &RunObservations, pod: &ObservedPod) -> (bool, String) {
     let phase = pod.phase.as_deref().unwrap_or("Unknown");
     if phase == "Pending"
         && pod.node_name.is_none()
-        && let Some((message, source)) = scheduling_message(facts, pod)
+        && let Some((message, source)) = scheduling_message(observations, pod)
     {
         let failure = cause::parse(&message);
         let summary = cause::dominant(&failure).map(|reason| cause::summary(&failure, reason)).unwrap_or(message);
@@ -116,13 +118,13 @@ fn describe_not_running(facts: &RunFacts, pod: &PodFact) -> (bool, String) {
 }
 
 fn phase_counts(
-    facts: &RunFacts,
+    observations: &RunObservations,
     namespace: &str,
     workload: &str,
     expected: &BTreeMap<String, u64>,
     tolerance: u64,
 ) -> Outcome {
-    let pods: Vec<&PodFact> = facts
+    let pods: Vec<&ObservedPod> = observations
         .pods
         .iter()
         .filter(|pod| pod.namespace == namespace && pod.workload.as_deref() == Some(workload))
@@ -143,33 +145,38 @@ fn phase_counts(
     let mut text = shown.join(", ");
     if pods.is_empty() {
         text = format!("no pods of {namespace}/{workload} in the recording");
-    } else if let Some(note) = gpus_held_elsewhere(facts, namespace, workload, &pods) {
+    } else if let Some(note) = gpus_held_elsewhere(observations, namespace, workload, &pods) {
         text.push_str(&format!(" ({note})"));
     }
     let replicas: u64 = expected.values().sum();
     let all_refusals_seen = pods
         .iter()
         .filter(|pod| pod.phase.as_deref() == Some("Pending") && pod.node_name.is_none())
-        .all(|pod| scheduling_message(facts, pod).is_some());
+        .all(|pod| scheduling_message(observations, pod).is_some());
     let decided = pods.len() as u64 >= replicas.saturating_sub(tolerance) && all_refusals_seen;
     Outcome { passed, decided, observed: text }
 }
 
 /// When the workload has Pending pods and every GPU of the fleet is taken, which other pods
 /// hold GPUs: `the 32nd GPU is held by cuda-batch-small`.
-fn gpus_held_elsewhere(facts: &RunFacts, namespace: &str, workload: &str, pods: &[&PodFact]) -> Option<String> {
+fn gpus_held_elsewhere(
+    observations: &RunObservations,
+    namespace: &str,
+    workload: &str,
+    pods: &[&ObservedPod],
+) -> Option<String> {
     pods.iter().find(|pod| pod.phase.as_deref() == Some("Pending"))?;
-    let fleet: i64 = facts.nodes.iter().filter_map(|node| node.gpu_allocatable).sum();
-    let holding = |pod: &&PodFact| {
+    let fleet: i64 = observations.nodes.iter().filter_map(|node| node.gpu_allocatable).sum();
+    let holding = |pod: &&ObservedPod| {
         pod.node_name.is_some()
             && matches!(pod.phase.as_deref(), Some("Running" | "Pending"))
             && pod.gpu_request.unwrap_or(0) > 0
     };
-    let allocated: i64 = facts.pods.iter().filter(holding).filter_map(|pod| pod.gpu_request).sum();
+    let allocated: i64 = observations.pods.iter().filter(holding).filter_map(|pod| pod.gpu_request).sum();
     if fleet == 0 || allocated < fleet {
         return None;
     }
-    let others: Vec<&PodFact> = facts
+    let others: Vec<&ObservedPod> = observations
         .pods
         .iter()
         .filter(holding)
@@ -201,14 +208,14 @@ fn ordinal(n: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::facts::{EventFact, NodeFact};
+    use crate::observation::{ObservedEvent, ObservedNode};
     use evident_core::run_manifest::RunManifest;
     use serde_json::json;
 
     const GPU_MESSAGE: &str = "0/7 nodes are available: 1 node(s) had untolerated taint {node-role.kubernetes.io/control-plane: }, 6 Insufficient nvidia.com/gpu. preemption: 0/7 nodes are available: 7 Preemption is not helpful for scheduling.";
 
-    fn node(name: &str, pool: Option<&str>, gpus: Option<i64>) -> NodeFact {
-        NodeFact {
+    fn node(name: &str, pool: Option<&str>, gpus: Option<i64>) -> ObservedNode {
+        ObservedNode {
             name: name.into(),
             pool: pool.map(Into::into),
             gpu_allocatable: gpus,
@@ -218,8 +225,8 @@ mod tests {
         }
     }
 
-    fn pod(name: &str, workload: &str, phase: &str, node: Option<&str>, gpus: i64) -> PodFact {
-        PodFact {
+    fn pod(name: &str, workload: &str, phase: &str, node: Option<&str>, gpus: i64) -> ObservedPod {
+        ObservedPod {
             namespace: "gpu-demo".into(),
             name: name.into(),
             uid: format!("uid-{name}"),
@@ -232,8 +239,8 @@ mod tests {
         }
     }
 
-    fn refused(name: &str, message: &str) -> EventFact {
-        EventFact {
+    fn refused(name: &str, message: &str) -> ObservedEvent {
+        ObservedEvent {
             involved_namespace: Some("gpu-demo".into()),
             involved_name: name.into(),
             involved_uid: Some(format!("uid-{name}")),
@@ -248,8 +255,8 @@ mod tests {
     }
 
     /// 3 GPUs in the fleet: `small` holds one, `q` has 2 Running and 1 Pending.
-    fn facts() -> RunFacts {
-        RunFacts {
+    fn observations() -> RunObservations {
+        RunObservations {
             run_id: "r".into(),
             manifest: RunManifest::default(),
             started_ns: 0,
@@ -299,61 +306,61 @@ mod tests {
 
     #[test]
     fn running_in_pool_passes_and_fails() {
-        let facts = facts();
-        let pass = evaluate(&running("small", "a100"), &facts);
+        let observations = observations();
+        let pass = evaluate(&running("small", "a100"), &observations);
         assert_eq!(pass, Outcome { passed: true, decided: true, observed: "Running on a100-0".into() });
-        let wrong_pool = evaluate(&running("small", "h100"), &facts);
+        let wrong_pool = evaluate(&running("small", "h100"), &observations);
         assert!(!wrong_pool.passed);
         assert_eq!(wrong_pool.observed, "Running on a100-0 (pool a100)");
-        let pending = evaluate(&running("big", "a100"), &facts);
+        let pending = evaluate(&running("big", "a100"), &observations);
         assert!(!pending.passed && pending.decided);
         assert_eq!(
             pending.observed,
             "Pending - 0/7 nodes available: ... 6 Insufficient nvidia.com/gpu (1 node untolerated taint)"
         );
-        let missing = evaluate(&running("ghost", "a100"), &facts);
+        let missing = evaluate(&running("ghost", "a100"), &observations);
         assert!(!missing.passed && !missing.decided);
     }
 
     #[test]
     fn pending_with_cause_matches_parsed_reasons_only() {
-        let facts = facts();
-        let pass = evaluate(&pending("big", "Insufficient nvidia.com/gpu"), &facts);
+        let observations = observations();
+        let pass = evaluate(&pending("big", "Insufficient nvidia.com/gpu"), &observations);
         assert!(pass.passed, "{pass:?}");
-        let wrong = evaluate(&pending("big", "didn't match Pod's node affinity/selector"), &facts);
+        let wrong = evaluate(&pending("big", "didn't match Pod's node affinity/selector"), &observations);
         assert!(!wrong.passed && wrong.decided);
         assert!(wrong.observed.contains("6 Insufficient nvidia.com/gpu"), "{}", wrong.observed);
         // Text of the preemption sentence is not a reason.
-        assert!(!evaluate(&pending("big", "Preemption is not helpful"), &facts).passed);
-        let running = evaluate(&pending("small", "Insufficient nvidia.com/gpu"), &facts);
+        assert!(!evaluate(&pending("big", "Preemption is not helpful"), &observations).passed);
+        let running = evaluate(&pending("small", "Insufficient nvidia.com/gpu"), &observations);
         assert_eq!(running.observed, "Running on a100-0");
         assert!(!running.passed);
     }
 
     #[test]
     fn pending_without_event_uses_the_condition_and_says_so() {
-        let mut facts = facts();
-        facts.pod_events.clear();
-        let big = facts.pods.iter_mut().find(|p| p.name == "big").unwrap();
+        let mut observations = observations();
+        observations.pod_events.clear();
+        let big = observations.pods.iter_mut().find(|p| p.name == "big").unwrap();
         big.object =
             json!({"status": {"conditions": [{"type": "PodScheduled", "status": "False", "message": GPU_MESSAGE}]}});
-        let outcome = evaluate(&pending("big", "Insufficient nvidia.com/gpu"), &facts);
+        let outcome = evaluate(&pending("big", "Insufficient nvidia.com/gpu"), &observations);
         assert!(outcome.passed);
         assert!(outcome.observed.ends_with("(from the PodScheduled condition; no Event recorded)"));
-        let undecided = evaluate(&pending("q-3", "Insufficient nvidia.com/gpu"), &facts);
+        let undecided = evaluate(&pending("q-3", "Insufficient nvidia.com/gpu"), &observations);
         assert!(!undecided.passed && !undecided.decided);
     }
 
     #[test]
     fn phase_counts_within_tolerance() {
-        let facts = facts();
-        let exact = evaluate(&counts(2, 1, 0), &facts);
+        let observations = observations();
+        let exact = evaluate(&counts(2, 1, 0), &observations);
         assert!(exact.passed && exact.decided);
         assert_eq!(exact.observed, "2 Running, 1 Pending (the 3rd GPU is held by small)");
-        assert!(evaluate(&counts(3, 0, 1), &facts).passed, "off by one within tolerance 1");
-        let off = evaluate(&counts(3, 0, 0), &facts);
+        assert!(evaluate(&counts(3, 0, 1), &observations).passed, "off by one within tolerance 1");
+        let off = evaluate(&counts(3, 0, 0), &observations);
         assert!(!off.passed);
-        assert!(!evaluate(&counts(1, 3, 1), &facts).passed, "Pending off by two");
+        assert!(!evaluate(&counts(1, 3, 1), &observations).passed, "Pending off by two");
     }
 
     #[test]

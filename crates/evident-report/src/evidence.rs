@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use evident_core::gpu::GPU_RESOURCE;
 use serde_json::Value;
 
-use crate::facts::{PodFact, RunFacts};
+use crate::observation::{ObservedPod, RunObservations};
 
 /// Errors of writing evidence files.
 #[derive(Debug, thiserror::Error)]
@@ -42,35 +42,35 @@ pub struct EvidenceFile {
 }
 
 /// Every evidence file for the given namespaces.
-pub fn evidence_files(facts: &RunFacts, namespaces: &[String]) -> Vec<EvidenceFile> {
+pub fn evidence_files(observations: &RunObservations, namespaces: &[String]) -> Vec<EvidenceFile> {
     let header = |command: &str| {
         format!(
             "# derived from recording {} at {} (end of recording); replaces: {command}\n",
-            facts.run_id,
-            evident_core::time::format_ns(facts.recording_end_ns())
+            observations.run_id,
+            evident_core::time::format_ns(observations.recording_end_ns())
         )
     };
     let mut files = vec![EvidenceFile {
         name: "gpu-allocatable.txt".into(),
         text: header(
             r"kubectl get nodes -o custom-columns=NAME:.metadata.name,GPU:.status.allocatable.nvidia\.com/gpu",
-        ) + &gpu_allocatable(facts),
+        ) + &gpu_allocatable(observations),
     }];
     for namespace in namespaces {
         files.push(EvidenceFile {
             name: format!("pods-{namespace}.txt"),
-            text: header(&format!("kubectl get pods -n {namespace} -o wide")) + &pods_wide(facts, namespace),
+            text: header(&format!("kubectl get pods -n {namespace} -o wide")) + &pods_wide(observations, namespace),
         });
     }
     files.push(EvidenceFile {
         name: "pending-pods.txt".into(),
-        text: header("kubectl get pods -A --field-selector=status.phase=Pending") + &pending_pods(facts),
+        text: header("kubectl get pods -A --field-selector=status.phase=Pending") + &pending_pods(observations),
     });
-    for pod in facts.pods.iter().filter(|pod| namespaces.contains(&pod.namespace) && is_pending(pod)) {
+    for pod in observations.pods.iter().filter(|pod| namespaces.contains(&pod.namespace) && is_pending(pod)) {
         files.push(EvidenceFile {
             name: format!("describe-pod-{}.txt", pod.name),
             text: header(&format!("kubectl describe pod -n {} {}", pod.namespace, pod.name))
-                + &describe_pod(facts, pod),
+                + &describe_pod(observations, pod),
         });
     }
     files
@@ -91,26 +91,26 @@ pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     std::fs::rename(&tmp, path).map_err(error)
 }
 
-fn is_pending(pod: &PodFact) -> bool {
+fn is_pending(pod: &ObservedPod) -> bool {
     pod.phase.as_deref() == Some("Pending")
 }
 
-fn gpu_allocatable(facts: &RunFacts) -> String {
+fn gpu_allocatable(observations: &RunObservations) -> String {
     let mut rows = vec![vec!["NAME".to_string(), "GPU".to_string()]];
-    for node in &facts.nodes {
+    for node in &observations.nodes {
         let gpus = node.gpu_allocatable.map(|gpus| gpus.to_string()).unwrap_or_else(|| "<none>".to_string());
         rows.push(vec![node.name.clone(), gpus]);
     }
     table(&rows)
 }
 
-fn pods_wide(facts: &RunFacts, namespace: &str) -> String {
+fn pods_wide(observations: &RunObservations, namespace: &str) -> String {
     let mut rows = vec![
         ["NAME", "READY", "STATUS", "RESTARTS", "AGE", "IP", "NODE", "NOMINATED NODE", "READINESS GATES"]
             .map(String::from)
             .to_vec(),
     ];
-    let pods: Vec<&PodFact> = facts.pods.iter().filter(|pod| pod.namespace == namespace).collect();
+    let pods: Vec<&ObservedPod> = observations.pods.iter().filter(|pod| pod.namespace == namespace).collect();
     if pods.is_empty() {
         return format!("No resources found in {namespace} namespace.\n");
     }
@@ -121,7 +121,7 @@ fn pods_wide(facts: &RunFacts, namespace: &str) -> String {
             ready(object),
             status(pod),
             restarts(object).to_string(),
-            age(facts, pod.created_at_ns),
+            age(observations, pod.created_at_ns),
             text_at(object, "/status/podIP").unwrap_or("<none>").to_string(),
             pod.node_name.clone().unwrap_or_else(|| "<none>".into()),
             text_at(object, "/status/nominatedNodeName").unwrap_or("<none>").to_string(),
@@ -131,16 +131,16 @@ fn pods_wide(facts: &RunFacts, namespace: &str) -> String {
     table(&rows)
 }
 
-fn pending_pods(facts: &RunFacts) -> String {
+fn pending_pods(observations: &RunObservations) -> String {
     let mut rows = vec![["NAMESPACE", "NAME", "READY", "STATUS", "RESTARTS", "AGE"].map(String::from).to_vec()];
-    for pod in facts.pods.iter().filter(|pod| is_pending(pod)) {
+    for pod in observations.pods.iter().filter(|pod| is_pending(pod)) {
         rows.push(vec![
             pod.namespace.clone(),
             pod.name.clone(),
             ready(&pod.object),
             status(pod),
             restarts(&pod.object).to_string(),
-            age(facts, pod.created_at_ns),
+            age(observations, pod.created_at_ns),
         ]);
     }
     if rows.len() == 1 {
@@ -149,9 +149,26 @@ fn pending_pods(facts: &RunFacts) -> String {
     table(&rows)
 }
 
-fn describe_pod(facts: &RunFacts, pod: &PodFact) -> String {
-    let object = &pod.object;
+/// `kubectl describe pod`: the pod's fields, containers, conditions, scheduling constraints
+/// and events, in kubectl's order and layout.
+fn describe_pod(observations: &RunObservations, pod: &ObservedPod) -> String {
     let mut out = String::new();
+    describe_fields(&mut out, pod);
+    out.push_str("Containers:\n");
+    for container in pod.object.pointer("/spec/containers").and_then(Value::as_array).into_iter().flatten() {
+        describe_container(&mut out, container);
+    }
+    describe_conditions(&mut out, &pod.object);
+    out.push_str("Volumes:            <none>\n");
+    describe_scheduling(&mut out, &pod.object);
+    describe_events(&mut out, observations, pod);
+    out
+}
+
+/// The header fields, from Name to IPs, names padded to 18 columns; labels and annotations
+/// one per line.
+fn describe_fields(out: &mut String, pod: &ObservedPod) {
+    let object = &pod.object;
     let mut field = |name: &str, value: &str| out.push_str(&format!("{:<18}{value}\n", format!("{name}:")));
     field("Name", &pod.name);
     field("Namespace", &pod.namespace);
@@ -171,72 +188,85 @@ fn describe_pod(facts: &RunFacts, pod: &PodFact) -> String {
     field("Status", pod.phase.as_deref().unwrap_or("Unknown"));
     field("IP", text_at(object, "/status/podIP").unwrap_or(""));
     field("IPs", if text_at(object, "/status/podIP").is_some() { "" } else { "<none>" });
-    out.push_str("Containers:\n");
-    for container in object.pointer("/spec/containers").and_then(Value::as_array).into_iter().flatten() {
-        out.push_str(&format!("  {}:\n", text_at(container, "/name").unwrap_or("?")));
-        out.push_str(&format!("    Image:      {}\n", text_at(container, "/image").unwrap_or("")));
-        out.push_str("    Port:       <none>\n    Host Port:  <none>\n");
-        for (title, key) in [("Limits", "limits"), ("Requests", "requests")] {
-            let resources = container.pointer(&format!("/resources/{key}")).and_then(Value::as_object);
-            let mut entries: Vec<(String, String)> =
-                resources.into_iter().flatten().map(|(name, value)| (name.clone(), quantity(value))).collect();
-            // The API server copies an extended resource's limit into requests; show what
-            // the scheduler saw even if the recorded object predates defaulting.
-            if key == "requests"
-                && !entries.iter().any(|(name, _)| name == GPU_RESOURCE)
-                && let Some(limit) = container.pointer("/resources/limits").and_then(|l| l.get(GPU_RESOURCE))
-            {
-                entries.push((GPU_RESOURCE.to_string(), quantity(limit)));
-            }
-            entries.sort();
-            if entries.is_empty() {
-                continue;
-            }
-            out.push_str(&format!("    {title}:\n"));
-            let width = entries.iter().map(|(name, _)| name.len()).max().unwrap_or(0) + 3;
-            for (name, value) in entries {
-                out.push_str(&format!("      {:<width$}{value}\n", format!("{name}:")));
-            }
-        }
-        let env: Vec<String> = container
-            .pointer("/env")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .map(|var| {
-                let value = text_at(var, "/value").unwrap_or("<set from a reference>");
-                format!("      {}:  {value} (redacted by the recorder)", text_at(var, "/name").unwrap_or("?"))
-            })
-            .collect();
-        if env.is_empty() {
-            out.push_str("    Environment:  <none>\n");
-        } else {
-            out.push_str("    Environment:\n");
-            for line in env {
-                out.push_str(&line);
-                out.push('\n');
-            }
-        }
-        out.push_str("    Mounts:       <none>\n");
+}
+
+/// One container: image, ports, limits and requests, environment, mounts.
+fn describe_container(out: &mut String, container: &Value) {
+    out.push_str(&format!("  {}:\n", text_at(container, "/name").unwrap_or("?")));
+    out.push_str(&format!("    Image:      {}\n", text_at(container, "/image").unwrap_or("")));
+    out.push_str("    Port:       <none>\n    Host Port:  <none>\n");
+    for (title, key) in [("Limits", "limits"), ("Requests", "requests")] {
+        describe_resources(out, container, title, key);
     }
-    out.push_str("Conditions:\n");
-    let conditions: Vec<Vec<String>> = object
-        .pointer("/status/conditions")
+    describe_environment(out, container);
+    out.push_str("    Mounts:       <none>\n");
+}
+
+/// A container's `Limits:` or `Requests:` (`key`), sorted by resource; nothing when empty.
+fn describe_resources(out: &mut String, container: &Value, title: &str, key: &str) {
+    let resources = container.pointer(&format!("/resources/{key}")).and_then(Value::as_object);
+    let mut entries: Vec<(String, String)> =
+        resources.into_iter().flatten().map(|(name, value)| (name.clone(), quantity(value))).collect();
+    // The API server copies an extended resource's limit into requests; show what
+    // the scheduler saw even if the recorded object predates defaulting.
+    if key == "requests"
+        && !entries.iter().any(|(name, _)| name == GPU_RESOURCE)
+        && let Some(limit) = container.pointer("/resources/limits").and_then(|l| l.get(GPU_RESOURCE))
+    {
+        entries.push((GPU_RESOURCE.to_string(), quantity(limit)));
+    }
+    entries.sort();
+    if entries.is_empty() {
+        return;
+    }
+    out.push_str(&format!("    {title}:\n"));
+    let width = entries.iter().map(|(name, _)| name.len()).max().unwrap_or(0) + 3;
+    for (name, value) in entries {
+        out.push_str(&format!("      {:<width$}{value}\n", format!("{name}:")));
+    }
+}
+
+/// A container's environment: names with their (redacted) values, or `<none>`.
+fn describe_environment(out: &mut String, container: &Value) {
+    let env: Vec<String> = container
+        .pointer("/env")
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
-        .map(|condition| {
-            vec![
-                text_at(condition, "/type").unwrap_or("").to_string(),
-                text_at(condition, "/status").unwrap_or("").to_string(),
-            ]
+        .map(|var| {
+            let value = text_at(var, "/value").unwrap_or("<set from a reference>");
+            format!("      {}:  {value} (redacted by the recorder)", text_at(var, "/name").unwrap_or("?"))
         })
         .collect();
+    if env.is_empty() {
+        out.push_str("    Environment:  <none>\n");
+        return;
+    }
+    out.push_str("    Environment:\n");
+    for line in env {
+        out.push_str(&line);
+        out.push('\n');
+    }
+}
+
+/// `Conditions:`, a Type/Status table.
+fn describe_conditions(out: &mut String, object: &Value) {
+    out.push_str("Conditions:\n");
     // describe writes each condition cell with a trailing space, hence 3 spaces between.
-    let mut condition_rows = vec![vec!["Type ".to_string(), "Status".to_string()]];
-    condition_rows.extend(conditions.into_iter().map(|row| vec![format!("{} ", row[0]), row[1].clone()]));
-    out.push_str(&indent(&describe_table(&condition_rows), "  "));
-    out.push_str("Volumes:            <none>\n");
+    let mut rows = vec![vec!["Type ".to_string(), "Status".to_string()]];
+    rows.extend(object.pointer("/status/conditions").and_then(Value::as_array).into_iter().flatten().map(
+        |condition| {
+            vec![
+                format!("{} ", text_at(condition, "/type").unwrap_or("")),
+                text_at(condition, "/status").unwrap_or("").to_string(),
+            ]
+        },
+    ));
+    out.push_str(&indent(&describe_table(&rows), "  "));
+}
+
+/// QoS class, node selectors and tolerations, names padded to 29 columns, one value a line.
+fn describe_scheduling(out: &mut String, object: &Value) {
     let mut wide = |name: &str, values: Vec<String>| {
         let first = values.first().cloned().unwrap_or_else(|| "<none>".into());
         out.push_str(&format!("{:<29}{first}\n", format!("{name}:")));
@@ -247,19 +277,26 @@ fn describe_pod(facts: &RunFacts, pod: &PodFact) -> String {
     wide("QoS Class", vec![text_at(object, "/status/qosClass").unwrap_or("BestEffort").to_string()]);
     wide("Node-Selectors", key_values(object.pointer("/spec/nodeSelector"), "="));
     wide("Tolerations", tolerations(object));
-    let events: Vec<_> = facts.events_of(pod).collect();
+}
+
+/// `Events:` about the pod, oldest first, ages to the end of the recording.
+fn describe_events(out: &mut String, observations: &RunObservations, pod: &ObservedPod) {
+    let events: Vec<_> = observations.events_of(pod).collect();
     if events.is_empty() {
         out.push_str("Events:                      <none>\n");
-        return out;
+        return;
     }
     out.push_str("Events:\n");
     let mut rows = vec![["Type", "Reason", "Age", "From", "Message"].map(String::from).to_vec()];
     rows.push(["----", "------", "----", "----", "-------"].map(String::from).to_vec());
     for event in events {
-        let last = age(facts, Some(event.last_at_ns));
+        let last = age(observations, Some(event.last_at_ns));
         let count = event.count.unwrap_or(1);
-        let age_text =
-            if count > 1 { format!("{last} (x{count} over {})", age(facts, Some(event.first_at_ns))) } else { last };
+        let age_text = if count > 1 {
+            format!("{last} (x{count} over {})", age(observations, Some(event.first_at_ns)))
+        } else {
+            last
+        };
         rows.push(vec![
             event.event_type.clone().unwrap_or_default(),
             event.reason.clone().unwrap_or_default(),
@@ -269,7 +306,6 @@ fn describe_pod(facts: &RunFacts, pod: &PodFact) -> String {
         ]);
     }
     out.push_str(&indent(&describe_table(&rows), "  "));
-    out
 }
 
 fn tolerations(object: &Value) -> Vec<String> {
@@ -320,16 +356,16 @@ fn restarts(object: &Value) -> i64 {
 }
 
 /// The STATUS column: the pod's reason when it has one (`Evicted`), else its phase.
-fn status(pod: &PodFact) -> String {
+fn status(pod: &ObservedPod) -> String {
     text_at(&pod.object, "/status/reason")
         .map(str::to_string)
         .or_else(|| pod.phase.clone())
         .unwrap_or_else(|| "Unknown".into())
 }
 
-fn age(facts: &RunFacts, since_ns: Option<i64>) -> String {
+fn age(observations: &RunObservations, since_ns: Option<i64>) -> String {
     match since_ns {
-        Some(since) => human_duration((facts.recording_end_ns() - since) / 1_000_000_000),
+        Some(since) => human_duration((observations.recording_end_ns() - since) / 1_000_000_000),
         None => "<unknown>".into(),
     }
 }

@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::facts::{GpuMetricRow, RunFacts};
+use crate::observation::{GpuMetricRow, RunObservations};
 use crate::timeline::StepSeries;
 
 /// The section, ready to render.
@@ -25,19 +25,19 @@ pub struct GpuMetricsSection {
 pub const HOW_TO_RECORD: &str = "No GPU metrics were recorded in this run; to record them, pass `--metrics <url>` \
      (a Prometheus text endpoint such as dcgm-exporter's /metrics) to `evident record` or `evident run`.";
 
-pub fn build(facts: &RunFacts) -> GpuMetricsSection {
-    let metrics = &facts.manifest.metrics;
-    if facts.metric_samples == 0 && metrics.is_empty() {
+pub fn build(observations: &RunObservations) -> GpuMetricsSection {
+    let metrics = &observations.manifest.metrics;
+    if observations.metric_samples == 0 && metrics.is_empty() {
         return GpuMetricsSection { sentences: vec![HOW_TO_RECORD.to_string()], ..GpuMetricsSection::default() };
     }
-    let mut sentences = vec![scraped_sentence(facts)];
-    if facts.gpu_metrics.is_empty() {
+    let mut sentences = vec![scraped_sentence(observations)];
+    if observations.gpu_metrics.is_empty() {
         sentences.push(
             "No DCGM GPU series (DCGM_FI_DEV_GPU_UTIL, DCGM_FI_DEV_FB_USED, DCGM_FI_DEV_FB_FREE) were among the samples."
                 .to_string(),
         );
     } else {
-        sentences.extend(provenance(facts));
+        sentences.extend(provenance(observations));
     }
     for endpoint in &metrics.endpoints {
         if endpoint.failures > 0 {
@@ -56,14 +56,14 @@ pub fn build(facts: &RunFacts) -> GpuMetricsSection {
             ));
         }
     }
-    GpuMetricsSection { sentences, rows: facts.gpu_metrics.clone(), utilisation: utilisation(facts) }
+    GpuMetricsSection { sentences, rows: observations.gpu_metrics.clone(), utilisation: utilisation(observations) }
 }
 
-fn scraped_sentence(facts: &RunFacts) -> String {
-    let metrics = &facts.manifest.metrics;
+fn scraped_sentence(observations: &RunObservations) -> String {
+    let metrics = &observations.manifest.metrics;
     let scrapes: u64 = metrics.endpoints.iter().map(|endpoint| endpoint.scrapes).sum();
     let urls: Vec<&str> = metrics.endpoints.iter().map(|endpoint| endpoint.url.as_str()).collect();
-    let mut sentence = format!("{} metric sample(s) recorded", facts.metric_samples);
+    let mut sentence = format!("{} metric sample(s) recorded", observations.metric_samples);
     if !urls.is_empty() {
         sentence.push_str(&format!(" from {scrapes} scrape(s) of {}", urls.join(", ")));
     }
@@ -79,10 +79,13 @@ fn interval(ms: u64) -> String {
 }
 
 /// Which GPUs are fake (on KWOK-managed nodes), which real, which unknown to the recording.
-fn provenance(facts: &RunFacts) -> Vec<String> {
-    let gpus: BTreeSet<(Option<&str>, Option<&str>)> =
-        facts.gpu_metrics.iter().map(|row| (row.node.as_deref(), row.uuid.as_deref().or(row.gpu.as_deref()))).collect();
-    let node_of = |name: Option<&str>| name.and_then(|name| facts.node(name));
+fn provenance(observations: &RunObservations) -> Vec<String> {
+    let gpus: BTreeSet<(Option<&str>, Option<&str>)> = observations
+        .gpu_metrics
+        .iter()
+        .map(|row| (row.node.as_deref(), row.uuid.as_deref().or(row.gpu.as_deref())))
+        .collect();
+    let node_of = |name: Option<&str>| name.and_then(|name| observations.node(name));
     let fake = gpus.iter().filter(|(node, _)| node_of(*node).is_some_and(|node| node.kwok_managed)).count();
     let unknown: BTreeSet<&str> = gpus
         .iter()
@@ -114,11 +117,13 @@ fn provenance(facts: &RunFacts) -> Vec<String> {
 }
 
 /// GPU utilisation per node on the receipt clock of the change log (seconds since its start).
-fn utilisation(facts: &RunFacts) -> StepSeries {
-    let end_ns = facts.recording_end_ns().max(facts.gpu_util.iter().map(|point| point.scraped_ns).max().unwrap_or(0));
-    let secs = |ns: i64| ((ns - facts.started_ns) as f64 / 1e9).max(0.0);
+fn utilisation(observations: &RunObservations) -> StepSeries {
+    let end_ns = observations
+        .recording_end_ns()
+        .max(observations.gpu_util.iter().map(|point| point.scraped_ns).max().unwrap_or(0));
+    let secs = |ns: i64| ((ns - observations.started_ns) as f64 / 1e9).max(0.0);
     let mut lines: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
-    for point in facts.gpu_util.iter().filter(|point| point.util.is_finite()) {
+    for point in observations.gpu_util.iter().filter(|point| point.util.is_finite()) {
         lines.entry(point.node.clone()).or_default().push((secs(point.scraped_ns), point.util));
     }
     StepSeries { lines, limits: BTreeMap::new(), end_secs: secs(end_ns) }
@@ -127,7 +132,7 @@ fn utilisation(facts: &RunFacts) -> StepSeries {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::facts::{NodeFact, UtilPoint};
+    use crate::observation::{ObservedNode, UtilPoint};
     use evident_core::run_manifest::{EndpointStats, MetricsInfo, RunManifest};
 
     fn row(node: &str, gpu: &str) -> GpuMetricRow {
@@ -146,8 +151,8 @@ mod tests {
         }
     }
 
-    fn node(name: &str, kwok_managed: bool) -> NodeFact {
-        NodeFact {
+    fn node(name: &str, kwok_managed: bool) -> ObservedNode {
+        ObservedNode {
             name: name.into(),
             pool: None,
             gpu_allocatable: Some(2),
@@ -157,7 +162,7 @@ mod tests {
         }
     }
 
-    fn facts(rows: Vec<GpuMetricRow>, nodes: Vec<NodeFact>) -> RunFacts {
+    fn observations(rows: Vec<GpuMetricRow>, nodes: Vec<ObservedNode>) -> RunObservations {
         let metrics = MetricsInfo {
             interval_ms: 1000,
             endpoints: vec![EndpointStats {
@@ -168,7 +173,7 @@ mod tests {
                 ..EndpointStats::default()
             }],
         };
-        RunFacts {
+        RunObservations {
             run_id: "r".into(),
             manifest: RunManifest { metrics, ..RunManifest::default() },
             started_ns: 0,
@@ -180,13 +185,13 @@ mod tests {
                 UtilPoint { node: "kwok-a".into(), scraped_ns: 1_000_000_000, util: 10.0 },
                 UtilPoint { node: "kwok-a".into(), scraped_ns: 2_000_000_000, util: f64::NAN },
             ],
-            ..RunFacts::default()
+            ..RunObservations::default()
         }
     }
 
     #[test]
     fn metrics_of_gpus_on_kwok_nodes_are_called_synthetic_and_counted() {
-        let section = build(&facts(vec![row("kwok-a", "0"), row("kwok-a", "1")], vec![node("kwok-a", true)]));
+        let section = build(&observations(vec![row("kwok-a", "0"), row("kwok-a", "1")], vec![node("kwok-a", true)]));
         assert!(
             section.sentences[0].starts_with("6 metric sample(s) recorded from 3 scrape(s)"),
             "{:?}",
@@ -200,14 +205,14 @@ mod tests {
     #[test]
     fn real_and_unknown_nodes_are_told_apart() {
         let rows = vec![row("kwok-a", "0"), row("real", "0"), row("gone", "0")];
-        let section = build(&facts(rows, vec![node("kwok-a", true), node("real", false)]));
+        let section = build(&observations(rows, vec![node("kwok-a", true), node("real", false)]));
         assert!(section.sentences[1].starts_with("1 of the 3 GPUs with metrics are on KWOK-managed nodes"));
         assert!(section.sentences[2].starts_with("1 GPU(s) report node(s) this recording did not see (gone)"));
     }
 
     #[test]
     fn a_run_without_metrics_says_how_to_record_them() {
-        let mut empty = facts(vec![], vec![]);
+        let mut empty = observations(vec![], vec![]);
         empty.manifest.metrics = MetricsInfo::default();
         assert_eq!(build(&empty).sentences, vec![HOW_TO_RECORD.to_string()]);
     }

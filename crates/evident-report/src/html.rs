@@ -3,8 +3,11 @@
 //! pods by phase (`#plot-pods-by-phase`), GPUs allocated per pool (`#plot-gpu-allocation`)
 //! and node `kubeletVersion` stamping (`#plot-node-version-stamping`); when GPU metrics were
 //! recorded, GPU utilisation per node (`#plot-gpu-utilisation`, [`METRICS_PLOT_ID`]).
+//!
+//! One function per section of the report (the same sections as `report.md`, plus the
+//! timelines), run in the order of `SECTIONS`; every text is escaped.
 
-use std::fmt::Write as _;
+use std::fmt::{self, Write as _};
 
 use crate::junit::escape;
 use crate::markdown::{figure, pod_of};
@@ -33,73 +36,100 @@ svg text.axis-label { font-size: 12px; }
 figure { margin: 0; } figcaption { font-weight: bold; }
 ";
 
+/// A part of the page: appends its HTML.
+type Section = fn(&Report, &mut String) -> fmt::Result;
+
+/// The parts of the page, in order: the document's head and heading, the report's sections,
+/// the closing tags.
+const SECTIONS: [Section; 10] =
+    [heading, environment, fleet, results, timelines, gpu_metrics, proves, does_not_prove, notes, closing];
+
 /// Renders the page.
 pub fn render(report: &Report) -> String {
     let mut out = String::new();
-    let _ = write!(
+    for section in SECTIONS {
+        section(report, &mut out).expect("writing to a String cannot fail");
+    }
+    out
+}
+
+/// The document head, the title, the description, the recording it was derived from, any
+/// gaps, the verdict.
+fn heading(report: &Report, out: &mut String) -> fmt::Result {
+    write!(
         out,
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>{}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n",
         escape(&report.title)
-    );
-    let _ = writeln!(out, "<h1>{}</h1>", escape(&report.title));
+    )?;
+    writeln!(out, "<h1>{}</h1>", escape(&report.title))?;
     if !report.description.is_empty() {
-        let _ = writeln!(out, "<p>{}</p>", escape(&report.description));
+        writeln!(out, "<p>{}</p>", escape(&report.description))?;
     }
-    let _ = writeln!(
+    writeln!(
         out,
         "<p>Derived by <code>evident report</code> from recording <code>{}</code> (scenario <code>{}</code>), state at {}.</p>",
         escape(&report.run_id),
         escape(&report.scenario_name),
         escape(&report.recorded_until)
-    );
+    )?;
     if !report.gaps.is_empty() {
         out.push_str("<div class=\"gaps\" id=\"gaps\"><strong>Warning: the recording has gaps.</strong> Changes during these intervals were not observed:<ul>");
         for gap in &report.gaps {
-            let _ = write!(out, "<li>{}</li>", escape(gap));
+            write!(out, "<li>{}</li>", escape(gap))?;
         }
         out.push_str("</ul></div>\n");
     }
     let summary = report.summary();
     let verdict = if summary.all_passed() { "pass" } else { "fail" };
-    let _ = writeln!(
+    writeln!(
         out,
         "<p class=\"verdict {verdict}\" id=\"verdict\"><strong>Result: {}</strong> — {} of {} expectations passed.</p>",
         verdict.to_uppercase(),
         summary.passed,
         summary.passed + summary.failed
-    );
+    )
+}
 
+/// `Environment`: the item/value table.
+fn environment(report: &Report, out: &mut String) -> fmt::Result {
     out.push_str("<h2>Environment</h2>\n<table id=\"environment\"><tr><th>Item</th><th>Value</th></tr>\n");
     for (item, value) in &report.environment {
-        let _ = writeln!(out, "<tr><td>{}</td><td>{}</td></tr>", escape(item), escape(value));
+        writeln!(out, "<tr><td>{}</td><td>{}</td></tr>", escape(item), escape(value))?;
     }
     out.push_str("</table>\n");
+    Ok(())
+}
 
+/// `Simulated fleet`: the GPU nodes and the total.
+fn fleet(report: &Report, out: &mut String) -> fmt::Result {
     let fleet = &report.fleet;
     out.push_str("<h2>Simulated fleet</h2>\n");
-    let _ = writeln!(
+    writeln!(
         out,
         "<p>{} GPU node(s), {} GPUs advertised, confirmed in <a href=\"gpu-allocatable.txt\">gpu-allocatable.txt</a>:</p>",
         fleet.gpu_nodes.len(),
         fleet.total_gpus
-    );
+    )?;
     out.push_str("<table id=\"fleet\"><tr><th>Node</th><th>Pool</th><th>GPUs</th></tr>\n");
     for (node, pool, gpus) in &fleet.gpu_nodes {
-        let _ = writeln!(out, "<tr><td>{}</td><td>{}</td><td>{gpus}</td></tr>", escape(node), escape(pool));
+        writeln!(out, "<tr><td>{}</td><td>{}</td><td>{gpus}</td></tr>", escape(node), escape(pool))?;
     }
     out.push_str("</table>\n");
     let mut total = format!("Total: {} GPUs.", fleet.total_gpus);
     if !fleet.gpu_less.is_empty() {
-        total.push_str(&format!(" The other node(s) ({}) advertise no GPUs.", fleet.gpu_less.join(", ")));
+        write!(total, " The other node(s) ({}) advertise no GPUs.", fleet.gpu_less.join(", "))?;
     }
-    let _ = writeln!(out, "<p>{}</p>", escape(&total));
+    writeln!(out, "<p>{}</p>", escape(&total))
+}
 
+/// `Scenario results`: one row per scenario, then the namespace totals and the Pending causes.
+fn results(report: &Report, out: &mut String) -> fmt::Result {
     out.push_str("<h2>Scenario results</h2>\n<table id=\"results\"><tr><th>#</th><th>Scenario</th><th>Expected</th><th>Observed</th><th>Evidence file</th><th>Result</th></tr>\n");
     for row in &report.rows {
         let evidence: Vec<String> =
             row.evidence.iter().map(|file| format!("<a href=\"{0}\">{0}</a>", escape(file))).collect();
         let (class, text) = if row.passed() { ("pass", "PASS") } else { ("fail", "FAIL") };
-        let _ = writeln!(
+        writeln!(
             out,
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"{class}\">{text}</td></tr>",
             row.number,
@@ -107,16 +137,20 @@ pub fn render(report: &Report) -> String {
             escape(&row.expected),
             escape(&row.observed),
             evidence.join(", ")
-        );
+        )?;
     }
     out.push_str("</table>\n");
     for totals in &report.namespace_totals {
-        let _ = writeln!(out, "<p>{}</p>", escape(totals));
+        writeln!(out, "<p>{}</p>", escape(totals))?;
     }
     if let Some(causes) = &report.causes_sentence {
-        let _ = writeln!(out, "<p>{}</p>", escape(causes));
+        writeln!(out, "<p>{}</p>", escape(causes))?;
     }
+    Ok(())
+}
 
+/// `Timelines`: the three plots replayed from the change log ([`PLOT_IDS`]).
+fn timelines(report: &Report, out: &mut String) -> fmt::Result {
     out.push_str("<h2>Timelines</h2>\n");
     let plots = [
         (
@@ -136,36 +170,17 @@ pub fn render(report: &Report) -> String {
         ),
     ];
     for (id, caption, svg) in plots {
-        let _ =
-            writeln!(out, "<figure id=\"{id}-figure\"><figcaption>{}</figcaption>\n{svg}\n</figure>", escape(caption));
+        figure_of(out, id, caption, &svg)?;
     }
-
-    gpu_metrics(report, &mut out);
-
-    for (title, items) in [
-        ("What this run proves", &report.proves),
-        ("What this run does NOT prove", &report.does_not_prove),
-        ("Notes / surprises", &report.notes),
-    ] {
-        if items.is_empty() {
-            continue;
-        }
-        let _ = writeln!(out, "<h2>{}</h2>\n<ul>", escape(title));
-        for item in items {
-            let _ = writeln!(out, "<li>{}</li>", escape(item));
-        }
-        out.push_str("</ul>\n");
-    }
-    out.push_str("</body>\n</html>\n");
-    out
+    Ok(())
 }
 
 /// `GPU metrics`: the sentences, the summary table and the utilisation plot.
-fn gpu_metrics(report: &Report, out: &mut String) {
+fn gpu_metrics(report: &Report, out: &mut String) -> fmt::Result {
     let section = &report.gpu_metrics;
     out.push_str("<h2>GPU metrics</h2>\n<div id=\"gpu-metrics\">\n");
     for sentence in &section.sentences {
-        let _ = writeln!(out, "<p>{}</p>", escape(sentence));
+        writeln!(out, "<p>{}</p>", escape(sentence))?;
     }
     if !section.rows.is_empty() {
         out.push_str("<table id=\"gpu-metrics-table\"><tr><th>Node</th><th>GPU</th><th>Model</th><th>Pod</th><th>Samples</th><th>Avg util %</th><th>Max util %</th><th>Max FB used MiB</th><th>Max FB free MiB</th></tr>\n");
@@ -182,18 +197,54 @@ fn gpu_metrics(report: &Report, out: &mut String) {
                 figure(row.max_fb_free_mib),
             ];
             let cells: Vec<String> = cells.iter().map(|cell| format!("<td>{}</td>", escape(cell))).collect();
-            let _ = writeln!(out, "<tr>{}</tr>", cells.concat());
+            writeln!(out, "<tr>{}</tr>", cells.concat())?;
         }
         out.push_str("</table>\n");
     }
     if !section.utilisation.lines.is_empty() {
         let title = "GPU utilisation per node over time (average of the node's GPUs, %)";
         let svg = plot::step_chart(METRICS_PLOT_ID, title, "GPU util %", &section.utilisation);
-        let _ = writeln!(
-            out,
-            "<figure id=\"{METRICS_PLOT_ID}-figure\"><figcaption>{}</figcaption>\n{svg}\n</figure>",
-            escape(title)
-        );
+        figure_of(out, METRICS_PLOT_ID, title, &svg)?;
     }
     out.push_str("</div>\n");
+    Ok(())
+}
+
+/// `What this run proves`, when the scenario says.
+fn proves(report: &Report, out: &mut String) -> fmt::Result {
+    bullets(out, "What this run proves", &report.proves)
+}
+
+/// `What this run does NOT prove`, when the scenario says.
+fn does_not_prove(report: &Report, out: &mut String) -> fmt::Result {
+    bullets(out, "What this run does NOT prove", &report.does_not_prove)
+}
+
+/// `Notes / surprises`, when there are any.
+fn notes(report: &Report, out: &mut String) -> fmt::Result {
+    bullets(out, "Notes / surprises", &report.notes)
+}
+
+/// The end of the document.
+fn closing(_report: &Report, out: &mut String) -> fmt::Result {
+    out.push_str("</body>\n</html>\n");
+    Ok(())
+}
+
+/// A plot with its caption, `<id>-figure`.
+fn figure_of(out: &mut String, id: &str, caption: &str, svg: &str) -> fmt::Result {
+    writeln!(out, "<figure id=\"{id}-figure\"><figcaption>{}</figcaption>\n{svg}\n</figure>", escape(caption))
+}
+
+/// An `h2` heading and a list; nothing for no items.
+fn bullets(out: &mut String, title: &str, items: &[String]) -> fmt::Result {
+    if items.is_empty() {
+        return Ok(());
+    }
+    writeln!(out, "<h2>{}</h2>\n<ul>", escape(title))?;
+    for item in items {
+        writeln!(out, "<li>{}</li>", escape(item))?;
+    }
+    out.push_str("</ul>\n");
+    Ok(())
 }

@@ -2,7 +2,7 @@
 //! recording, rendered as Markdown, a self-contained HTML page with plots, JUnit XML, and the
 //! notebook's evidence files.
 //!
-//! Data flows one way: the run directory is read only through SQL ([`facts`], via
+//! Data flows one way: the run directory is read only through SQL ([`observation`], via
 //! evident-query), a [`model::Report`] is computed once, and the renderers turn it into text.
 //! Nothing here talks to a cluster, so a report can be rebuilt at any time from the recording
 //! alone; rebuilding overwrites the previous outputs.
@@ -27,14 +27,15 @@
 //! ```
 
 pub mod cause;
+mod decode;
 pub mod evaluate;
 pub mod evidence;
-pub mod facts;
 pub mod gpu_metrics;
 pub mod html;
 pub mod junit;
 pub mod markdown;
 pub mod model;
+pub mod observation;
 pub mod plot;
 pub mod scenario;
 pub mod timeline;
@@ -42,8 +43,8 @@ pub mod timeline;
 use std::path::{Path, PathBuf};
 
 pub use evaluate::Outcome;
-pub use facts::RunFacts;
 pub use model::{Report, Summary};
+pub use observation::RunObservations;
 pub use scenario::{Expectation, RUN_SCENARIO_FILE, Scenario, ScenarioError};
 
 /// Names of the report files in the run directory.
@@ -65,7 +66,7 @@ pub enum Error {
     NoScenario { run: PathBuf },
     /// Reading the recording failed.
     #[error(transparent)]
-    Facts(#[from] facts::FactsError),
+    Observation(#[from] observation::ObservationError),
     /// Writing an output file failed.
     #[error(transparent)]
     Write(#[from] evidence::EvidenceError),
@@ -101,16 +102,16 @@ pub fn scenario_of_run(run_dir: &Path, override_spec: Option<&Path>) -> Result<S
 /// Checks the scenario against the run without writing anything (what `evident run` polls
 /// when the spec asks to wait until every expectation is decidable).
 pub async fn evaluate_run(run_dir: &Path, scenario: &Scenario) -> Result<Report> {
-    let facts = RunFacts::load(run_dir).await?;
-    Ok(Report::build(scenario, &facts))
+    let observations = RunObservations::load(run_dir).await?;
+    Ok(Report::build(scenario, &observations))
 }
 
 /// Builds the report of a run and writes every output into the run directory.
 pub async fn write_report(run_dir: &Path, scenario: &Scenario) -> Result<Written> {
-    let facts = RunFacts::load(run_dir).await?;
-    let report = Report::build(scenario, &facts);
+    let observations = RunObservations::load(run_dir).await?;
+    let report = Report::build(scenario, &observations);
     let namespaces: Vec<String> = scenario.namespaces().into_iter().collect();
-    let mut outputs = evidence::evidence_files(&facts, &namespaces);
+    let mut outputs = evidence::evidence_files(&observations, &namespaces);
     outputs.push(evidence::EvidenceFile { name: REPORT_MD.into(), text: markdown::render(&report) });
     outputs.push(evidence::EvidenceFile { name: REPORT_HTML.into(), text: html::render(&report) });
     outputs.push(evidence::EvidenceFile { name: JUNIT_XML.into(), text: junit::render(&report) });

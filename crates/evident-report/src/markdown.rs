@@ -1,86 +1,109 @@
 //! `report.md`: the lab report in the notebook's shape (Environment, Simulated fleet,
 //! Scenario results, namespace totals, Pending root causes, what the run proves and does
 //! not prove, Notes / surprises), with a PASS/FAIL column the notebook did not have.
+//!
+//! One function per section, run in the order of `SECTIONS`; each ends with a blank line,
+//! and a list section with no items writes nothing.
+
+use std::fmt::{self, Write as _};
 
 use crate::model::Report;
+use crate::observation::GpuMetricRow;
+
+/// A section of the page: appends its Markdown, ending with a blank line.
+type Section = fn(&Report, &mut String) -> fmt::Result;
+
+/// The sections, in the order they appear.
+const SECTIONS: [Section; 8] = [heading, environment, fleet, results, gpu_metrics, proves, does_not_prove, notes];
 
 /// Renders the report as GitHub-flavoured Markdown.
 pub fn render(report: &Report) -> String {
     let mut out = String::new();
-    let mut line = |text: &str| {
-        out.push_str(text);
-        out.push('\n');
-    };
-    line(&format!("# {}", report.title));
-    line("");
-    if !report.description.is_empty() {
-        line(&report.description);
-        line("");
+    for section in SECTIONS {
+        section(report, &mut out).expect("writing to a String cannot fail");
     }
-    line(&format!(
-        "Derived by `evident report` from recording `{}` (scenario `{}`), state at {}.",
+    out
+}
+
+/// The title, the description, the recording it was derived from, any gaps, the verdict.
+fn heading(report: &Report, out: &mut String) -> fmt::Result {
+    writeln!(out, "# {}\n", report.title)?;
+    if !report.description.is_empty() {
+        writeln!(out, "{}\n", report.description)?;
+    }
+    writeln!(
+        out,
+        "Derived by `evident report` from recording `{}` (scenario `{}`), state at {}.\n",
         report.run_id, report.scenario_name, report.recorded_until
-    ));
-    line("");
+    )?;
     if !report.gaps.is_empty() {
-        line(
-            "> **Warning: the recording has gaps.** Changes during these intervals were not observed; counts and timings across them may be incomplete:",
-        );
+        writeln!(
+            out,
+            "> **Warning: the recording has gaps.** Changes during these intervals were not observed; counts and timings across them may be incomplete:"
+        )?;
         for gap in &report.gaps {
-            line(&format!("> - {gap}"));
+            writeln!(out, "> - {gap}")?;
         }
-        line("");
+        writeln!(out)?;
     }
     let summary = report.summary();
-    line(&format!(
-        "**Result: {}** — {} of {} expectations passed.",
+    writeln!(
+        out,
+        "**Result: {}** — {} of {} expectations passed.\n",
         if summary.all_passed() { "PASS" } else { "FAIL" },
         summary.passed,
         summary.passed + summary.failed
-    ));
-    line("");
+    )
+}
 
-    line("## Environment");
-    line("");
-    line("| Item | Value |");
-    line("|---|---|");
+/// `## Environment`: the item/value table.
+fn environment(report: &Report, out: &mut String) -> fmt::Result {
+    writeln!(out, "## Environment\n")?;
+    writeln!(out, "| Item | Value |")?;
+    writeln!(out, "|---|---|")?;
     for (item, value) in &report.environment {
-        line(&format!("| {} | {} |", cell(item), cell(value)));
+        writeln!(out, "| {} | {} |", cell(item), cell(value))?;
     }
-    line("");
+    writeln!(out)
+}
 
+/// `## Simulated fleet`: the GPU nodes and the total.
+fn fleet(report: &Report, out: &mut String) -> fmt::Result {
     let fleet = &report.fleet;
-    line("## Simulated fleet");
-    line("");
-    line(&format!(
-        "{} GPU node(s), {} GPUs advertised, confirmed in gpu-allocatable.txt:",
+    writeln!(out, "## Simulated fleet\n")?;
+    writeln!(
+        out,
+        "{} GPU node(s), {} GPUs advertised, confirmed in gpu-allocatable.txt:\n",
         fleet.gpu_nodes.len(),
         fleet.total_gpus
-    ));
-    line("");
-    line("| Node | Pool | GPUs |");
-    line("|---|---|---|");
+    )?;
+    writeln!(out, "| Node | Pool | GPUs |")?;
+    writeln!(out, "|---|---|---|")?;
     for (node, pool, gpus) in &fleet.gpu_nodes {
-        line(&format!("| {} | {} | {gpus} |", cell(node), cell(pool)));
+        writeln!(out, "| {} | {} | {gpus} |", cell(node), cell(pool))?;
     }
-    line("");
-    let mut total = format!("Total: {} GPUs.", fleet.total_gpus);
+    writeln!(out)?;
+    write!(out, "Total: {} GPUs.", fleet.total_gpus)?;
     if !fleet.gpu_less.is_empty() {
-        total.push_str(&format!(
+        write!(
+            out,
             " The {} other node(s) ({}) advertise no GPUs.",
             number(fleet.gpu_less.len()),
             fleet.gpu_less.join(", ")
-        ));
+        )?;
     }
-    line(&total);
-    line("");
+    writeln!(out, "\n")
+}
 
-    line("## Scenario results");
-    line("");
-    line("| # | Scenario | Expected | Observed | Evidence file | Result |");
-    line("|---|---|---|---|---|---|");
+/// `## Scenario results`: one row per scenario, then the namespace totals and the Pending
+/// causes.
+fn results(report: &Report, out: &mut String) -> fmt::Result {
+    writeln!(out, "## Scenario results\n")?;
+    writeln!(out, "| # | Scenario | Expected | Observed | Evidence file | Result |")?;
+    writeln!(out, "|---|---|---|---|---|---|")?;
     for row in &report.rows {
-        line(&format!(
+        writeln!(
+            out,
             "| {} | {} | {} | {} | {} | {} |",
             row.number,
             cell(&row.title),
@@ -88,63 +111,36 @@ pub fn render(report: &Report) -> String {
             cell(&row.observed),
             cell(&row.evidence.join(", ")),
             if row.passed() { "PASS" } else { "FAIL" }
-        ));
+        )?;
     }
-    line("");
+    writeln!(out)?;
     for totals in &report.namespace_totals {
-        line(totals);
-        line("");
+        writeln!(out, "{totals}\n")?;
     }
     if let Some(causes) = &report.causes_sentence {
-        line(causes);
-        line("");
+        writeln!(out, "{causes}\n")?;
     }
-
-    gpu_metrics(report, &mut line);
-
-    if !report.proves.is_empty() {
-        line("## What this run proves");
-        line("");
-        for item in &report.proves {
-            line(&format!("- {item}"));
-        }
-        line("");
-    }
-    if !report.does_not_prove.is_empty() {
-        line("## What this run does NOT prove");
-        line("");
-        for item in &report.does_not_prove {
-            line(&format!("- {item}"));
-        }
-        line("");
-    }
-    if !report.notes.is_empty() {
-        line("## Notes / surprises");
-        line("");
-        for note in &report.notes {
-            line(&format!("- {note}"));
-        }
-        line("");
-    }
-    out
+    Ok(())
 }
 
 /// `## GPU metrics`: the sentences, then the `gpu_metrics` summary table.
-fn gpu_metrics(report: &Report, line: &mut impl FnMut(&str)) {
+fn gpu_metrics(report: &Report, out: &mut String) -> fmt::Result {
     let section = &report.gpu_metrics;
-    line("## GPU metrics");
-    line("");
+    writeln!(out, "## GPU metrics\n")?;
     for sentence in &section.sentences {
-        line(sentence);
-        line("");
+        writeln!(out, "{sentence}\n")?;
     }
     if section.rows.is_empty() {
-        return;
+        return Ok(());
     }
-    line("| Node | GPU | Model | Pod | Samples | Avg util % | Max util % | Max FB used MiB | Max FB free MiB |");
-    line("|---|---|---|---|---|---|---|---|---|");
+    writeln!(
+        out,
+        "| Node | GPU | Model | Pod | Samples | Avg util % | Max util % | Max FB used MiB | Max FB free MiB |"
+    )?;
+    writeln!(out, "|---|---|---|---|---|---|---|---|---|")?;
     for row in &section.rows {
-        line(&format!(
+        writeln!(
+            out,
             "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             cell(row.node.as_deref().unwrap_or("-")),
             cell(row.gpu.as_deref().or(row.uuid.as_deref()).unwrap_or("-")),
@@ -155,13 +151,40 @@ fn gpu_metrics(report: &Report, line: &mut impl FnMut(&str)) {
             figure(row.max_util),
             figure(row.max_fb_used_mib),
             figure(row.max_fb_free_mib)
-        ));
+        )?;
     }
-    line("");
+    writeln!(out)
+}
+
+/// `## What this run proves`, when the scenario says.
+fn proves(report: &Report, out: &mut String) -> fmt::Result {
+    bullets(out, "What this run proves", &report.proves)
+}
+
+/// `## What this run does NOT prove`, when the scenario says.
+fn does_not_prove(report: &Report, out: &mut String) -> fmt::Result {
+    bullets(out, "What this run does NOT prove", &report.does_not_prove)
+}
+
+/// `## Notes / surprises`, when there are any.
+fn notes(report: &Report, out: &mut String) -> fmt::Result {
+    bullets(out, "Notes / surprises", &report.notes)
+}
+
+/// A `##` heading and a bullet list; nothing for no items.
+fn bullets(out: &mut String, title: &str, items: &[String]) -> fmt::Result {
+    if items.is_empty() {
+        return Ok(());
+    }
+    writeln!(out, "## {title}\n")?;
+    for item in items {
+        writeln!(out, "- {item}")?;
+    }
+    writeln!(out)
 }
 
 /// `namespace/pod` the exporter attributed the GPU to, `-` when free.
-pub fn pod_of(row: &crate::facts::GpuMetricRow) -> String {
+pub fn pod_of(row: &GpuMetricRow) -> String {
     match (&row.namespace, &row.pod) {
         (Some(namespace), Some(pod)) => format!("{namespace}/{pod}"),
         (None, Some(pod)) => pod.clone(),

@@ -1,13 +1,13 @@
 //! The report model: every sentence and table of the lab report, computed once from a
-//! scenario and the facts of a run, then rendered as Markdown, HTML and JUnit.
+//! scenario and the observations of a run, then rendered as Markdown, HTML and JUnit.
 
 use std::collections::BTreeMap;
 
 use evident_core::time::format_ns;
 
 use crate::evaluate::{Outcome, evaluate};
-use crate::facts::{NamespaceTotal, PendingReason, RunFacts};
 use crate::gpu_metrics::{self, GpuMetricsSection};
+use crate::observation::{NamespaceTotal, PendingReason, RunObservations};
 use crate::scenario::{Expectation, Scenario};
 use crate::timeline::{self, StampSpan, StepSeries};
 
@@ -96,7 +96,7 @@ impl Summary {
 }
 
 impl Report {
-    pub fn build(scenario: &Scenario, facts: &RunFacts) -> Report {
+    pub fn build(scenario: &Scenario, observations: &RunObservations) -> Report {
         let rows: Vec<ResultRow> = scenario
             .scenarios
             .iter()
@@ -106,7 +106,7 @@ impl Report {
                     .iter()
                     .map(|expectation| Check {
                         expectation: expectation.clone(),
-                        outcome: evaluate(expectation, facts),
+                        outcome: evaluate(expectation, observations),
                     })
                     .collect();
                 let mut observed: Vec<&str> = Vec::new();
@@ -126,26 +126,26 @@ impl Report {
                 }
             })
             .collect();
-        let fleet = fleet(facts);
-        let pending_causes = pending_causes(scenario, facts);
+        let fleet = fleet(observations);
+        let pending_causes = pending_causes(scenario, observations);
         Report {
             title: scenario.title.clone(),
             description: scenario.description.trim().to_string(),
             scenario_name: scenario.name.clone(),
-            run_id: facts.run_id.clone(),
-            recorded_until: format_ns(facts.recording_end_ns()),
-            environment: environment(scenario, facts, &fleet),
-            namespace_totals: namespace_totals(scenario, facts),
+            run_id: observations.run_id.clone(),
+            recorded_until: format_ns(observations.recording_end_ns()),
+            environment: environment(scenario, observations, &fleet),
+            namespace_totals: namespace_totals(scenario, observations),
             causes_sentence: causes_sentence(&pending_causes),
             pending_causes,
             proves: scenario.proves.clone(),
             does_not_prove: scenario.does_not_prove.clone(),
-            notes: notes(scenario, facts),
-            gaps: gaps(facts),
-            pods_by_phase: timeline::pods_by_phase(facts),
-            gpu_allocation: timeline::gpu_allocation_by_pool(facts),
-            stamping: timeline::version_stamping(facts),
-            gpu_metrics: gpu_metrics::build(facts),
+            notes: notes(scenario, observations),
+            gaps: gaps(observations),
+            pods_by_phase: timeline::pods_by_phase(observations),
+            gpu_allocation: timeline::gpu_allocation_by_pool(observations),
+            stamping: timeline::version_stamping(observations),
+            gpu_metrics: gpu_metrics::build(observations),
             fleet,
             rows,
         }
@@ -169,16 +169,16 @@ impl Report {
     }
 }
 
-fn environment(scenario: &Scenario, facts: &RunFacts, fleet: &Fleet) -> Vec<(String, String)> {
-    let manifest = &facts.manifest;
+fn environment(scenario: &Scenario, observations: &RunObservations, fleet: &Fleet) -> Vec<(String, String)> {
+    let manifest = &observations.manifest;
     let or_unknown = |text: &str| if text.is_empty() { "not recorded".to_string() } else { text.to_string() };
     let date = if manifest.started_at.len() >= 10 {
         manifest.started_at[..10].to_string()
     } else {
-        format_ns(facts.started_ns)[..10].to_string()
+        format_ns(observations.started_ns)[..10].to_string()
     };
     let kwok = if manifest.cluster.kwok_version.is_empty() {
-        facts
+        observations
             .nodes
             .iter()
             .filter_map(|node| node.kubelet_version.as_deref())
@@ -203,15 +203,18 @@ fn environment(scenario: &Scenario, facts: &RunFacts, fleet: &Fleet) -> Vec<(Str
         ("Kubernetes version".into(), or_unknown(&manifest.cluster.server_version)),
         ("KWOK release".into(), kwok),
         ("GPU layer".into(), gpu_layer),
-        ("Recording".into(), format!("run {}, recorded by {}", facts.run_id, or_unknown(&manifest.tool_version))),
-        ("Evidence directory".into(), format!("evidence/{}/", facts.run_id)),
+        (
+            "Recording".into(),
+            format!("run {}, recorded by {}", observations.run_id, or_unknown(&manifest.tool_version)),
+        ),
+        ("Evidence directory".into(), format!("evidence/{}/", observations.run_id)),
     ]
 }
 
-fn fleet(facts: &RunFacts) -> Fleet {
+fn fleet(observations: &RunObservations) -> Fleet {
     let mut gpu_nodes = Vec::new();
     let mut gpu_less = Vec::new();
-    for row in &facts.fleet {
+    for row in &observations.fleet {
         if row.gpus > 0 {
             gpu_nodes.push((row.node.clone(), row.pool.clone().unwrap_or_else(|| "-".into()), row.gpus));
         } else {
@@ -221,8 +224,11 @@ fn fleet(facts: &RunFacts) -> Fleet {
     let total_gpus = gpu_nodes.iter().map(|(_, _, gpus)| gpus).sum();
     // A device plugin or operator patches GPUs into a node after it registers; nodes created
     // with GPUs in their status got them from their manifest.
-    let gpu_stamps: Vec<_> =
-        facts.node_stamps.iter().filter(|stamp| gpu_nodes.iter().any(|(name, _, _)| *name == stamp.name)).collect();
+    let gpu_stamps: Vec<_> = observations
+        .node_stamps
+        .iter()
+        .filter(|stamp| gpu_nodes.iter().any(|(name, _, _)| *name == stamp.name))
+        .collect();
     let observed_creation: Vec<_> = gpu_stamps.iter().filter(|stamp| stamp.first_op != "SYNC").collect();
     let advertised_by = if gpu_nodes.is_empty() {
         "no node advertises nvidia.com/gpu".to_string()
@@ -248,13 +254,13 @@ fn fleet(facts: &RunFacts) -> Fleet {
     Fleet { gpu_nodes, total_gpus, gpu_less, advertised_by }
 }
 
-fn namespace_totals(scenario: &Scenario, facts: &RunFacts) -> Vec<String> {
+fn namespace_totals(scenario: &Scenario, observations: &RunObservations) -> Vec<String> {
     scenario
         .namespaces()
         .iter()
         .map(|namespace| {
-            let pods: Vec<_> = facts.pods.iter().filter(|pod| &pod.namespace == namespace).collect();
-            let totals = facts.namespace_totals.iter().find(|totals| &totals.namespace == namespace);
+            let pods: Vec<_> = observations.pods.iter().filter(|pod| &pod.namespace == namespace).collect();
+            let totals = observations.namespace_totals.iter().find(|totals| &totals.namespace == namespace);
             let count = |pick: fn(&NamespaceTotal) -> i64| totals.map(pick).unwrap_or(0);
             let (running, pending) = (count(|t| t.running), count(|t| t.pending));
             let others: Vec<String> = [("Succeeded", count(|t| t.succeeded)), ("Failed", count(|t| t.failed))]
@@ -276,8 +282,8 @@ fn namespace_totals(scenario: &Scenario, facts: &RunFacts) -> Vec<String> {
                 sentence.push_str(&format!(" ({})", group_by_workload(&pending_pods)));
             }
             sentence.push('.');
-            let fleet: i64 = facts.nodes.iter().filter_map(|node| node.gpu_allocatable).sum();
-            let allocated: i64 = facts
+            let fleet: i64 = observations.nodes.iter().filter_map(|node| node.gpu_allocatable).sum();
+            let allocated: i64 = observations
                 .pods
                 .iter()
                 .filter(|pod| pod.node_name.is_some() && matches!(pod.phase.as_deref(), Some("Running" | "Pending")))
@@ -295,10 +301,10 @@ fn namespace_totals(scenario: &Scenario, facts: &RunFacts) -> Vec<String> {
 
 /// Pending pods of the scenario's namespaces grouped by the reason that rejected most nodes
 /// (rows of the `pending_causes` named query), largest group first.
-fn pending_causes(scenario: &Scenario, facts: &RunFacts) -> Vec<PendingCause> {
+fn pending_causes(scenario: &Scenario, observations: &RunObservations) -> Vec<PendingCause> {
     let namespaces = scenario.namespaces();
     let mut dominant: BTreeMap<(&str, &str), &PendingReason> = BTreeMap::new();
-    for row in facts.pending_reasons.iter().filter(|row| namespaces.contains(&row.namespace)) {
+    for row in observations.pending_reasons.iter().filter(|row| namespaces.contains(&row.namespace)) {
         let key = (row.namespace.as_str(), row.pod.as_str());
         match dominant.get(&key) {
             Some(best) if best.nodes >= row.nodes => {}
@@ -311,7 +317,7 @@ fn pending_causes(scenario: &Scenario, facts: &RunFacts) -> Vec<PendingCause> {
     for ((namespace, pod), row) in dominant {
         let reason = row.reason.strip_prefix("node(s) ").unwrap_or(&row.reason).to_string();
         let workload =
-            facts.pod(namespace, pod).and_then(|pod| pod.workload.clone()).unwrap_or_else(|| pod.to_string());
+            observations.pod(namespace, pod).and_then(|pod| pod.workload.clone()).unwrap_or_else(|| pod.to_string());
         match causes.iter_mut().find(|cause| cause.reason == reason) {
             Some(cause) => cause.pods.push((pod.to_string(), workload)),
             None => causes.push(PendingCause { reason, pods: vec![(pod.to_string(), workload)] }),
@@ -358,15 +364,18 @@ fn number_word(n: usize) -> String {
     }
 }
 
-fn notes(scenario: &Scenario, facts: &RunFacts) -> Vec<String> {
+fn notes(scenario: &Scenario, observations: &RunObservations) -> Vec<String> {
     let mut notes = Vec::new();
     // Stamping is only measured on KWOK nodes the recording saw being created: a node found
     // by the first list (SYNC) may have been stamped long before.
     let created = |node: &str| {
-        facts.node_stamps.iter().any(|stamp| stamp.name == node && stamp.kwok_managed && stamp.first_op != "SYNC")
+        observations
+            .node_stamps
+            .iter()
+            .any(|stamp| stamp.name == node && stamp.kwok_managed && stamp.first_op != "SYNC")
     };
-    let kwok_nodes = facts.node_stamps.iter().filter(|stamp| stamp.kwok_managed).count();
-    let measured: Vec<_> = facts.stamping.iter().filter(|row| created(&row.node)).collect();
+    let kwok_nodes = observations.node_stamps.iter().filter(|stamp| stamp.kwok_managed).count();
+    let measured: Vec<_> = observations.stamping.iter().filter(|row| created(&row.node)).collect();
     let stamped: Vec<_> = measured.iter().filter(|row| row.stamped_ns.is_some()).collect();
     if !stamped.is_empty() {
         let version = stamped.iter().find_map(|row| row.version.clone()).unwrap_or_default();
@@ -391,7 +400,7 @@ fn notes(scenario: &Scenario, facts: &RunFacts) -> Vec<String> {
     }
     for (_, expectation) in scenario.expectations() {
         let Expectation::PodRunningInPool { namespace, pod, pool } = expectation else { continue };
-        let Some(node) = facts
+        let Some(node) = observations
             .pod(namespace, pod)
             .filter(|p| p.phase.as_deref() == Some("Running"))
             .and_then(|p| p.node_name.as_deref())
@@ -399,7 +408,7 @@ fn notes(scenario: &Scenario, facts: &RunFacts) -> Vec<String> {
             continue;
         };
         let equivalent: Vec<&str> =
-            facts.nodes.iter().filter(|n| n.pool.as_deref() == Some(pool)).map(|n| n.name.as_str()).collect();
+            observations.nodes.iter().filter(|n| n.pool.as_deref() == Some(pool)).map(|n| n.name.as_str()).collect();
         if equivalent.len() > 1 {
             notes.push(format!(
                 "{pod} landed on {node} (any of the {} {pool} nodes, {}, was valid; placement is up to the scheduler's scoring).",
@@ -411,8 +420,8 @@ fn notes(scenario: &Scenario, facts: &RunFacts) -> Vec<String> {
     notes
 }
 
-fn gaps(facts: &RunFacts) -> Vec<String> {
-    let mut lines: Vec<String> = facts
+fn gaps(observations: &RunObservations) -> Vec<String> {
+    let mut lines: Vec<String> = observations
         .manifest
         .gaps
         .iter()
@@ -428,7 +437,7 @@ fn gaps(facts: &RunFacts) -> Vec<String> {
             )
         })
         .collect();
-    for recovery in &facts.manifest.recoveries {
+    for recovery in &observations.manifest.recoveries {
         if recovery.records_dropped > 0 {
             lines.push(format!(
                 "recovery at {} dropped {} damaged write-ahead log record(s): {}",

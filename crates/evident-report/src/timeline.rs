@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use crate::facts::RunFacts;
+use crate::observation::RunObservations;
 
 /// One step function per label.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -28,15 +28,16 @@ pub struct StampSpan {
     pub version: Option<String>,
 }
 
-fn secs(facts: &RunFacts, ns: i64) -> f64 {
-    (ns - facts.started_ns) as f64 / 1e9
+fn secs(observations: &RunObservations, ns: i64) -> f64 {
+    (ns - observations.started_ns) as f64 / 1e9
 }
 
 /// Pods per phase over time (deleted pods leave every phase).
-pub fn pods_by_phase(facts: &RunFacts) -> StepSeries {
+pub fn pods_by_phase(observations: &RunObservations) -> StepSeries {
     let mut current: HashMap<&str, String> = HashMap::new();
-    let mut series = StepSeries { end_secs: secs(facts, facts.recording_end_ns()), ..StepSeries::default() };
-    for change in &facts.pod_changes {
+    let mut series =
+        StepSeries { end_secs: secs(observations, observations.recording_end_ns()), ..StepSeries::default() };
+    for change in &observations.pod_changes {
         if change.deleted {
             current.remove(change.uid.as_str());
         } else {
@@ -46,7 +47,7 @@ pub fn pods_by_phase(facts: &RunFacts) -> StepSeries {
         for phase in current.values() {
             *counts.entry(phase).or_default() += 1;
         }
-        let at = secs(facts, change.observed_at_ns);
+        let at = secs(observations, change.observed_at_ns);
         for phase in counts.keys() {
             series.lines.entry(phase.to_string()).or_default();
         }
@@ -60,23 +61,24 @@ pub fn pods_by_phase(facts: &RunFacts) -> StepSeries {
 /// GPUs requested by pods bound to the nodes of each pool over time, replayed from the
 /// `gpu_allocation` named query (per node, after every change that moves a number); the limit
 /// of each pool is its allocatable GPUs at the end of the recording.
-pub fn gpu_allocation_by_pool(facts: &RunFacts) -> StepSeries {
-    let mut series = StepSeries { end_secs: secs(facts, facts.recording_end_ns()), ..StepSeries::default() };
-    for row in &facts.fleet {
+pub fn gpu_allocation_by_pool(observations: &RunObservations) -> StepSeries {
+    let mut series =
+        StepSeries { end_secs: secs(observations, observations.recording_end_ns()), ..StepSeries::default() };
+    for row in &observations.fleet {
         if let Some(pool) = row.pool.as_deref().filter(|_| row.gpus > 0) {
             *series.limits.entry(pool.to_string()).or_default() += row.gpus as f64;
             series.lines.entry(pool.to_string()).or_default();
         }
     }
     let mut requested: HashMap<&str, (&str, i64)> = HashMap::new();
-    for row in &facts.gpu_allocation {
+    for row in &observations.gpu_allocation {
         let Some(pool) = row.pool.as_deref() else { continue };
         requested.insert(&row.node, (pool, row.requested));
         let mut per_pool: BTreeMap<&str, i64> = BTreeMap::new();
         for (pool, gpus) in requested.values() {
             *per_pool.entry(pool).or_default() += gpus;
         }
-        let at = secs(facts, row.observed_ns);
+        let at = secs(observations, row.observed_ns);
         for pool in per_pool.keys() {
             series.lines.entry(pool.to_string()).or_default();
         }
@@ -92,16 +94,16 @@ pub fn gpu_allocation_by_pool(facts: &RunFacts) -> StepSeries {
 
 /// When each KWOK-managed node appeared and first carried a `kubeletVersion`, from the
 /// `node_version_stamping` named query.
-pub fn version_stamping(facts: &RunFacts) -> Vec<StampSpan> {
-    let kwok = |node: &str| facts.node_stamps.iter().any(|stamp| stamp.name == node && stamp.kwok_managed);
-    let mut spans: Vec<StampSpan> = facts
+pub fn version_stamping(observations: &RunObservations) -> Vec<StampSpan> {
+    let kwok = |node: &str| observations.node_stamps.iter().any(|stamp| stamp.name == node && stamp.kwok_managed);
+    let mut spans: Vec<StampSpan> = observations
         .stamping
         .iter()
         .filter(|row| kwok(&row.node))
         .map(|row| StampSpan {
             node: row.node.clone(),
-            first_seen_secs: secs(facts, row.appeared_ns),
-            stamped_secs: row.stamped_ns.map(|ns| secs(facts, ns)),
+            first_seen_secs: secs(observations, row.appeared_ns),
+            stamped_secs: row.stamped_ns.map(|ns| secs(observations, ns)),
             version: row.version.clone(),
         })
         .collect();
@@ -127,7 +129,7 @@ fn push_step(line: &mut Vec<(f64, f64)>, at: f64, value: f64) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::facts::{AllocationRow, FleetRow, PodChange};
+    use crate::observation::{AllocationRow, FleetRow, PodChange};
     use evident_core::run_manifest::RunManifest;
 
     fn change(at_secs: i64, uid: &str, phase: &str, node: Option<&str>, deleted: bool) -> PodChange {
@@ -141,8 +143,8 @@ mod tests {
         }
     }
 
-    fn facts() -> RunFacts {
-        RunFacts {
+    fn observations() -> RunObservations {
+        RunObservations {
             run_id: "r".into(),
             manifest: RunManifest::default(),
             started_ns: 0,
@@ -187,7 +189,7 @@ mod tests {
 
     #[test]
     fn phases_step_with_each_change() {
-        let series = pods_by_phase(&facts());
+        let series = pods_by_phase(&observations());
         assert_eq!(series.lines["Pending"], vec![(1.0, 1.0)], "a Pending pod leaving and another arriving at once");
         assert_eq!(series.lines["Running"], vec![(3.0, 1.0), (5.0, 0.0)]);
         assert_eq!(series.end_secs, 10.0);
@@ -195,7 +197,7 @@ mod tests {
 
     #[test]
     fn gpus_per_pool_sum_the_nodes_latest_requests() {
-        let series = gpu_allocation_by_pool(&facts());
+        let series = gpu_allocation_by_pool(&observations());
         assert_eq!(series.lines["a100"], vec![(0.0, 0.0), (2.0, 1.0), (5.0, 0.0)]);
         assert_eq!(series.lines["h100"], vec![(0.0, 0.0), (3.0, 2.0)]);
         assert_eq!(series.limits["a100"], 8.0);

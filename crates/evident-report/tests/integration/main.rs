@@ -3,5 +3,6 @@
 //! One test binary for the whole crate (one module per area), so the dependency graph links
 //! once per crate instead of once per file.
 
+mod gpu_metrics_report;
 mod html_browser;
 mod lesson1_report;
