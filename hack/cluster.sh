@@ -17,6 +17,16 @@
 # the kubeconfig is kubeconfig.yaml there. `up` leaves ~/.kube/config alone.
 set -euo pipefail
 
+# The components started here run on after this script ends, so they must not inherit the
+# caller's open files: a caller holding a lock (`flock FILE make test`, a CI lock) would
+# otherwise find it held by kube-apiserver or etcd forever. Closes every inherited descriptor
+# above stderr (255 is bash's own, reading this script).
+for fd in /proc/$$/fd/*; do
+  fd="${fd##*/}"
+  if [[ "${fd}" -gt 2 && "${fd}" -lt 255 ]]; then eval "exec ${fd}>&-" 2>/dev/null || true; fi
+done
+unset fd
+
 # shellcheck source=hack/lib/paths.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/paths.sh"
 
