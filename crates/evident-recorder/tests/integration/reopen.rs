@@ -34,7 +34,7 @@ fn reopening_a_closed_run_continues_its_seqs() {
 
     let (mut store, report) = ChangeStore::open(&run, config).unwrap();
     assert!(report.is_noop(), "{report:?}");
-    assert_eq!(report.next_seq, 250);
+    assert_eq!(report.changes.next_seq, 250);
     assert_eq!(store.manifest().stopped_at, "", "a reopened run is recording again");
     let seq = store
         .append(Kind::Node, Op::Modified, 2, 0, &evident_recorder::synthetic::node(1, 99, "kwok-v0.7.0").to_string())
@@ -68,11 +68,11 @@ fn reopening_after_a_crash_recovers_then_continues() {
     drop(store);
 
     let (mut store, report) = ChangeStore::open(&run, config).unwrap();
-    assert_eq!(report.records_read, report.records_recovered + report.records_already_durable);
-    assert_eq!(report.records_recovered, 200 - durable_before_crash);
-    assert!(report.records_already_durable > 0, "{report:?}");
-    assert_eq!(report.next_seq, 200);
-    assert!(!report.inprogress_removed.is_empty());
+    assert_eq!(report.changes.records_read, report.changes.records_recovered + report.changes.records_already_durable);
+    assert_eq!(report.changes.records_recovered, 200 - durable_before_crash);
+    assert!(report.changes.records_already_durable > 0, "{report:?}");
+    assert_eq!(report.changes.next_seq, 200);
+    assert!(!report.changes.inprogress_removed.is_empty());
     append(&mut store, &mut cluster, 10);
     let manifest = store.close("duration").unwrap();
     assert_eq!(manifest.recoveries.len(), 1);
