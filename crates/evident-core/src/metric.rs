@@ -10,7 +10,9 @@
 
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, Float64Builder, RecordBatch, StringBuilder, TimestampNanosecondBuilder, UInt64Builder};
+use arrow::array::{
+    ArrayRef, Float64Builder, RecordBatch, StringBuilder, TimestampNanosecondBuilder, UInt64Builder,
+};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use arrow::error::ArrowError;
 
@@ -172,7 +174,10 @@ mod tests {
         assert!(batch.column_by_name("container").unwrap().is_null(0));
         assert!(text_of("labels").starts_with("{\"Hostname\":\"n1\","), "{}", text_of("labels"));
         let sampled = batch.column_by_name("sampled_at").unwrap();
-        assert_eq!(sampled.as_primitive::<arrow::datatypes::TimestampNanosecondType>().value(0), 1_000_000_000);
+        assert_eq!(
+            sampled.as_primitive::<arrow::datatypes::TimestampNanosecondType>().value(0),
+            1_000_000_000
+        );
         assert!(builder.is_empty());
     }
 }
