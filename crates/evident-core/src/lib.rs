@@ -28,12 +28,3 @@ pub use change::{Change, Kind, Op};
 pub use extract::Facts;
 pub use run_manifest::{RunManifest, StopReason};
 pub use schema::{ChangeBatchBuilder, SCHEMA_VERSION};
-
-/// Transitional: the old name of [`run_manifest`], with the layout constants it used to hold,
-/// so code on branches that still say `evident_core::manifest` keeps compiling. Remove once
-/// every user names [`run_manifest`] and [`layout`].
-#[doc(hidden)]
-pub mod manifest {
-    pub use crate::layout::{METRICS_WAL_DIR, RUN_MANIFEST_FILE as MANIFEST_FILE, WAL_DIR};
-    pub use crate::run_manifest::*;
-}

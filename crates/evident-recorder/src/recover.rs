@@ -1,40 +1,43 @@
-//! Recovery: folding the WAL tail a crash left behind into Parquet.
+//! Recovery: folding the WAL tails a crash left behind into Parquet, the same way for every
+//! table ([`crate::table::Table`]).
 //!
-//! Used by [`ChangeStore::open`](crate::store::ChangeStore::open) before it records again,
-//! and by `evident recover <run>` ([`recover`]).
+//! Used by [`ChangeStore::open`](crate::change_store::ChangeStore::open) before it records
+//! again, and by `evident recover <run>` ([`recover`]).
 //!
-//! Steps, each safe to interrupt and repeat:
-//! 1. delete `*.inprogress` segments: never durable, and their rows are still in the WAL;
-//! 2. read the footers of the `.parquet` segments: for each table, every row with a seq up
-//!    to its newest segment's last seq is durable (see [`crate::segment`]);
-//! 3. read the WAL segments in order up to the first damaged record and write every record
-//!    that is not durable yet into new segments (fsynced and renamed);
+//! Steps, each safe to interrupt and repeat; steps 1 to 3 run once per table (the change
+//! log, then the metrics table), by one replay loop:
+//! 1. delete the table's `*.inprogress` segments: never durable, and their rows are still in
+//!    the WAL;
+//! 2. read the footers of its `.parquet` segments: for each partition, every record with a
+//!    seq up to its newest segment's last seq is durable (see [`crate::segment`]);
+//! 3. read its WAL files in order up to the first damaged frame and write every record that
+//!    is not durable yet into new segments (fsynced and renamed);
 //! 4. rebuild the manifest's segment list from the files, record a [`Recovery`] entry and
 //!    write `run.json` atomically;
-//! 5. delete the WAL segments (every valid record is now durable). A WAL segment damaged
-//!    anywhere but at the tail of the newest one means disk damage, not a crash: it and the
-//!    segments after it are kept as `*.log.damaged` for inspection instead.
-//!
-//! The metrics WAL (`wal-metrics/`) is folded the same way by [`crate::metric_store::recover`]
-//! before step 4, so the rebuilt segment list holds the `metrics` segments too.
+//! 5. delete the WAL files (every valid record is now durable). A WAL file damaged anywhere
+//!    but at the tail of the newest one means disk damage, not a crash: it and the files
+//!    after it are kept as `*.log.damaged` for inspection instead, and every frame they hold
+//!    is counted as dropped.
 //!
 //! Invariants: no row is ever written twice (step 2 skips what is durable, whether or not
 //! the manifest lists it); running recovery twice changes nothing the second time; after
-//! recovery, seqs continue at [`RecoveryReport::next_seq`].
+//! recovery, each table's seqs continue at its [`TableRecovery::next_seq`].
 
 use std::path::{Path, PathBuf};
 
-use evident_core::Kind;
-use evident_core::manifest::{METRICS_WAL_DIR, Recovery, RunManifest, Segment, WAL_DIR};
+use evident_core::layout::RUN_MANIFEST_FILE;
+use evident_core::run_manifest::{Recovery, RunManifest, Segment};
 use evident_core::time::format_ns;
 use tracing::{info, warn};
 
+use crate::clock::now_ns;
+use crate::config::StoreConfig;
 use crate::durable;
 use crate::lock::{self, RunLock};
-use crate::manifest::{self, ManifestError};
-use crate::metric_store::{self, MetricRecovery, MetricStoreError};
+use crate::record::RecordError;
+use crate::run_manifest::{self, ManifestError};
 use crate::segment::{self, SegmentError, SegmentWriter};
-use crate::store::StoreConfig;
+use crate::table::{ChangeLog, Metrics, Table};
 use crate::wal::{self, Damage, WalError, WalReader};
 
 /// Errors of recovery.
@@ -58,22 +61,19 @@ pub enum RecoverError {
     /// Deleting or renaming WAL files failed.
     #[error(transparent)]
     Io(#[from] durable::DurableError),
-    /// Folding the metrics WAL into Parquet failed.
-    #[error(transparent)]
-    Metrics(#[from] MetricStoreError),
-    /// A record passed its checksum but its JSON does not parse: a writer bug, not a crash.
-    #[error("WAL record {seq} in {} holds invalid JSON: {source}", path.display())]
+    /// A frame passed its checksum but its body does not decode: a writer bug, not a crash.
+    #[error("WAL record {seq} in {} is invalid: {source}", path.display())]
     InvalidRecord {
         seq: u64,
         path: PathBuf,
         #[source]
-        source: serde_json::Error,
+        source: RecordError,
     },
 }
 
 pub type Result<T, E = RecoverError> = std::result::Result<T, E>;
 
-/// Damage found in one WAL segment file.
+/// Damage found in one WAL file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WalDamage {
     pub file: PathBuf,
@@ -86,51 +86,54 @@ pub struct WalDamage {
     pub quarantined: bool,
 }
 
-/// What a recovery found and did.
+/// What recovering one table found and did.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct RecoveryReport {
-    /// WAL segment files read.
-    pub wal_segments: usize,
+pub struct TableRecovery {
+    /// WAL files read.
+    pub wal_files: usize,
     /// Valid records in the WAL (its longest valid prefix).
     pub records_read: u64,
     /// Records written to new Parquet segments.
     pub records_recovered: u64,
     /// Records skipped because a Parquet segment already held them.
     pub records_already_durable: u64,
-    /// Record frames after the valid prefix (see [`wal::TornTail::frames_dropped`]).
+    /// Frames after the valid prefix, in the damaged file and every file after it (see
+    /// [`wal::TornTail::frames_dropped`]).
     pub records_dropped: u64,
-    /// Bytes after the valid prefix.
+    /// Bytes after the valid prefix, in the damaged file and every file after it.
     pub bytes_dropped: u64,
     pub damage: Vec<WalDamage>,
     /// `*.inprogress` segments deleted.
     pub inprogress_removed: Vec<PathBuf>,
     /// Segments written from the WAL.
     pub segments_written: Vec<Segment>,
-    /// The seq the next change of this run gets.
+    /// The seq the table's next record gets.
     pub next_seq: u64,
-    /// Latest receipt time over the run's durable rows, if it has any.
+    /// Latest receipt time over the table's durable rows, if it has any.
     pub last_observed_at_ns: Option<i64>,
-    /// What was done to the metrics WAL (`wal-metrics/`).
-    pub metrics: MetricRecovery,
 }
 
-impl RecoveryReport {
+impl TableRecovery {
     /// True if there was nothing to recover: no WAL records, no damage, no leftovers.
     pub fn is_noop(&self) -> bool {
-        self.records_read == 0
-            && self.bytes_dropped == 0
-            && self.inprogress_removed.is_empty()
-            && self.metrics.is_noop()
+        self.records_read == 0 && self.bytes_dropped == 0 && self.inprogress_removed.is_empty()
     }
 
-    fn detail(&self) -> String {
+    /// The WAL files kept as `*.damaged`, by their names before the rename.
+    pub fn quarantined(&self) -> impl Iterator<Item = &Path> {
+        self.damage.iter().filter(|damage| damage.quarantined).map(|damage| damage.file.as_path())
+    }
+
+    /// One sentence for the manifest's recovery entry, naming the table.
+    fn detail(&self, table: &str, noun: &str) -> String {
         let mut parts = vec![format!(
-            "{} WAL segment(s): {} valid record(s), {} already in Parquet, {} written to {} segment(s); {} .inprogress file(s) removed",
-            self.wal_segments,
+            "{table}: {} {noun}(s) in {} WAL file(s), {} already in Parquet, {} written to {} segment(s), {} record(s) dropped, {} .inprogress file(s) removed",
             self.records_read,
+            self.wal_files,
             self.records_already_durable,
             self.records_recovered,
             self.segments_written.len(),
+            self.records_dropped,
             self.inprogress_removed.len()
         )];
         for damage in &self.damage {
@@ -144,8 +147,38 @@ impl RecoveryReport {
                 if damage.quarantined { ", kept as .damaged" } else { "" }
             ));
         }
+        parts.join("; ")
+    }
+}
+
+/// What a recovery found and did, per table.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RecoveryReport {
+    /// The change log (`wal/`, `nodes/`, `pods/`, `events/`).
+    pub changes: TableRecovery,
+    /// The metrics table (`wal-metrics/`, `metrics/`).
+    pub metrics: TableRecovery,
+}
+
+impl RecoveryReport {
+    /// True if there was nothing to recover in any table.
+    pub fn is_noop(&self) -> bool {
+        self.changes.is_noop() && self.metrics.is_noop()
+    }
+
+    /// Each table's recovery, with the table's name.
+    pub fn tables(&self) -> [(&'static str, &TableRecovery); 2] {
+        [(ChangeLog::NAME, &self.changes), (Metrics::NAME, &self.metrics)]
+    }
+
+    /// What was done, table by table (tables with nothing to recover are left out).
+    pub fn detail(&self) -> String {
+        let mut parts = Vec::new();
+        if !self.changes.is_noop() {
+            parts.push(self.changes.detail(ChangeLog::NAME, ChangeLog::RECORD_NOUN));
+        }
         if !self.metrics.is_noop() {
-            parts.push(self.metrics.detail());
+            parts.push(self.metrics.detail(Metrics::NAME, Metrics::RECORD_NOUN));
         }
         parts.join("; ")
     }
@@ -154,14 +187,14 @@ impl RecoveryReport {
 /// Recovers the run in `run_dir` after a crash (`evident recover`): folds the WAL into
 /// Parquet, removes leftovers and marks the run stopped. Idempotent.
 pub fn recover(run_dir: &Path) -> Result<RecoveryReport> {
-    let looks_like_run = run_dir.join(evident_core::manifest::MANIFEST_FILE).is_file()
-        || run_dir.join(WAL_DIR).is_dir()
-        || run_dir.join(METRICS_WAL_DIR).is_dir();
+    let looks_like_run = run_dir.join(RUN_MANIFEST_FILE).is_file()
+        || run_dir.join(ChangeLog::WAL_DIR).is_dir()
+        || run_dir.join(Metrics::WAL_DIR).is_dir();
     if !run_dir.is_dir() || !looks_like_run {
         return Err(RecoverError::NotARun { path: run_dir.to_path_buf() });
     }
     let lock = RunLock::acquire(run_dir)?;
-    let mut manifest = manifest::read(run_dir)?.unwrap_or_else(|| manifest::new_run(run_dir, String::new()));
+    let mut manifest = run_manifest::read(run_dir)?.unwrap_or_else(|| run_manifest::new_run(run_dir, String::new()));
     let segment_max_rows = match manifest.settings.segment_max_rows {
         0 => StoreConfig::default().segment_max_rows,
         rows => rows as usize,
@@ -180,123 +213,186 @@ pub(crate) fn recover_in_place(
     segment_max_rows: usize,
     mark_stopped: bool,
 ) -> Result<RecoveryReport> {
-    let mut report = RecoveryReport {
-        inprogress_removed: segment::remove_inprogress(run_dir)?,
-        metrics: metric_store::recover(run_dir, segment_max_rows)?,
-        ..Default::default()
-    };
-
-    let durable = segment::scan_durable(run_dir)?;
-    let mut durable_last_seq: [Option<u64>; 3] = [None; 3];
-    for found in &durable {
-        let last = &mut durable_last_seq[slot(found.kind)];
-        *last = (*last).max(Some(found.segment.last_seq));
-        report.last_observed_at_ns = report.last_observed_at_ns.max(found.last_observed_at_ns);
+    let (changes, changes_wal) = replay::<ChangeLog>(run_dir, segment_max_rows)?;
+    let (metrics, metrics_wal) = replay::<Metrics>(run_dir, segment_max_rows)?;
+    let report = RecoveryReport { changes, metrics };
+    update_manifest(run_dir, manifest, &report, mark_stopped)?;
+    changes_wal.remove()?;
+    metrics_wal.remove()?;
+    if !report.is_noop() {
+        info!(
+            run = %run_dir.display(),
+            recovered = report.changes.records_recovered,
+            dropped = report.changes.records_dropped,
+            scrapes_recovered = report.metrics.records_recovered,
+            scrapes_dropped = report.metrics.records_dropped,
+            "recovered the WAL tail"
+        );
     }
-    let mut next_seq = durable.iter().map(|found| found.segment.last_seq + 1).max().unwrap_or(0);
+    Ok(report)
+}
 
-    let wal_dir = run_dir.join(WAL_DIR);
-    let wal_segments = wal::list_segments(&wal_dir)?;
-    report.wal_segments = wal_segments.len();
-    let mut writers: [Option<SegmentWriter>; 3] = [None, None, None];
-    let mut damaged_from: Option<usize> = None;
-    let mut expected_seq: Option<u64> = None;
-    for (index, (first_seq, path)) in wal_segments.iter().enumerate() {
-        if damaged_from.is_some() {
-            count_unread_segment(path, &mut report)?;
-            continue;
-        }
-        let mut reader = WalReader::open(path, Some(expected_seq.unwrap_or(*first_seq)))?;
-        while let Some(record) = reader.next_record()? {
-            report.records_read += 1;
-            expected_seq = Some(record.seq + 1);
-            next_seq = next_seq.max(record.seq + 1);
-            report.last_observed_at_ns = report.last_observed_at_ns.max(Some(record.observed_at_ns));
-            let table = slot(record.kind);
-            if durable_last_seq[table].is_some_and(|last| record.seq <= last) {
-                report.records_already_durable += 1;
-                continue;
-            }
-            let change = record.to_change().map_err(|source| RecoverError::InvalidRecord {
-                seq: record.seq,
-                path: path.clone(),
-                source,
-            })?;
-            let writer = match &mut writers[table] {
-                Some(writer) => writer,
-                empty => empty.insert(SegmentWriter::create(run_dir, record.kind, record.seq)?),
-            };
-            let facts = change.facts().map_err(|source| RecoverError::InvalidRecord {
-                seq: record.seq,
-                path: path.clone(),
-                source,
-            })?;
-            writer.append(&change, &facts)?;
-            report.records_recovered += 1;
-            if writer.rows() >= segment_max_rows as u64 {
-                let finished = writers[table].take().expect("writer present").finish()?;
-                report.segments_written.push(finished.segment);
-            }
-        }
-        if let Some(tail) = reader.tail() {
-            let is_tail_of_newest = index + 1 == wal_segments.len();
-            if !is_tail_of_newest || tail.damage == Damage::SeqOutOfOrder {
-                damaged_from = Some(index);
-            }
-            report.records_dropped += tail.frames_dropped;
-            report.bytes_dropped += tail.bytes_dropped;
-            report.damage.push(WalDamage {
-                file: path.clone(),
-                damage: tail.damage,
-                offset: tail.offset,
-                bytes_dropped: tail.bytes_dropped,
-                frames_dropped: tail.frames_dropped,
-                quarantined: damaged_from.is_some(),
-            });
-            if damaged_from.is_none() {
-                // A torn tail of the newest segment is what a crash leaves: nothing follows it.
-                continue;
-            }
-            warn!(file = %path.display(), damage = tail.damage.as_str(), offset = tail.offset, "WAL damaged before its end: later records are dropped and the files kept as .damaged");
-        }
+/// Step 4: the manifest lists exactly the segment files of every table; a recovery that
+/// did something is recorded, and `mark_stopped` stops a run that has no stop time.
+fn update_manifest(
+    run_dir: &Path,
+    manifest: &mut RunManifest,
+    report: &RecoveryReport,
+    mark_stopped: bool,
+) -> Result<()> {
+    let mut segments = Vec::new();
+    for table in ChangeLog::PARTITIONS.iter().chain(Metrics::PARTITIONS) {
+        segments.extend(segment::scan_table(run_dir, table)?.into_iter().map(|found| found.segment));
     }
-    for writer in writers.into_iter().flatten() {
-        report.segments_written.push(writer.finish()?.segment);
-    }
-    report.next_seq = next_seq;
-
-    let mut segments: Vec<Segment> = segment::scan_durable(run_dir)?.into_iter().map(|found| found.segment).collect();
-    segments.extend(metric_store::durable_segments(run_dir)?);
-    let mut changed = manifest::sync_segments(manifest, segments);
+    let mut changed = run_manifest::sync_segments(manifest, segments);
     if !report.is_noop() {
         manifest.recoveries.push(Recovery {
             at: format_ns(now_ns()),
-            records_recovered: report.records_recovered,
-            records_dropped: report.records_dropped,
+            records_recovered: report.changes.records_recovered,
+            records_dropped: report.changes.records_dropped,
             detail: report.detail(),
         });
         changed = true;
     }
     if mark_stopped && manifest.stopped_at.is_empty() {
-        manifest.stopped_at = format_ns(report.last_observed_at_ns.unwrap_or_else(now_ns));
+        let last_observed = report.changes.last_observed_at_ns.max(report.metrics.last_observed_at_ns);
+        manifest.stopped_at = format_ns(last_observed.unwrap_or_else(now_ns));
         manifest.stop_reason = evident_core::StopReason::Recovered;
         changed = true;
     }
     if changed {
-        manifest::write(run_dir, manifest)?;
+        run_manifest::write(run_dir, manifest)?;
     }
-
-    remove_wal(&wal_dir, &wal_segments, damaged_from)?;
-    if !report.is_noop() {
-        info!(run = %run_dir.display(), recovered = report.records_recovered, dropped = report.records_dropped, "recovered the WAL tail");
-    }
-    Ok(report)
+    Ok(())
 }
 
-/// A segment after the first damage: all its records are dropped, counted exactly.
-fn count_unread_segment(path: &Path, report: &mut RecoveryReport) -> Result<()> {
+/// Steps 1 to 3 for table `T`: the one replay loop. Returns what it did and the WAL files
+/// to delete (step 5) once the manifest is written.
+fn replay<T: Table>(run_dir: &Path, segment_max_rows: usize) -> Result<(TableRecovery, WalCleanup)> {
+    let mut report = TableRecovery::default();
+    for table in T::PARTITIONS {
+        report.inprogress_removed.extend(segment::remove_inprogress(run_dir, table)?);
+    }
+    let mut replay = Replay::<T>::new(run_dir, segment_max_rows, &mut report)?;
+    let wal_dir = run_dir.join(T::WAL_DIR);
+    let files = wal::list_segments(&wal_dir)?;
+    report.wal_files = files.len();
+    let mut damaged_from: Option<usize> = None;
+    for (index, (first_seq, path)) in files.iter().enumerate() {
+        if damaged_from.is_some() {
+            count_unread_file::<T>(path, &mut report)?;
+            continue;
+        }
+        let is_newest = index + 1 == files.len();
+        if replay.file(path, *first_seq, is_newest, &mut report)? {
+            damaged_from = Some(index);
+        }
+    }
+    report.segments_written.extend(replay.finish()?);
+    Ok((report, WalCleanup { wal_dir, files, damaged_from }))
+}
+
+/// The state of one table's replay: where its durable rows end and the segments being
+/// written.
+struct Replay<T: Table> {
+    run_dir: PathBuf,
+    segment_max_rows: u64,
+    durable_last_seq: Vec<Option<u64>>,
+    writers: Vec<Option<T::Writer>>,
+    /// The seq the next frame must have (from the previous file's last frame).
+    expected_seq: Option<u64>,
+}
+
+impl<T: Table> Replay<T> {
+    /// Step 2: reads the footers of the table's segments into `report` (next seq, latest
+    /// receipt time) and keeps each partition's last durable seq.
+    fn new(run_dir: &Path, segment_max_rows: usize, report: &mut TableRecovery) -> Result<Replay<T>> {
+        let mut durable_last_seq = vec![None; T::PARTITIONS.len()];
+        for (partition, table) in T::PARTITIONS.iter().enumerate() {
+            for found in segment::scan_table(run_dir, table)? {
+                durable_last_seq[partition] = durable_last_seq[partition].max(Some(found.segment.last_seq));
+                report.next_seq = report.next_seq.max(found.segment.last_seq + 1);
+                report.last_observed_at_ns = report.last_observed_at_ns.max(found.last_observed_at_ns);
+            }
+        }
+        Ok(Replay {
+            run_dir: run_dir.to_path_buf(),
+            segment_max_rows: segment_max_rows as u64,
+            durable_last_seq,
+            writers: T::PARTITIONS.iter().map(|_| None).collect(),
+            expected_seq: None,
+        })
+    }
+
+    /// Step 3 for one WAL file: writes its valid records that are not durable yet and
+    /// accounts for its damaged tail. Returns true if the damage means disk damage rather
+    /// than a crash (the file and every later one are then quarantined).
+    fn file(&mut self, path: &Path, first_seq: u64, is_newest: bool, report: &mut TableRecovery) -> Result<bool> {
+        let mut reader = WalReader::open(path, Some(self.expected_seq.unwrap_or(first_seq)))?;
+        while let Some(frame) = reader.next_frame(T::FRAME_TYPE)? {
+            report.records_read += 1;
+            self.expected_seq = Some(frame.seq + 1);
+            report.next_seq = report.next_seq.max(frame.seq + 1);
+            let seq = frame.seq;
+            let invalid = |source| RecoverError::InvalidRecord { seq, path: path.to_path_buf(), source };
+            T::decode(seq, frame.body, |record| self.record(seq, record, report))
+                .map_err(invalid)
+                .and_then(|written| written)?;
+        }
+        let Some(tail) = reader.tail() else { return Ok(false) };
+        // A torn tail of the newest file is what a crash leaves: nothing follows it.
+        let quarantined = !is_newest || tail.damage == Damage::SeqOutOfOrder;
+        report.records_dropped += tail.frames_dropped;
+        report.bytes_dropped += tail.bytes_dropped;
+        report.damage.push(WalDamage {
+            file: path.to_path_buf(),
+            damage: tail.damage,
+            offset: tail.offset,
+            bytes_dropped: tail.bytes_dropped,
+            frames_dropped: tail.frames_dropped,
+            quarantined,
+        });
+        if quarantined {
+            warn!(table = T::NAME, file = %path.display(), damage = tail.damage.as_str(), offset = tail.offset, "WAL damaged before its end: later records are dropped and the files kept as .damaged");
+        }
+        Ok(quarantined)
+    }
+
+    /// One valid record: skipped if durable, else written to its partition's segment.
+    fn record(&mut self, seq: u64, record: &T::Record<'_>, report: &mut TableRecovery) -> Result<()> {
+        report.last_observed_at_ns = report.last_observed_at_ns.max(Some(T::observed_at_ns(record)));
+        let partition = T::partition(record);
+        if self.durable_last_seq[partition].is_some_and(|last| seq <= last) {
+            report.records_already_durable += 1;
+            return Ok(());
+        }
+        let writer = match &mut self.writers[partition] {
+            Some(writer) => writer,
+            empty => empty.insert(T::create_writer(&self.run_dir, partition, seq)?),
+        };
+        T::write(writer, seq, record)?;
+        report.records_recovered += 1;
+        if writer.rows() >= self.segment_max_rows {
+            let finished = self.writers[partition].take().expect("writer present").finish()?;
+            report.segments_written.push(finished.segment);
+        }
+        Ok(())
+    }
+
+    /// Finishes the segments still open.
+    fn finish(self) -> Result<Vec<Segment>> {
+        let mut finished = Vec::new();
+        for writer in self.writers.into_iter().flatten() {
+            finished.push(writer.finish()?.segment);
+        }
+        Ok(finished)
+    }
+}
+
+/// A WAL file after the first damage: all its frames are dropped, counted exactly.
+fn count_unread_file<T: Table>(path: &Path, report: &mut TableRecovery) -> Result<()> {
     let mut reader = WalReader::open(path, None)?;
-    while reader.next_record()?.is_some() {}
+    while reader.next_frame(T::FRAME_TYPE)?.is_some() {}
     let tail_frames = reader.tail().map_or(0, |tail| tail.frames_dropped);
     let frames = reader.records() + tail_frames;
     report.records_dropped += frames;
@@ -312,33 +408,35 @@ fn count_unread_segment(path: &Path, report: &mut RecoveryReport) -> Result<()> 
     Ok(())
 }
 
-/// Deletes the WAL segments now folded into Parquet; keeps damaged ones as `*.damaged`.
-fn remove_wal(wal_dir: &Path, segments: &[(u64, PathBuf)], damaged_from: Option<usize>) -> Result<()> {
-    if segments.is_empty() {
-        return Ok(());
-    }
-    for (index, (_, path)) in segments.iter().enumerate() {
-        if damaged_from.is_some_and(|first| index >= first) {
-            let mut kept = path.as_os_str().to_owned();
-            kept.push(".damaged");
-            std::fs::rename(path, &kept).map_err(durable::at("rename", path))?;
-        } else {
-            durable::remove_file(path)?;
+/// Step 5 for one table: its WAL files, and the first one damaged before its end.
+#[derive(Debug)]
+struct WalCleanup {
+    wal_dir: PathBuf,
+    files: Vec<(u64, PathBuf)>,
+    damaged_from: Option<usize>,
+}
+
+impl WalCleanup {
+    /// Deletes the WAL files now folded into Parquet; keeps damaged ones as `*.damaged`.
+    fn remove(self) -> Result<()> {
+        if self.files.is_empty() {
+            return Ok(());
         }
+        for (index, (_, path)) in self.files.iter().enumerate() {
+            if self.damaged_from.is_some_and(|first| index >= first) {
+                let mut kept = path.as_os_str().to_owned();
+                kept.push(".damaged");
+                std::fs::rename(path, &kept).map_err(durable::at("rename", path))?;
+            } else {
+                durable::remove_file(path)?;
+            }
+        }
+        durable::sync_dir(&self.wal_dir)?;
+        // An empty WAL directory is left by a clean finish only if removing it fails, which
+        // is harmless.
+        if std::fs::remove_dir(&self.wal_dir).is_ok() {
+            durable::sync_dir(durable::parent_of(&self.wal_dir))?;
+        }
+        Ok(())
     }
-    durable::sync_dir(wal_dir)?;
-    // An empty wal/ is left by a clean finish only if removing it fails, which is harmless.
-    if std::fs::remove_dir(wal_dir).is_ok() {
-        durable::sync_dir(durable::parent_of(wal_dir))?;
-    }
-    Ok(())
-}
-
-pub(crate) fn now_ns() -> i64 {
-    chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default()
-}
-
-/// Which table a WAL record goes to; kept here so recovery and the store agree.
-pub(crate) fn slot(kind: Kind) -> usize {
-    kind.code() as usize
 }

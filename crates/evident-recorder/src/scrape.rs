@@ -118,7 +118,7 @@ pub async fn follow(
     ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {
         ticks.tick().await;
-        let scraped_at_ns = crate::watch::now_ns();
+        let scraped_at_ns = crate::clock::now_ns();
         let outcome = get(&endpoint, timeout).await;
         if !report(ScrapeResult { endpoint: endpoint.url.clone(), scraped_at_ns, outcome }) {
             return;

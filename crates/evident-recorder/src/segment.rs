@@ -1,6 +1,6 @@
 //! Parquet segments: one file per table per roll, the durable, query-ready form of the log.
 //!
-//! On-disk layout (`<run>/<table>/`, table = `nodes`, `pods` or `events`):
+//! On-disk layout (`<run>/<table>/`, table = `nodes`, `pods`, `events` or `metrics`):
 //!
 //! ```text
 //! part-<first seq, 20 digits>.parquet.inprogress   being written; never read by anyone
@@ -9,16 +9,19 @@
 //!
 //! A file is written as `.inprogress` in row groups of at most [`ROW_GROUP_MAX_ROWS`] rows
 //! (or [`ROW_GROUP_MAX_BYTES`] buffered), so memory holds one row group per table, not a
-//! whole segment. [`SegmentWriter::finish`] writes the footer, fsyncs the file, renames it
-//! to `.parquet` and fsyncs the directory, in that order.
+//! whole segment. Every table's writer ([`ChangeSegmentWriter`], [`MetricSegmentWriter`],
+//! both [`SegmentWriter`]s) writes through one [`ParquetPart`], whose
+//! [`finish`](ParquetPart::finish) writes the footer, fsyncs the file, renames it to
+//! `.parquet` and fsyncs the directory, in that order.
 //!
 //! Invariants:
 //! - A `.parquet` file is complete: it is only ever created by a rename after its fsync.
 //!   Readers (DataFusion, DuckDB, pyarrow) never see a partial file.
 //! - Within a table, segments hold contiguous runs of that table's rows in seq order: a
 //!   table's rows with seq up to its newest segment's last seq are all in its segments.
-//! - Every file carries key/value metadata: the schema version, redaction policy and kind of
-//!   `evident_core::schema::schema`, plus its first and last seq and last receipt time
+//! - Every file carries key/value metadata: the `evident.*` metadata of its table's schema
+//!   (schema version; for the change log also redaction policy and kind), plus its first and
+//!   last seq and last receipt time
 //!   ([`FIRST_SEQ_KEY`], [`LAST_SEQ_KEY`], [`LAST_OBSERVED_KEY`]), so the directory alone
 //!   tells which seqs are durable.
 //!
@@ -33,18 +36,20 @@ use std::time::{Duration, Instant};
 use arrow::array::RecordBatch;
 use arrow::datatypes::{Schema, SchemaRef};
 use arrow::error::ArrowError;
+use evident_core::exposition::Exposition;
+use evident_core::metric::{self, MetricBatchBuilder};
+use evident_core::run_manifest::Segment;
+use evident_core::schema;
+use evident_core::{Change, ChangeBatchBuilder, Facts, Kind};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
 use parquet::errors::ParquetError;
 use parquet::file::metadata::KeyValue;
-use parquet::file::properties::{
-    EnabledStatistics, WriterProperties, WriterPropertiesBuilder, WriterVersion,
-};
+use parquet::file::properties::{EnabledStatistics, WriterProperties, WriterPropertiesBuilder, WriterVersion};
 use parquet::file::reader::{FileReader, SerializedFileReader};
 use parquet::schema::types::ColumnPath;
-use evident_core::manifest::Segment;
-use evident_core::schema;
-use evident_core::{Change, ChangeBatchBuilder, Facts, Kind};
+
+use crate::record::Scrape;
 
 use crate::durable;
 
@@ -144,15 +149,24 @@ const UNIQUE_PER_ROW: [&str; 3] = ["seq", "observed_at", "resource_version"];
 #[derive(Debug, Clone, PartialEq)]
 pub struct DurableSegment {
     pub segment: Segment,
-    pub kind: Kind,
     /// Latest receipt time in the file (ns); `None` for files without rows.
     pub last_observed_at_ns: Option<i64>,
 }
 
+/// What every table's segment writer does once its rows are in: the store rolls a segment
+/// on its row count and its age, then finishes it.
+pub trait SegmentWriter {
+    /// Rows added so far.
+    fn rows(&self) -> u64;
+    /// Time since the writer was created (the age of its oldest row).
+    fn age(&self) -> Duration;
+    /// Writes the last rows, then makes the file durable ([`ParquetPart::finish`]).
+    fn finish(self) -> Result<DurableSegment>;
+}
+
 /// One Parquet file of a table being written: `<run>/<table>/part-<first seq>.parquet.inprogress`
-/// until [`ParquetPart::finish`] makes it a durable `.parquet`. The change-log segments
-/// ([`SegmentWriter`]) and the metrics segments (`crate::metric_store`) are both written
-/// through it; each owns the builder that turns its rows into batches.
+/// until [`ParquetPart::finish`] makes it a durable `.parquet`. Every [`SegmentWriter`]
+/// writes through it; each owns the builder that turns its rows into batches.
 pub struct ParquetPart {
     table: &'static str,
     inprogress_path: PathBuf,
@@ -261,9 +275,8 @@ impl ParquetPart {
     }
 
     /// Writes the footer (with the seq and receipt-time keys), fsyncs, renames to `.parquet`
-    /// and fsyncs the directory. When this returns, the file survives any crash. Returns the
-    /// segment and its latest receipt time (`None` without rows).
-    pub fn finish(mut self) -> Result<(Segment, Option<i64>)> {
+    /// and fsyncs the directory. When this returns, the file survives any crash.
+    pub fn finish(mut self) -> Result<DurableSegment> {
         for (key, value) in [
             (FIRST_SEQ_KEY, self.first_seq.to_string()),
             (LAST_SEQ_KEY, self.last_seq.to_string()),
@@ -284,25 +297,25 @@ impl ParquetPart {
             last_seq: self.last_seq,
             bytes,
         };
-        Ok((segment, (self.rows > 0).then_some(self.last_observed_at_ns)))
+        Ok(DurableSegment { segment, last_observed_at_ns: (self.rows > 0).then_some(self.last_observed_at_ns) })
     }
 }
 
-/// Writes one change-log segment of one table.
+/// Writes one change-log segment of one table (`nodes`, `pods` or `events`).
 #[derive(Debug)]
-pub struct SegmentWriter {
+pub struct ChangeSegmentWriter {
     kind: Kind,
     part: ParquetPart,
     builder: ChangeBatchBuilder,
     buffered_json_bytes: usize,
 }
 
-impl SegmentWriter {
+impl ChangeSegmentWriter {
     /// Starts `<run>/<table>/part-<first_seq>.parquet.inprogress` (see [`ParquetPart::create`]).
-    pub fn create(run_dir: &Path, kind: Kind, first_seq: u64) -> Result<SegmentWriter> {
+    pub fn create(run_dir: &Path, kind: Kind, first_seq: u64) -> Result<ChangeSegmentWriter> {
         let part =
             ParquetPart::create(run_dir, kind.table(), first_seq, schema::schema(kind), writer_properties(kind))?;
-        Ok(SegmentWriter { kind, part, builder: ChangeBatchBuilder::new(kind), buffered_json_bytes: 0 })
+        Ok(ChangeSegmentWriter { kind, part, builder: ChangeBatchBuilder::new(kind), buffered_json_bytes: 0 })
     }
 
     /// Adds one change (of this writer's kind, with a seq above the previous one).
@@ -333,10 +346,6 @@ impl SegmentWriter {
         self.kind
     }
 
-    pub fn rows(&self) -> u64 {
-        self.part.rows()
-    }
-
     pub fn first_seq(&self) -> u64 {
         self.part.first_seq()
     }
@@ -344,43 +353,90 @@ impl SegmentWriter {
     pub fn last_seq(&self) -> u64 {
         self.part.last_seq()
     }
+}
 
-    /// Time since the writer was created (the age of its oldest row).
-    pub fn age(&self) -> Duration {
+impl SegmentWriter for ChangeSegmentWriter {
+    fn rows(&self) -> u64 {
+        self.part.rows()
+    }
+
+    fn age(&self) -> Duration {
         self.part.age()
     }
 
-    /// Writes the last row group, then makes the file durable ([`ParquetPart::finish`]).
-    pub fn finish(mut self) -> Result<DurableSegment> {
+    fn finish(mut self) -> Result<DurableSegment> {
         self.write_batch()?;
-        let (segment, last_observed_at_ns) = self.part.finish()?;
-        Ok(DurableSegment { segment, kind: self.kind, last_observed_at_ns })
+        self.part.finish()
     }
 }
 
-/// Every complete segment under `run_dir`, read from the files' footers, sorted by table
-/// then first seq. The directory, not the manifest, is the truth: a crash between a rename
-/// and the manifest update leaves a durable file the manifest does not list yet.
-pub fn scan_durable(run_dir: &Path) -> Result<Vec<DurableSegment>> {
-    let mut found = Vec::new();
-    for kind in Kind::ALL {
-        let table_dir = run_dir.join(kind.table());
-        for (name, path) in list_table_dir(&table_dir, |name| parse_file_name(name).is_some())? {
-            found.push(read_footer(&path, kind, format!("{}/{name}", kind.table()))?);
+/// Writes one segment of the `metrics` table: whole scrapes, one row per sample.
+#[derive(Debug)]
+pub struct MetricSegmentWriter {
+    part: ParquetPart,
+    builder: MetricBatchBuilder,
+}
+
+impl MetricSegmentWriter {
+    /// Starts `<run>/metrics/part-<first_seq>.parquet.inprogress` (see [`ParquetPart::create`]).
+    pub fn create(run_dir: &Path, first_seq: u64) -> Result<MetricSegmentWriter> {
+        let schema = metric::schema();
+        let properties = base_writer_properties(&schema).build();
+        let part = ParquetPart::create(run_dir, metric::TABLE, first_seq, schema, properties)?;
+        Ok(MetricSegmentWriter { part, builder: MetricBatchBuilder::new() })
+    }
+
+    /// Adds every sample of one scrape, whose seq is above the previous one's.
+    pub fn append(&mut self, scrape_seq: u64, scrape: &Scrape, exposition: &Exposition) -> Result<()> {
+        for sample in &exposition.samples {
+            self.builder.append(scrape_seq, scrape.scraped_at_ns, &scrape.endpoint, sample);
+            if self.builder.len() >= ROW_GROUP_MAX_ROWS {
+                self.write_row_group()?;
+            }
         }
+        self.part.note_rows(exposition.samples.len() as u64, scrape_seq, scrape.scraped_at_ns);
+        Ok(())
     }
-    found.sort_by_key(|a| (a.kind, a.segment.first_seq));
-    Ok(found)
+
+    fn write_row_group(&mut self) -> Result<()> {
+        if self.builder.is_empty() {
+            return Ok(());
+        }
+        let batch = self.builder.finish().map_err(|source| SegmentError::Arrow { table: metric::TABLE, source })?;
+        self.part.write(&batch)
+    }
 }
 
-fn read_footer(path: &Path, kind: Kind, relative_path: String) -> Result<DurableSegment> {
-    let (segment, last_observed_at_ns) = read_part_footer(path, kind.table(), relative_path)?;
-    Ok(DurableSegment { segment, kind, last_observed_at_ns })
+impl SegmentWriter for MetricSegmentWriter {
+    fn rows(&self) -> u64 {
+        self.part.rows()
+    }
+
+    fn age(&self) -> Duration {
+        self.part.age()
+    }
+
+    fn finish(mut self) -> Result<DurableSegment> {
+        self.write_row_group()?;
+        self.part.finish()
+    }
+}
+
+/// Every complete segment of `table` under `run_dir`, read from the files' footers, by
+/// first seq. The directory, not the manifest, is the truth: a crash between a rename and
+/// the manifest update leaves a durable file the manifest does not list yet.
+pub fn scan_table(run_dir: &Path, table: &str) -> Result<Vec<DurableSegment>> {
+    let mut found = Vec::new();
+    for (name, path) in list_table_dir(&run_dir.join(table), |name| parse_file_name(name).is_some())? {
+        found.push(read_part_footer(&path, table, format!("{table}/{name}"))?);
+    }
+    found.sort_by_key(|durable| durable.segment.first_seq);
+    Ok(found)
 }
 
 /// The segment a complete file of `table` holds, from its footer, and its latest receipt
 /// time (`None` without rows).
-pub fn read_part_footer(path: &Path, table: &str, relative_path: String) -> Result<(Segment, Option<i64>)> {
+pub fn read_part_footer(path: &Path, table: &str, relative_path: String) -> Result<DurableSegment> {
     let file = File::open(path).map_err(durable::at("open", path))?;
     let bytes = file.metadata().map_err(durable::at("stat", path))?.len();
     let reader =
@@ -403,25 +459,21 @@ pub fn read_part_footer(path: &Path, table: &str, relative_path: String) -> Resu
         last_seq: lookup(LAST_SEQ_KEY)? as u64,
         bytes,
     };
-    Ok((segment, (rows > 0).then(|| lookup(LAST_OBSERVED_KEY)).transpose()?))
+    Ok(DurableSegment { segment, last_observed_at_ns: (rows > 0).then(|| lookup(LAST_OBSERVED_KEY)).transpose()? })
 }
 
-/// Deletes every `.inprogress` segment under `run_dir` (by definition not durable; their
-/// rows are still in the WAL) and returns their paths.
-pub fn remove_inprogress(run_dir: &Path) -> Result<Vec<PathBuf>> {
-    let mut removed = Vec::new();
-    for kind in Kind::ALL {
-        let table_dir = run_dir.join(kind.table());
-        let leftovers = list_table_dir(&table_dir, |name| name.ends_with(INPROGRESS_SUFFIX))?;
-        for (_, path) in &leftovers {
-            durable::remove_file(path)?;
-        }
-        if !leftovers.is_empty() {
-            durable::sync_dir(&table_dir)?;
-        }
-        removed.extend(leftovers.into_iter().map(|(_, path)| path));
+/// Deletes every `.inprogress` segment of `table` under `run_dir` (by definition not
+/// durable; their rows are still in the WAL) and returns their paths.
+pub fn remove_inprogress(run_dir: &Path, table: &str) -> Result<Vec<PathBuf>> {
+    let table_dir = run_dir.join(table);
+    let leftovers = list_table_dir(&table_dir, |name| name.ends_with(INPROGRESS_SUFFIX))?;
+    for (_, path) in &leftovers {
+        durable::remove_file(path)?;
     }
-    Ok(removed)
+    if !leftovers.is_empty() {
+        durable::sync_dir(&table_dir)?;
+    }
+    Ok(leftovers.into_iter().map(|(_, path)| path).collect())
 }
 
 /// Files of `table_dir` whose names pass `wanted`, as (name, path), sorted by name (and so by
@@ -448,9 +500,9 @@ pub fn list_table_dir(table_dir: &Path, wanted: impl Fn(&str) -> bool) -> Result
 #[cfg(test)]
 mod tests {
     use super::*;
-    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
     use evident_core::Op;
     use evident_core::schema::{META_KIND, META_REDACTION, META_SCHEMA_VERSION};
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
     use serde_json::json;
 
     fn change(seq: u64) -> Change {
@@ -461,7 +513,7 @@ mod tests {
     #[test]
     fn finish_renames_and_records_seq_range_in_the_footer() {
         let dir = tempfile::tempdir().unwrap();
-        let mut writer = SegmentWriter::create(dir.path(), Kind::Node, 3).unwrap();
+        let mut writer = ChangeSegmentWriter::create(dir.path(), Kind::Node, 3).unwrap();
         let inprogress = dir.path().join("nodes").join("part-00000000000000000003.parquet.inprogress");
         assert!(inprogress.exists());
         for seq in [3, 5, 9] {
@@ -474,7 +526,7 @@ mod tests {
         assert_eq!((durable.segment.first_seq, durable.segment.last_seq, durable.segment.rows), (3, 9, 3));
         assert_eq!(durable.last_observed_at_ns, Some(1_009));
 
-        let scanned = scan_durable(dir.path()).unwrap();
+        let scanned = scan_table(dir.path(), "nodes").unwrap();
         assert_eq!(scanned, vec![durable]);
 
         let file = File::open(dir.path().join("nodes/part-00000000000000000003.parquet")).unwrap();
@@ -496,7 +548,7 @@ mod tests {
     #[test]
     fn writes_row_groups_of_bounded_size() {
         let dir = tempfile::tempdir().unwrap();
-        let mut writer = SegmentWriter::create(dir.path(), Kind::Node, 0).unwrap();
+        let mut writer = ChangeSegmentWriter::create(dir.path(), Kind::Node, 0).unwrap();
         let total = ROW_GROUP_MAX_ROWS as u64 * 2 + 5;
         for seq in 0..total {
             let row = change(seq);
@@ -512,15 +564,16 @@ mod tests {
     #[test]
     fn removes_inprogress_leftovers_only() {
         let dir = tempfile::tempdir().unwrap();
-        let mut done = SegmentWriter::create(dir.path(), Kind::Pod, 0).unwrap();
+        let mut done = ChangeSegmentWriter::create(dir.path(), Kind::Pod, 0).unwrap();
         let row = Change::new(0, 1, 1, Op::Added, Kind::Pod, json!({"metadata": {"name": "p"}}));
         done.append(&row, &row.facts().unwrap()).unwrap();
         done.finish().unwrap();
-        let leftover = SegmentWriter::create(dir.path(), Kind::Pod, 7).unwrap();
+        let leftover = ChangeSegmentWriter::create(dir.path(), Kind::Pod, 7).unwrap();
         drop(leftover);
-        let removed = remove_inprogress(dir.path()).unwrap();
+        assert_eq!(remove_inprogress(dir.path(), "nodes").unwrap(), Vec::<PathBuf>::new());
+        let removed = remove_inprogress(dir.path(), "pods").unwrap();
         assert_eq!(removed, vec![dir.path().join("pods/part-00000000000000000007.parquet.inprogress")]);
-        assert_eq!(scan_durable(dir.path()).unwrap().len(), 1);
+        assert_eq!(scan_table(dir.path(), "pods").unwrap().len(), 1);
         assert_eq!(parse_file_name("part-00000000000000000007.parquet.inprogress"), None);
     }
 }

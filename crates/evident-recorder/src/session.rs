@@ -29,10 +29,13 @@ use evident_core::run_manifest::{ClusterInfo, RecorderSettings, RunManifest, Seg
 use kube::Client;
 use tracing::warn;
 
+use crate::change_store::{ChangeStore, StoreError};
+use crate::clock::now_ns;
+use crate::config::StoreConfig;
 use crate::metric_store::{MetricStore, MetricStoreError};
+use crate::recover::RecoveryReport;
 use crate::run_manifest;
 use crate::scrape::{self, Endpoint, ScrapeError, ScrapeResult};
-use crate::store::{ChangeStore, RecoveryReport, StoreConfig, StoreError};
 use crate::watch::{self, Observation, WatchState};
 
 /// Errors of a recording session.
@@ -40,7 +43,7 @@ use crate::watch::{self, Observation, WatchState};
 pub enum SessionError {
     /// The change store failed (opening the run, writing, closing).
     #[error(transparent)]
-    Store(#[from] crate::store::StoreError),
+    Store(#[from] StoreError),
     /// The store thread could not be started or died.
     #[error("the recorder's writer thread stopped unexpectedly: {0}")]
     Writer(String),
@@ -401,7 +404,7 @@ fn observe(store: &mut ChangeStore, observation: Observation, stats: &Mutex<Live
                 *stats.changes_by_kind.entry(kind.table()).or_default() += 1;
                 stats.total_changes += 1;
                 stats.last_change = Some(Instant::now());
-                stats.lag_ms = (watch::now_ns() - observed_at_ns) as f64 / 1e6;
+                stats.lag_ms = (now_ns() - observed_at_ns) as f64 / 1e6;
                 if kwok.is_some() {
                     stats.kwok_version = kwok;
                 }

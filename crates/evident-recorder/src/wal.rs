@@ -1,61 +1,102 @@
-//! The checksummed write-ahead log: every change is appended here before it goes anywhere
-//! else, so a crash never loses a change that was fsynced.
+//! The checksummed write-ahead log: a log of typed frames. Every record of every table is
+//! appended here before it goes anywhere else, so a crash never loses a record that was
+//! fsynced.
 //!
-//! On-disk layout (`<run>/wal/`):
+//! The log knows frames, not tables: a frame is a seq, a [`FrameType`] and a body whose
+//! layout belongs to the frame type's codec (`crate::record`). One reader, one repair path
+//! and one replay loop (`crate::recover`) serve every frame type.
+//!
+//! On-disk layout (`<run>/wal/` for the change log, `<run>/wal-metrics/` for the metrics
+//! table: each table's seqs form their own log):
 //!
 //! ```text
 //! wal-<first seq, 20 digits>.log     one segment; names sort in seq order
 //!
-//! segment  = header record*
-//! header   = "EVDWAL" (6 bytes) + format version (u16 LE, currently 1)
-//! record   = payload length (u32 LE) + CRC-32 of the payload (u32 LE, crc32fast) + payload
-//! payload  = seq (u64 LE) + observed_at_ns (i64 LE) + epoch (u32 LE) + kind code (u8)
-//!            + op code (u8) + the redacted object as JSON (the rest of the payload)
+//! segment  = header frame*
+//! header   = "EVDWAL" (6 bytes) + format version (u16 LE, currently 2)
+//! frame    = payload length (u32 LE) + CRC-32 of the payload (u32 LE, crc32fast) + payload
+//! payload  = seq (u64 LE) + frame type (u8) + body (the frame type's codec, crate::record)
 //! ```
 //!
-//! The metrics log (`<run>/wal-metrics/`, see `crate::metric_store`) uses the same segments
-//! and frames with its own two code bytes instead of kind and op ([`WalWriter::append_frame`],
-//! [`WalReader::next_frame`]).
+//! Version 1 (written before typed frames) is still read: its payload is seq (u64 LE) +
+//! observed_at_ns (i64 LE) + epoch (u32 LE) + two code bytes + the rest. Code bytes
+//! `M`, 1 mark a scrape (epoch 0, the rest is the scrape's URL length, URL and text);
+//! a kind code below [`V1_KIND_CODES`] and an op code below [`V1_OP_CODES`] mark a change
+//! (the rest is its JSON). The reader hands such a payload over as the version-2 frame
+//! holding the same record, so nothing after the reader knows version 1.
 //!
 //! Invariants:
 //! - Within a segment, seqs are contiguous and the first one is the seq in the file name.
-//! - The JSON is the source of truth: typed columns are re-extracted from it when records are
-//!   folded into Parquet.
+//! - The body is the source of truth: the Parquet rows are re-derived from it when records
+//!   are folded into Parquet.
 //! - Writes are buffered; only [`WalWriter::sync`] (or a finished [`WalWriter::start_sync`])
 //!   makes them durable. A new segment's header and directory entry are fsynced when it is
 //!   created, so a synced record is always found.
 //!
-//! What a crash can lose: the records appended since the last finished sync. They may
+//! What a crash can lose: the frames appended since the last finished sync. They may
 //! survive whole, in part (a torn tail), or not at all. The reader keeps the longest valid
-//! prefix and stops at the first record that is short, fails its checksum, has an absurd
-//! length, a zero-filled tail, unknown codes or an out-of-order seq; it reports exactly how
-//! many bytes it dropped and how many record frames those bytes held. It never panics on
-//! garbage: every length is checked before it is used.
+//! prefix and stops at the first frame that is short, fails its checksum, has an absurd
+//! length, a zero-filled tail, a frame type the reader was not asked for, or an
+//! out-of-order seq; it reports exactly how many bytes it dropped and how many frames those
+//! bytes held. It never panics on garbage: every length is checked before it is used.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::thread::{self, JoinHandle};
 
-use evident_core::{Change, Kind, Op};
-
 use crate::durable;
 
 /// First bytes of every WAL segment.
 pub const MAGIC: [u8; 6] = *b"EVDWAL";
 /// Version of the segment format written by this code.
-pub const FORMAT_VERSION: u16 = 1;
+pub const FORMAT_VERSION: u16 = 2;
+/// The oldest version this code still reads.
+pub const OLDEST_READABLE_VERSION: u16 = 1;
 /// Length of the segment header (magic + version).
 pub const HEADER_LEN: u64 = 8;
-/// Length of a record's frame header (payload length + CRC).
+/// Length of a frame's header (payload length + CRC).
 pub const FRAME_HEADER_LEN: u64 = 8;
-/// Fixed part of a payload before the JSON: seq, observed_at_ns, epoch, kind, op.
-pub const PAYLOAD_PREFIX_LEN: usize = 8 + 8 + 4 + 1 + 1;
+/// Fixed part of a payload before the body: seq and frame type.
+pub const PAYLOAD_PREFIX_LEN: usize = 8 + 1;
+/// Fixed part of a version-1 payload: seq, observed_at_ns, epoch and two code bytes.
+pub const V1_PAYLOAD_PREFIX_LEN: usize = 8 + 8 + 4 + 1 + 1;
+/// Version 1's change codes: kind codes `0..V1_KIND_CODES` (node, pod, event) and op codes
+/// `0..V1_OP_CODES` (added, modified, deleted, sync, deleted in gap).
+pub const V1_KIND_CODES: u8 = 3;
+pub const V1_OP_CODES: u8 = 5;
+/// Version 1's code bytes of a scrape.
+pub const V1_SCRAPE_CODES: [u8; 2] = [b'M', 1];
 /// Longest payload accepted. The API server refuses objects over ~1.5 MiB (etcd's request
-/// limit), so anything near this is garbage, not data.
+/// limit), and scrapes are capped far below, so anything near this is garbage, not data.
 pub const MAX_PAYLOAD_LEN: u32 = 64 << 20;
 
 const WRITE_BUFFER: usize = 1 << 20;
+
+/// The kinds of record the log carries; the byte after a frame's seq. Each has its codec in
+/// `crate::record`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum FrameType {
+    /// One change of the change log (`crate::record::ChangeCodec`).
+    Change = 1,
+    /// One answered scrape of a metrics endpoint (`crate::record::ScrapeCodec`).
+    Scrape = 2,
+}
+
+impl FrameType {
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+
+    pub fn from_code(code: u8) -> Option<FrameType> {
+        match code {
+            1 => Some(FrameType::Change),
+            2 => Some(FrameType::Scrape),
+            _ => None,
+        }
+    }
+}
 
 /// Errors of the write-ahead log. Damage found while reading is not an error: it is reported
 /// as a [`TornTail`].
@@ -65,46 +106,20 @@ pub enum WalError {
     #[error(transparent)]
     Io(#[from] durable::DurableError),
     /// A segment was written by a newer evident with a format this one cannot read.
-    #[error("{} has WAL format version {found}; this evident reads version {FORMAT_VERSION}: use a newer evident", path.display())]
+    #[error("{} has WAL format version {found}; this evident reads versions {OLDEST_READABLE_VERSION} to {FORMAT_VERSION}: use a newer evident", path.display())]
     UnsupportedVersion { path: PathBuf, found: u16 },
-    /// A record is larger than [`MAX_PAYLOAD_LEN`]; the caller handed over an absurd object.
+    /// A frame is larger than [`MAX_PAYLOAD_LEN`]; the caller handed over an absurd record.
     #[error("a WAL record of {0} bytes is larger than the limit of {MAX_PAYLOAD_LEN} bytes")]
     RecordTooLarge(usize),
 }
 
 pub type Result<T, E = WalError> = std::result::Result<T, E>;
 
-/// One decoded WAL record.
+/// One valid frame read back: its body is for the codec of its type.
 #[derive(Debug, Clone, PartialEq)]
-pub struct WalRecord {
+pub struct Frame {
     pub seq: u64,
-    pub observed_at_ns: i64,
-    pub epoch: u32,
-    pub kind: Kind,
-    pub op: Op,
-    /// The redacted object as JSON bytes.
-    pub object_json: Vec<u8>,
-}
-
-impl WalRecord {
-    /// The change this record holds. Fails only if the bytes are not UTF-8 text, which the
-    /// CRC makes a writer bug rather than disk damage; the JSON itself is checked when the
-    /// change's facts are read.
-    pub fn to_change(&self) -> Result<Change, serde_json::Error> {
-        let json = String::from_utf8(self.object_json.clone())
-            .map_err(|error| <serde_json::Error as serde::de::Error>::custom(format!("not UTF-8: {error}")))?;
-        Ok(Change::from_redacted(self.seq, self.observed_at_ns, self.epoch, self.op, self.kind, json))
-    }
-}
-
-/// One decoded record with its code bytes uninterpreted (see [`WalReader::next_frame`]).
-#[derive(Debug, Clone, PartialEq)]
-pub struct WalFrame {
-    pub seq: u64,
-    pub observed_at_ns: i64,
-    pub epoch: u32,
-    pub codes: [u8; 2],
-    /// The rest of the payload after the fixed prefix.
+    pub frame_type: FrameType,
     pub body: Vec<u8>,
 }
 
@@ -192,55 +207,35 @@ impl WalWriter {
         })
     }
 
-    /// Appends one record (buffered; see [`WalWriter::sync`]). Returns its size in bytes.
-    pub fn append(
-        &mut self,
-        seq: u64,
-        observed_at_ns: i64,
-        epoch: u32,
-        kind: Kind,
-        op: Op,
-        json: &[u8],
-    ) -> Result<u64> {
-        self.append_frame(seq, observed_at_ns, epoch, [kind.code(), op.code()], json)
-    }
-
-    /// Appends one record whose two code bytes and body are the caller's (the metrics log
-    /// uses its own codes, so a change reader refuses its records). Returns its size in bytes.
-    pub fn append_frame(
-        &mut self,
-        seq: u64,
-        observed_at_ns: i64,
-        epoch: u32,
-        codes: [u8; 2],
-        json: &[u8],
-    ) -> Result<u64> {
-        let payload_len = PAYLOAD_PREFIX_LEN + json.len();
+    /// Appends one frame (buffered; see [`WalWriter::sync`]) whose body is the concatenation
+    /// of `body`'s slices, as the frame type's codec laid them out. Returns its size in bytes.
+    pub fn append(&mut self, seq: u64, frame_type: FrameType, body: &[&[u8]]) -> Result<u64> {
+        let payload_len = PAYLOAD_PREFIX_LEN + body.iter().map(|part| part.len()).sum::<usize>();
         if payload_len > MAX_PAYLOAD_LEN as usize {
             return Err(WalError::RecordTooLarge(payload_len));
         }
         let mut prefix = [0u8; PAYLOAD_PREFIX_LEN];
         prefix[0..8].copy_from_slice(&seq.to_le_bytes());
-        prefix[8..16].copy_from_slice(&observed_at_ns.to_le_bytes());
-        prefix[16..20].copy_from_slice(&epoch.to_le_bytes());
-        prefix[20..22].copy_from_slice(&codes);
+        prefix[8] = frame_type.code();
         let mut crc = crc32fast::Hasher::new();
         crc.update(&prefix);
-        crc.update(json);
-        let mut frame = [0u8; FRAME_HEADER_LEN as usize];
-        frame[..4].copy_from_slice(&(payload_len as u32).to_le_bytes());
-        frame[4..].copy_from_slice(&crc.finalize().to_le_bytes());
+        for part in body {
+            crc.update(part);
+        }
+        let mut header = [0u8; FRAME_HEADER_LEN as usize];
+        header[..4].copy_from_slice(&(payload_len as u32).to_le_bytes());
+        header[4..].copy_from_slice(&crc.finalize().to_le_bytes());
         let write = |file: &mut BufWriter<File>| -> io::Result<()> {
-            file.write_all(&frame)?;
+            file.write_all(&header)?;
             file.write_all(&prefix)?;
-            file.write_all(json)
+            body.iter().try_for_each(|part| file.write_all(part))
         };
         write(&mut self.file).map_err(durable::at("write", &self.path))?;
-        let record_len = FRAME_HEADER_LEN + payload_len as u64;
-        self.bytes += record_len;
+        let frame_len = FRAME_HEADER_LEN + payload_len as u64;
+        self.bytes += frame_len;
         self.records += 1;
         self.unsynced = true;
-        Ok(record_len)
+        Ok(frame_len)
     }
 
     /// Writes the buffer out and starts fsyncing the segment on another thread, so appends
@@ -298,8 +293,8 @@ pub enum Damage {
     ZeroFilled,
     /// A length field is too small for a payload or over [`MAX_PAYLOAD_LEN`].
     ImplausibleLength,
-    /// The checksum matches but the kind or op code is unknown.
-    UnknownCode,
+    /// The checksum matches but the frame type is unknown or not the log's.
+    UnknownType,
     /// The checksum matches but the seq is not the next one expected.
     SeqOutOfOrder,
 }
@@ -312,7 +307,7 @@ impl Damage {
             Damage::ChecksumMismatch => "checksum mismatch",
             Damage::ZeroFilled => "zero-filled tail",
             Damage::ImplausibleLength => "implausible record length",
-            Damage::UnknownCode => "unknown kind or op code",
+            Damage::UnknownType => "unknown frame type",
             Damage::SeqOutOfOrder => "seq out of order",
         }
     }
@@ -332,12 +327,14 @@ pub struct TornTail {
     pub frames_dropped: u64,
 }
 
-/// Reads the records of one segment in order, stopping at the first damaged record.
+/// Reads the frames of one segment in order, stopping at the first damaged frame.
 #[derive(Debug)]
 pub struct WalReader {
     path: PathBuf,
     reader: BufReader<File>,
     file_len: u64,
+    /// Format version of the segment (from its header; [`FORMAT_VERSION`] until read).
+    version: u16,
     /// Offset of the next unread byte; the end of the valid prefix once the reader stops.
     offset: u64,
     expected_seq: Option<u64>,
@@ -348,7 +345,7 @@ pub struct WalReader {
 
 impl WalReader {
     /// Opens a segment. `expected_first_seq` (from the file name) is checked against the
-    /// first record. An unreadable header is reported as damage, not as an error.
+    /// first frame. An unreadable header is reported as damage, not as an error.
     pub fn open(path: &Path, expected_first_seq: Option<u64>) -> Result<WalReader> {
         let file = File::open(path).map_err(durable::at("open", path))?;
         let file_len = file.metadata().map_err(durable::at("stat", path))?.len();
@@ -356,6 +353,7 @@ impl WalReader {
             path: path.to_path_buf(),
             reader: BufReader::with_capacity(WRITE_BUFFER, file),
             file_len,
+            version: FORMAT_VERSION,
             offset: 0,
             expected_seq: expected_first_seq,
             records: 0,
@@ -376,33 +374,23 @@ impl WalReader {
             return self.stop_at(0, Damage::BadHeader);
         }
         let version = u16::from_le_bytes([header[6], header[7]]);
-        if version != FORMAT_VERSION {
+        if !(OLDEST_READABLE_VERSION..=FORMAT_VERSION).contains(&version) {
             return Err(WalError::UnsupportedVersion { path: self.path.clone(), found: version });
         }
+        self.version = version;
         self.offset = HEADER_LEN;
         Ok(())
     }
 
-    /// The next valid record, or `None` at the end of the valid prefix (see [`WalReader::tail`]).
-    pub fn next_record(&mut self) -> Result<Option<WalRecord>> {
-        let known = |codes: [u8; 2]| Kind::from_code(codes[0]).is_some() && Op::from_code(codes[1]).is_some();
-        let Some(frame) = self.next_frame(known)? else { return Ok(None) };
-        let (Some(kind), Some(op)) = (Kind::from_code(frame.codes[0]), Op::from_code(frame.codes[1])) else {
-            unreachable!("next_frame accepted only known codes");
-        };
-        Ok(Some(WalRecord {
-            seq: frame.seq,
-            observed_at_ns: frame.observed_at_ns,
-            epoch: frame.epoch,
-            kind,
-            op,
-            object_json: frame.body,
-        }))
+    /// The segment's format version.
+    pub fn version(&self) -> u16 {
+        self.version
     }
 
-    /// The next valid record whose code bytes `accept` takes, or `None` at the end of the
-    /// valid prefix. A record with other codes is damage ([`Damage::UnknownCode`]).
-    pub fn next_frame(&mut self, accept: impl Fn([u8; 2]) -> bool) -> Result<Option<WalFrame>> {
+    /// The next valid frame of type `expected`, or `None` at the end of the valid prefix (see
+    /// [`WalReader::tail`]). A frame of another type is damage ([`Damage::UnknownType`]): each
+    /// table's log holds one frame type.
+    pub fn next_frame(&mut self, expected: FrameType) -> Result<Option<Frame>> {
         if self.finished {
             return Ok(None);
         }
@@ -417,15 +405,15 @@ impl WalReader {
             self.stop_at(start, damage)?;
             return Ok(None);
         }
-        let mut frame = [0u8; FRAME_HEADER_LEN as usize];
-        self.read_exact(&mut frame)?;
-        let payload_len = u32::from_le_bytes(frame[..4].try_into().expect("4 bytes"));
-        let expected_crc = u32::from_le_bytes(frame[4..].try_into().expect("4 bytes"));
+        let mut header = [0u8; FRAME_HEADER_LEN as usize];
+        self.read_exact(&mut header)?;
+        let payload_len = u32::from_le_bytes(header[..4].try_into().expect("4 bytes"));
+        let expected_crc = u32::from_le_bytes(header[4..].try_into().expect("4 bytes"));
         if payload_len == 0 && self.zero_from(start)? {
             self.stop_at(start, Damage::ZeroFilled)?;
             return Ok(None);
         }
-        if !plausible_length(payload_len) {
+        if !self.plausible_length(payload_len) {
             self.stop_at(start, Damage::ImplausibleLength)?;
             return Ok(None);
         }
@@ -440,30 +428,27 @@ impl WalReader {
             return Ok(None);
         }
         let seq = u64::from_le_bytes(payload[0..8].try_into().expect("8 bytes"));
-        let observed_at_ns = i64::from_le_bytes(payload[8..16].try_into().expect("8 bytes"));
-        let epoch = u32::from_le_bytes(payload[16..20].try_into().expect("4 bytes"));
-        let codes = [payload[20], payload[21]];
-        if !accept(codes) {
-            self.stop_at(start, Damage::UnknownCode)?;
+        let typed = if self.version == 1 { frame_of_v1(payload) } else { frame_of_v2(payload) };
+        let Some((frame_type, body)) = typed.filter(|(frame_type, _)| *frame_type == expected) else {
+            self.stop_at(start, Damage::UnknownType)?;
             return Ok(None);
-        }
+        };
         if self.expected_seq.is_some_and(|expected| expected != seq) {
             self.stop_at(start, Damage::SeqOutOfOrder)?;
             return Ok(None);
         }
-        payload.drain(..PAYLOAD_PREFIX_LEN);
         self.offset = start + FRAME_HEADER_LEN + u64::from(payload_len);
         self.expected_seq = Some(seq + 1);
         self.records += 1;
-        Ok(Some(WalFrame { seq, observed_at_ns, epoch, codes, body: payload }))
+        Ok(Some(Frame { seq, frame_type, body }))
     }
 
-    /// What was dropped after the valid prefix, once [`WalReader::next_record`] returned `None`.
+    /// What was dropped after the valid prefix, once [`WalReader::next_frame`] returned `None`.
     pub fn tail(&self) -> Option<&TornTail> {
         self.tail.as_ref()
     }
 
-    /// Valid records read so far.
+    /// Valid frames read so far.
     pub fn records(&self) -> u64 {
         self.records
     }
@@ -479,6 +464,13 @@ impl WalReader {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// True if a payload of `payload_len` bytes can hold this version's fixed prefix and is
+    /// not over [`MAX_PAYLOAD_LEN`].
+    fn plausible_length(&self, payload_len: u32) -> bool {
+        let prefix = if self.version == 1 { V1_PAYLOAD_PREFIX_LEN } else { PAYLOAD_PREFIX_LEN };
+        payload_len as usize >= prefix && payload_len <= MAX_PAYLOAD_LEN
     }
 
     fn stop_at(&mut self, offset: u64, damage: Damage) -> Result<()> {
@@ -509,7 +501,7 @@ impl WalReader {
             let payload_len = u32::from_le_bytes(length);
             let frame_len = FRAME_HEADER_LEN + u64::from(payload_len);
             frames += 1;
-            if !plausible_length(payload_len) || frame_len > remaining {
+            if !self.plausible_length(payload_len) || frame_len > remaining {
                 break;
             }
             position += frame_len;
@@ -545,49 +537,135 @@ impl WalReader {
     }
 }
 
-fn plausible_length(payload_len: u32) -> bool {
-    payload_len as usize >= PAYLOAD_PREFIX_LEN && payload_len <= MAX_PAYLOAD_LEN
+/// The type and body of a version-2 payload (`seq + type + body`).
+fn frame_of_v2(mut payload: Vec<u8>) -> Option<(FrameType, Vec<u8>)> {
+    let frame_type = FrameType::from_code(payload[8])?;
+    payload.drain(..PAYLOAD_PREFIX_LEN);
+    Some((frame_type, payload))
+}
+
+/// The version-2 type and body of the record a version-1 payload holds (see the module
+/// documentation): a change keeps its bytes after the seq, a scrape drops the epoch and
+/// code bytes between its time and its body.
+fn frame_of_v1(mut payload: Vec<u8>) -> Option<(FrameType, Vec<u8>)> {
+    let codes = [payload[20], payload[21]];
+    if codes == V1_SCRAPE_CODES {
+        payload.drain(16..V1_PAYLOAD_PREFIX_LEN);
+        payload.drain(..8);
+        Some((FrameType::Scrape, payload))
+    } else if codes[0] < V1_KIND_CODES && codes[1] < V1_OP_CODES {
+        payload.drain(..8);
+        Some((FrameType::Change, payload))
+    } else {
+        None
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+
+    fn body(seq: u64) -> Vec<u8> {
+        format!("{{\"metadata\":{{\"name\":\"pod-{seq}\"}}}}").into_bytes()
+    }
 
     fn write_segment(dir: &Path, first_seq: u64, count: u64) -> (PathBuf, Vec<u64>) {
         let mut writer = WalWriter::create(dir, first_seq).unwrap();
         let mut ends = Vec::new();
         for seq in first_seq..first_seq + count {
-            let object = json!({"metadata": {"name": format!("pod-{seq}"), "uid": format!("uid-{seq}")}});
-            let json = serde_json::to_vec(&object).unwrap();
-            writer.append(seq, seq as i64 * 1000, 1, Kind::Pod, Op::Modified, &json).unwrap();
+            let body = body(seq);
+            let (head, rest) = body.split_at(3);
+            writer.append(seq, FrameType::Change, &[head, rest]).unwrap();
             ends.push(writer.bytes());
         }
         writer.sync().unwrap();
         (writer.path().to_path_buf(), ends)
     }
 
-    fn read_all(path: &Path, first_seq: u64) -> (Vec<WalRecord>, Option<TornTail>) {
+    fn read_all(path: &Path, first_seq: u64, expected: FrameType) -> (Vec<Frame>, Option<TornTail>) {
         let mut reader = WalReader::open(path, Some(first_seq)).unwrap();
-        let mut records = Vec::new();
-        while let Some(record) = reader.next_record().unwrap() {
-            records.push(record);
+        let mut frames = Vec::new();
+        while let Some(frame) = reader.next_frame(expected).unwrap() {
+            frames.push(frame);
         }
-        (records, reader.tail().cloned())
+        (frames, reader.tail().cloned())
     }
 
     #[test]
-    fn round_trips_records() {
+    fn round_trips_frames() {
         let dir = tempfile::tempdir().unwrap();
         let (path, ends) = write_segment(dir.path(), 40, 5);
         assert_eq!(std::fs::metadata(&path).unwrap().len(), *ends.last().unwrap());
-        let (records, tail) = read_all(&path, 40);
+        // Header, then frames of 8 + 9 + body bytes.
+        assert_eq!(ends[0], HEADER_LEN + FRAME_HEADER_LEN + 9 + body(40).len() as u64);
+        let (frames, tail) = read_all(&path, 40, FrameType::Change);
         assert_eq!(tail, None);
-        assert_eq!(records.iter().map(|r| r.seq).collect::<Vec<_>>(), vec![40, 41, 42, 43, 44]);
-        let change = records[2].to_change().unwrap();
-        assert_eq!(change.facts().unwrap().name(), "pod-42");
-        assert_eq!(change.observed_at_ns, 42_000);
-        assert_eq!((change.kind, change.op, change.epoch), (Kind::Pod, Op::Modified, 1));
+        assert_eq!(frames.iter().map(|f| f.seq).collect::<Vec<_>>(), vec![40, 41, 42, 43, 44]);
+        assert_eq!(frames[2], Frame { seq: 42, frame_type: FrameType::Change, body: body(42) });
+    }
+
+    #[test]
+    fn a_frame_of_another_type_is_damage() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, ends) = write_segment(dir.path(), 0, 3);
+        let (frames, tail) = read_all(&path, 0, FrameType::Scrape);
+        assert!(frames.is_empty());
+        assert_eq!(
+            tail,
+            Some(TornTail {
+                damage: Damage::UnknownType,
+                offset: HEADER_LEN,
+                bytes_dropped: ends[2] - HEADER_LEN,
+                frames_dropped: 3
+            })
+        );
+    }
+
+    /// A version-1 frame, laid out byte by byte from the documented format.
+    fn v1_frame(seq: u64, observed_at_ns: i64, epoch: u32, codes: [u8; 2], rest: &[u8]) -> Vec<u8> {
+        let mut payload = Vec::new();
+        payload.extend_from_slice(&seq.to_le_bytes());
+        payload.extend_from_slice(&observed_at_ns.to_le_bytes());
+        payload.extend_from_slice(&epoch.to_le_bytes());
+        payload.extend_from_slice(&codes);
+        payload.extend_from_slice(rest);
+        let mut frame = Vec::new();
+        frame.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+        frame.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
+        frame.extend_from_slice(&payload);
+        frame
+    }
+
+    #[test]
+    fn reads_version_1_frames_as_the_version_2_frames_of_the_same_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(segment_file_name(7));
+        let mut bytes = b"EVDWAL\x01\x00".to_vec();
+        bytes.extend(v1_frame(7, 1_000, 3, [1, 2], b"{}"));
+        bytes.extend(v1_frame(8, 2_000, 0, [2, 4], b"[1]"));
+        std::fs::write(&path, &bytes).unwrap();
+        let mut reader = WalReader::open(&path, Some(7)).unwrap();
+        assert_eq!(reader.version(), 1);
+        let first = reader.next_frame(FrameType::Change).unwrap().unwrap();
+        let mut expected = 1_000i64.to_le_bytes().to_vec();
+        expected.extend_from_slice(&3u32.to_le_bytes());
+        expected.extend_from_slice(&[1, 2]);
+        expected.extend_from_slice(b"{}");
+        assert_eq!(first, Frame { seq: 7, frame_type: FrameType::Change, body: expected });
+        assert_eq!(reader.next_frame(FrameType::Change).unwrap().unwrap().seq, 8);
+        assert_eq!(reader.next_frame(FrameType::Change).unwrap(), None);
+        assert_eq!(reader.tail(), None);
+
+        let scrapes = dir.path().join(segment_file_name(0));
+        let mut bytes = b"EVDWAL\x01\x00".to_vec();
+        bytes.extend(v1_frame(0, 5_000, 0, V1_SCRAPE_CODES, b"\x01\x00uTEXT"));
+        bytes.extend(v1_frame(1, 6_000, 0, [b'M', 2], b"\x01\x00uTEXT"));
+        std::fs::write(&scrapes, &bytes).unwrap();
+        let (frames, tail) = read_all(&scrapes, 0, FrameType::Scrape);
+        let mut expected = 5_000i64.to_le_bytes().to_vec();
+        expected.extend_from_slice(b"\x01\x00uTEXT");
+        assert_eq!(frames, vec![Frame { seq: 0, frame_type: FrameType::Scrape, body: expected }]);
+        assert_eq!(tail.map(|t| (t.damage, t.frames_dropped)), Some((Damage::UnknownType, 1)));
     }
 
     #[test]
@@ -614,25 +692,27 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(segment_file_name(0));
         let mut state = 0x9e37_79b9_7f4a_7c15u64;
-        for len in 0..300usize {
-            let mut bytes: Vec<u8> = (0..len)
-                .map(|_| {
-                    state ^= state << 13;
-                    state ^= state >> 7;
-                    state ^= state << 17;
-                    state as u8
-                })
-                .collect();
-            if len >= 8 && len % 2 == 0 {
-                bytes[..6].copy_from_slice(&MAGIC);
-                bytes[6..8].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+        for version in [1u16, FORMAT_VERSION] {
+            for len in 0..300usize {
+                let mut bytes: Vec<u8> = (0..len)
+                    .map(|_| {
+                        state ^= state << 13;
+                        state ^= state >> 7;
+                        state ^= state << 17;
+                        state as u8
+                    })
+                    .collect();
+                if len >= 8 && len % 2 == 0 {
+                    bytes[..6].copy_from_slice(&MAGIC);
+                    bytes[6..8].copy_from_slice(&version.to_le_bytes());
+                }
+                std::fs::write(&path, &bytes).unwrap();
+                let (frames, tail) = read_all(&path, 0, FrameType::Change);
+                let kept = tail.as_ref().map_or(len as u64, |t| t.offset);
+                assert!(kept <= len as u64);
+                assert_eq!(tail.map_or(0, |t| t.bytes_dropped), len as u64 - kept, "len {len}");
+                assert!(frames.len() <= len / 17 + 1);
             }
-            std::fs::write(&path, &bytes).unwrap();
-            let (records, tail) = read_all(&path, 0);
-            let kept = tail.as_ref().map_or(len as u64, |t| t.offset);
-            assert!(kept <= len as u64);
-            assert_eq!(tail.map_or(0, |t| t.bytes_dropped), len as u64 - kept, "len {len}");
-            assert!(records.len() <= len / 30 + 1);
         }
     }
 }

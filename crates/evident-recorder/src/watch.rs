@@ -17,7 +17,7 @@
 //! observation.
 
 use std::collections::{HashMap, HashSet};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use evident_core::run_manifest::Gap;
 use evident_core::{Kind, Op};
@@ -29,6 +29,7 @@ use kube::runtime::utils::Backoff;
 use kube::runtime::watcher::{self, Event};
 use kube::{Api, Client};
 
+use crate::clock::now_ns;
 use crate::raw::RawObject;
 
 /// What a watch reports to the recording session.
@@ -76,10 +77,6 @@ pub fn api_for(client: Client, kind: Kind, namespace: Option<&str>) -> Api<RawOb
         (Kind::Node, _) | (_, None) => Api::all_with(client, &resource),
         (_, Some(namespace)) => Api::namespaced_with(client, namespace, &resource),
     }
-}
-
-pub fn now_ns() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as i64).unwrap_or_default()
 }
 
 /// Follows one kind (in one namespace scope) until `sink` refuses an observation, which is

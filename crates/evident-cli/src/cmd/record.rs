@@ -106,8 +106,8 @@ pub async fn execute(args: Args) -> anyhow::Result<ExitCode> {
         eprintln!(
             "resumed {}: recovered {} change(s) from the write-ahead log, dropped {} damaged record(s)",
             run_dir.display(),
-            recovered.records_recovered,
-            recovered.records_dropped
+            recovered.changes.records_recovered,
+            recovered.changes.records_dropped
         );
     }
     eprintln!("recording {} (Kubernetes {}) into {}", info.server, info.server_version, run_dir.display());

@@ -23,34 +23,44 @@ pub async fn execute(args: Args) -> anyhow::Result<ExitCode> {
     .context("the recovery task stopped unexpectedly")?
     .context("recovery failed")?;
 
+    let changes = &report.changes;
     if report.is_noop() {
-        println!("{}: nothing to recover (next seq {})", run_dir.display(), report.next_seq);
+        println!("{}: nothing to recover (next seq {})", run_dir.display(), changes.next_seq);
     } else {
         println!(
             "{}: recovered {} record(s) into {} file(s), {} already in Parquet, dropped {} damaged record(s) ({} bytes), removed {} unfinished file(s); next seq {}",
             run_dir.display(),
-            report.records_recovered,
-            report.segments_written.len(),
-            report.records_already_durable,
-            report.records_dropped,
-            report.bytes_dropped,
-            report.inprogress_removed.len(),
-            report.next_seq
+            changes.records_recovered,
+            changes.segments_written.len(),
+            changes.records_already_durable,
+            changes.records_dropped,
+            changes.bytes_dropped,
+            changes.inprogress_removed.len(),
+            changes.next_seq
         );
     }
     if !report.metrics.is_noop() {
-        println!("{}: {}", run_dir.display(), report.metrics.detail());
-    }
-    for file in &report.metrics.quarantined {
-        eprintln!("warning: metrics write-ahead log damaged before its end; kept as {} for inspection", file.display());
-    }
-    for damage in report.damage.iter().filter(|damage| damage.quarantined) {
-        eprintln!(
-            "warning: {} is damaged before its end ({}); kept as {}.damaged for inspection",
-            damage.file.display(),
-            damage.damage.as_str(),
-            damage.file.display()
+        println!(
+            "{}: metrics: recovered {} scrape(s) into {} file(s), {} already in Parquet, dropped {} damaged record(s) ({} bytes), removed {} unfinished file(s); next scrape seq {}",
+            run_dir.display(),
+            report.metrics.records_recovered,
+            report.metrics.segments_written.len(),
+            report.metrics.records_already_durable,
+            report.metrics.records_dropped,
+            report.metrics.bytes_dropped,
+            report.metrics.inprogress_removed.len(),
+            report.metrics.next_seq
         );
+    }
+    for (_, table) in report.tables() {
+        for damage in table.damage.iter().filter(|damage| damage.quarantined) {
+            eprintln!(
+                "warning: {} is damaged before its end ({}); kept as {}.damaged for inspection",
+                damage.file.display(),
+                damage.damage.as_str(),
+                damage.file.display()
+            );
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -1,14 +1,15 @@
-//! Helpers shared by the recorder's integration tests: reading a run back with DataFusion's
-//! Parquet reader, and fingerprinting a run directory.
+//! Helpers shared by the recorder's integration tests: reading a run back (change log and
+//! metrics table) with DataFusion's Parquet reader, and fingerprinting a run directory.
 
 #![allow(dead_code)]
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use datafusion::arrow::array::{Array, AsArray, RecordBatch};
-use datafusion::arrow::datatypes::UInt64Type;
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, UInt64Type};
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use evident_core::Kind;
 
@@ -128,4 +129,37 @@ pub fn assert_log_is_whole(run_dir: &Path) -> Vec<Row> {
         );
     }
     rows
+}
+
+/// (scrape_seq, metric, gpu) of every metrics row; asserts none is there twice and that the
+/// table directory holds only complete segments.
+pub fn metric_rows(run: &Path) -> Vec<(u64, String, String)> {
+    let mut rows = Vec::new();
+    let Ok(entries) = std::fs::read_dir(run.join("metrics")) else { return rows };
+    let mut files: Vec<_> = entries.map(|entry| entry.unwrap().path()).collect();
+    files.sort();
+    for path in files {
+        assert!(path.extension().is_some_and(|ext| ext == "parquet"), "leftover {}", path.display());
+        for batch in read_segment(&path) {
+            let seq = batch.column_by_name("scrape_seq").unwrap().as_primitive::<UInt64Type>().clone();
+            let text = |name: &str| cast(batch.column_by_name(name).unwrap(), &DataType::Utf8).unwrap();
+            let (metric, gpu) = (text("metric"), text("gpu"));
+            for i in 0..batch.num_rows() {
+                rows.push((
+                    seq.value(i),
+                    metric.as_string::<i32>().value(i).into(),
+                    gpu.as_string::<i32>().value(i).into(),
+                ));
+            }
+        }
+    }
+    let unique: BTreeSet<_> = rows.iter().cloned().collect();
+    assert_eq!(unique.len(), rows.len(), "a metrics row was written twice");
+    rows.sort();
+    rows
+}
+
+/// The scrape seqs of the metrics table, each once, sorted.
+pub fn scrape_seqs(run: &Path) -> Vec<u64> {
+    metric_rows(run).into_iter().map(|row| row.0).collect::<BTreeSet<_>>().into_iter().collect()
 }

@@ -136,14 +136,14 @@ fn killed_writers_lose_nothing_fsynced_and_duplicate_nothing() {
         if round % 2 == 0 {
             let report = recover(&run).unwrap();
             assert!(
-                report.next_seq > last_fsynced,
+                report.changes.next_seq > last_fsynced,
                 "round {round}: fsynced {last_fsynced}, recovered up to {}",
-                report.next_seq
+                report.changes.next_seq
             );
             let rows = common::assert_log_is_whole(&run);
-            assert_eq!(rows.len() as u64, report.next_seq);
+            assert_eq!(rows.len() as u64, report.changes.next_seq);
             assert_rows_match_the_stream(&rows);
-            let manifest = evident_recorder::manifest::read(&run).unwrap().unwrap();
+            let manifest = evident_recorder::run_manifest::read(&run).unwrap().unwrap();
             assert_eq!(manifest.row_counts, common::row_counts(&run));
         } else {
             let (store, _) = ChangeStore::open(&run, crash_config()).unwrap();
@@ -158,13 +158,13 @@ fn killed_writers_lose_nothing_fsynced_and_duplicate_nothing() {
     }
 
     let report = recover(&run).unwrap();
-    assert!(report.next_seq > must_survive);
+    assert!(report.changes.next_seq > must_survive);
     assert_eq!(
         assert_every_parquet_file_opens(&run),
-        evident_recorder::manifest::read(&run).unwrap().unwrap().segments.len()
+        evident_recorder::run_manifest::read(&run).unwrap().unwrap().segments.len()
     );
     let rows = common::assert_log_is_whole(&run);
-    assert_eq!(rows.len() as u64, report.next_seq);
+    assert_eq!(rows.len() as u64, report.changes.next_seq);
     assert_rows_match_the_stream(&rows);
     let leftovers: Vec<_> = common::snapshot(&run)
         .into_keys()

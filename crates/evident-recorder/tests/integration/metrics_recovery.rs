@@ -5,15 +5,12 @@
 
 use crate::common;
 
-use std::collections::BTreeSet;
 use std::path::Path;
 
-use datafusion::arrow::array::AsArray;
-use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::{DataType, UInt64Type};
-use evident_core::manifest::METRICS_WAL_DIR;
+use common::{metric_rows, scrape_seqs};
+use evident_core::layout::METRICS_WAL_DIR;
 use evident_recorder::metric_store::{MetricStore, Scrape};
-use evident_recorder::{ChangeStore, StoreConfig, manifest, recover, wal};
+use evident_recorder::{ChangeStore, StoreConfig, recover, run_manifest, wal};
 
 const BASE_NS: i64 = 1_781_451_591_000_000_000;
 /// Samples in every scrape of [`scrape`]: utilisation and framebuffer of two GPUs.
@@ -52,37 +49,6 @@ fn append(metrics: &mut MetricStore, scrapes: std::ops::Range<u64>) {
     }
 }
 
-/// (scrape_seq, metric, gpu) of every metrics row; asserts none is there twice.
-fn metric_rows(run: &Path) -> Vec<(u64, String, String)> {
-    let mut rows = Vec::new();
-    let Ok(entries) = std::fs::read_dir(run.join("metrics")) else { return rows };
-    let mut files: Vec<_> = entries.map(|entry| entry.unwrap().path()).collect();
-    files.sort();
-    for path in files {
-        assert!(path.extension().is_some_and(|ext| ext == "parquet"), "leftover {}", path.display());
-        for batch in common::read_segment(&path) {
-            let seq = batch.column_by_name("scrape_seq").unwrap().as_primitive::<UInt64Type>().clone();
-            let text = |name: &str| cast(batch.column_by_name(name).unwrap(), &DataType::Utf8).unwrap();
-            let (metric, gpu) = (text("metric"), text("gpu"));
-            for i in 0..batch.num_rows() {
-                rows.push((
-                    seq.value(i),
-                    metric.as_string::<i32>().value(i).into(),
-                    gpu.as_string::<i32>().value(i).into(),
-                ));
-            }
-        }
-    }
-    let unique: BTreeSet<_> = rows.iter().cloned().collect();
-    assert_eq!(unique.len(), rows.len(), "a metrics row was written twice");
-    rows.sort();
-    rows
-}
-
-fn scrape_seqs(run: &Path) -> Vec<u64> {
-    metric_rows(run).into_iter().map(|row| row.0).collect::<BTreeSet<_>>().into_iter().collect()
-}
-
 #[test]
 fn killed_between_wal_and_parquet_recover_restores_every_synced_scrape_once() {
     let dir = tempfile::tempdir().unwrap();
@@ -95,13 +61,13 @@ fn killed_between_wal_and_parquet_recover_restores_every_synced_scrape_once() {
 
     let report = recover(&run).unwrap();
     assert_eq!(
-        (report.metrics.scrapes_read, report.metrics.scrapes_recovered, report.metrics.inprogress_removed),
+        (report.metrics.records_read, report.metrics.records_recovered, report.metrics.inprogress_removed.len()),
         (3, 3, 1)
     );
     assert_eq!(scrape_seqs(&run), vec![0, 1, 2]);
     assert_eq!(metric_rows(&run).len() as u64, 3 * SAMPLES_PER_SCRAPE);
     assert!(!run.join(METRICS_WAL_DIR).exists(), "the metrics WAL is gone once folded");
-    let manifest = manifest::read(&run).unwrap().unwrap();
+    let manifest = run_manifest::read(&run).unwrap().unwrap();
     let listed: Vec<_> = manifest.segments.iter().filter(|segment| segment.table == "metrics").collect();
     assert_eq!(listed.len(), 1);
     assert_eq!((listed[0].first_seq, listed[0].last_seq, listed[0].rows), (0, 2, 3 * SAMPLES_PER_SCRAPE));
@@ -133,7 +99,7 @@ fn killed_after_a_roll_before_its_wal_was_deleted_writes_no_duplicate() {
 
     let report = recover(&run).unwrap();
     assert_eq!(
-        (report.metrics.scrapes_read, report.metrics.scrapes_already_durable, report.metrics.scrapes_recovered),
+        (report.metrics.records_read, report.metrics.records_already_durable, report.metrics.records_recovered),
         (3, 2, 1)
     );
     assert_eq!(scrape_seqs(&run), vec![0, 1, 2]);
@@ -153,8 +119,10 @@ fn a_torn_last_record_is_dropped_and_counted() {
     std::fs::OpenOptions::new().write(true).open(&wal_file).unwrap().set_len(length - 10).unwrap();
 
     let report = recover(&run).unwrap();
-    assert_eq!((report.metrics.scrapes_recovered, report.metrics.records_dropped), (2, 1));
-    assert!(report.metrics.quarantined.is_empty(), "a torn tail is what a crash leaves, not damage");
+    assert_eq!((report.metrics.records_recovered, report.metrics.records_dropped), (2, 1));
+    assert_eq!(report.metrics.quarantined().count(), 0, "a torn tail is what a crash leaves, not damage");
+    let damage: Vec<_> = report.metrics.damage.iter().map(|d| (d.damage, d.frames_dropped, d.quarantined)).collect();
+    assert_eq!(damage, vec![(evident_recorder::wal::Damage::Truncated, 1, false)]);
     assert_eq!(scrape_seqs(&run), vec![0, 1]);
 }
 
@@ -168,13 +136,13 @@ fn reopening_the_run_recovers_and_continues_the_scrape_seqs() {
     drop((metrics, store));
 
     let (store, recovery) = ChangeStore::open(&run, config()).unwrap();
-    assert_eq!(recovery.metrics.scrapes_recovered, 2);
+    assert_eq!(recovery.metrics.records_recovered, 2);
     let mut metrics = MetricStore::open(&run, &config()).unwrap();
     assert_eq!(metrics.next_seq(), 2);
     append(&mut metrics, 2..4);
     let mut store = store;
     let last = metrics.close().unwrap().expect("a final segment");
-    manifest::add_segment(store.manifest_mut(), last);
+    run_manifest::add_segment(store.manifest_mut(), last);
     let manifest = store.close("test").unwrap();
     assert_eq!(scrape_seqs(&run), vec![0, 1, 2, 3]);
     assert_eq!(manifest.row_counts["metrics"], 4 * SAMPLES_PER_SCRAPE);

@@ -12,7 +12,7 @@ use evident_core::Kind;
 use evident_recorder::{ChangeStore, StoreConfig};
 use evident_testkit::objects::SyntheticCluster;
 
-fn recorded_run(dir: &std::path::Path) -> (std::path::PathBuf, evident_core::manifest::RunManifest) {
+fn recorded_run(dir: &std::path::Path) -> (std::path::PathBuf, evident_core::run_manifest::RunManifest) {
     let run = dir.join("run");
     let (mut store, _) = ChangeStore::open(&run, StoreConfig::default().with_segment_max_rows(700)).unwrap();
     let mut cluster = SyntheticCluster::new(150, 11);

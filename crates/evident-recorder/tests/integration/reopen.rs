@@ -34,7 +34,7 @@ fn reopening_a_closed_run_continues_its_seqs() {
 
     let (mut store, report) = ChangeStore::open(&run, config).unwrap();
     assert!(report.is_noop(), "{report:?}");
-    assert_eq!(report.next_seq, 250);
+    assert_eq!(report.changes.next_seq, 250);
     assert_eq!(store.manifest().stopped_at, "", "a reopened run is recording again");
     let seq = store
         .append(Kind::Node, Op::Modified, 2, 0, &evident_testkit::objects::node(1, 99, "kwok-v0.7.0").to_string())
@@ -68,11 +68,11 @@ fn reopening_after_a_crash_recovers_then_continues() {
     drop(store);
 
     let (mut store, report) = ChangeStore::open(&run, config).unwrap();
-    assert_eq!(report.records_read, report.records_recovered + report.records_already_durable);
-    assert_eq!(report.records_recovered, 200 - durable_before_crash);
-    assert!(report.records_already_durable > 0, "{report:?}");
-    assert_eq!(report.next_seq, 200);
-    assert!(!report.inprogress_removed.is_empty());
+    assert_eq!(report.changes.records_read, report.changes.records_recovered + report.changes.records_already_durable);
+    assert_eq!(report.changes.records_recovered, 200 - durable_before_crash);
+    assert!(report.changes.records_already_durable > 0, "{report:?}");
+    assert_eq!(report.changes.next_seq, 200);
+    assert!(!report.changes.inprogress_removed.is_empty());
     append(&mut store, &mut cluster, 10);
     let manifest = store.close("duration").unwrap();
     assert_eq!(manifest.recoveries.len(), 1);
@@ -91,7 +91,7 @@ fn segments_roll_on_rows_and_on_age_and_the_manifest_follows() {
     // Two full segments rolled on rows; 20 rows wait for their age.
     assert_eq!(store.stats().segments, 2);
     assert_eq!(store.stats().pending_rows, 20);
-    let on_disk = evident_recorder::manifest::read(&run).unwrap().unwrap();
+    let on_disk = evident_recorder::run_manifest::read(&run).unwrap().unwrap();
     assert_eq!(on_disk.segments.len(), 2, "run.json is rewritten after each roll");
     std::thread::sleep(Duration::from_millis(40));
     store.tick().unwrap();

@@ -61,6 +61,6 @@ fn a_secret_env_value_is_not_in_the_wal_nor_in_recovered_segments() {
     drop(store); // without `close`: the WAL stays, as after a crash
     assert!(run.join("wal").is_dir());
     assert_canary_absent(&run);
-    assert_eq!(recover(&run).unwrap().records_recovered, 20);
+    assert_eq!(recover(&run).unwrap().changes.records_recovered, 20);
     assert_canary_absent(&run);
 }
