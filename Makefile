@@ -51,7 +51,8 @@ evident: ## Build the evident binary (dev profile, dependencies optimised; the b
 demo: phase1-up phase1-demo phase1-evidence ## The main job: cluster up, lesson-1 scenarios recorded, report written
 
 .PHONY: phase1-up
-phase1-up: control-plane evident ## Notebook step 1: build what is missing and bring the local cluster up
+phase1-up: ## Notebook step 1: build what is missing (control plane and evident, side by side) and bring the local cluster up
+	hack/build.sh build --workspace --bins
 	hack/cluster.sh up >/dev/null
 
 .PHONY: phase1-demo
@@ -71,13 +72,7 @@ phase1-evidence: evident ## Notebook step 3: rebuild the report of the newest ru
 # and benches compile.
 .PHONY: test
 test: ## Run every test: unit, SQL expectations, end-to-end against the real local cluster
-	@# The control plane (Go, niced) builds while cargo builds the tests: on a cold machine the
-	@# two overlap instead of running one after the other.
-	hack/build-control-plane.sh & control_plane=$$!; \
-	trap 'kill $$control_plane 2>/dev/null || true' EXIT; \
-	cargo test --workspace --tests --no-run; \
-	wait $$control_plane; \
-	trap - EXIT
+	hack/build.sh test --workspace --tests --no-run
 	CHROMIUM="$$(hack/chromium.sh)" && if [[ -n "$$CHROMIUM" ]]; then export CHROMIUM; fi && \
 	EVIDENT_PYTHON="$$(hack/python-env.sh)" && export EVIDENT_PYTHON && \
 	hack/cluster.sh up >/dev/null && \

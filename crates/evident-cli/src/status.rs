@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use evident_core::RunManifest;
-use evident_recorder::session::LiveStats;
+use evident_recorder::recording::LiveStats;
 use evident_recorder::watch::WatchState;
 use indicatif::{ProgressBar, ProgressStyle};
 

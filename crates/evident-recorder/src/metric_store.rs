@@ -2,7 +2,7 @@
 //! endpoints, see `evident_core::metric`), written through a [`TableStore`] of [`Metrics`],
 //! so with the same write path, durability and recovery as the change log.
 //!
-//! It runs on the change store's thread (see `crate::session`), which also owns the run
+//! It runs on the change store's thread (see `crate::recording`), which also owns the run
 //! manifest: every segment this store finishes is handed back to the caller, which lists it
 //! in `run.json`.
 //!

@@ -32,7 +32,7 @@ use kube::{Api, Client};
 use crate::clock::now_ns;
 use crate::raw::RawObject;
 
-/// What a watch reports to the recording session.
+/// What a watch reports to the recording.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Observation {
     /// One change to append to the log. `object` is its JSON text, not yet redacted.
@@ -80,7 +80,7 @@ pub fn api_for(client: Client, kind: Kind, namespace: Option<&str>) -> Api<RawOb
 }
 
 /// Follows one kind (in one namespace scope) until `sink` refuses an observation, which is
-/// how the session tells watches to stop.
+/// how the recording tells watches to stop.
 pub async fn follow(
     api: Api<RawObject>,
     kind: Kind,

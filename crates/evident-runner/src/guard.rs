@@ -8,7 +8,7 @@
 //!   even then; a failure of that stop can only be logged (`warn!`).
 
 use evident_core::{RunManifest, StopReason};
-use evident_recorder::session::{Recording, Result as SessionResult};
+use evident_recorder::recording::{Recording, Result as RecordingResult};
 use tracing::warn;
 
 /// Owns a running recording until it is stopped; see the module doc.
@@ -29,7 +29,7 @@ impl RecordingGuard {
     }
 
     /// Stops the recording with `reason`.
-    pub async fn stop(mut self, reason: StopReason) -> SessionResult<RunManifest> {
+    pub async fn stop(mut self, reason: StopReason) -> RecordingResult<RunManifest> {
         let recording = self.recording.take().expect("a guard holds its recording until it is stopped");
         recording.stop(reason).await
     }
@@ -53,7 +53,7 @@ impl Drop for RecordingGuard {
 #[cfg(test)]
 mod tests {
     use evident_core::run_manifest::ClusterInfo;
-    use evident_recorder::session::SessionConfig;
+    use evident_recorder::recording::RecordingConfig;
 
     use super::*;
 
@@ -61,7 +61,7 @@ mod tests {
     fn start(run_dir: &std::path::Path) -> Recording {
         let config = kube::Config::new("http://127.0.0.1:9".parse().unwrap());
         let client = kube::Client::try_from(config).unwrap();
-        Recording::start(client, ClusterInfo::default(), SessionConfig::new(run_dir)).unwrap()
+        Recording::start(client, ClusterInfo::default(), RecordingConfig::new(run_dir)).unwrap()
     }
 
     fn stop_reason_on_disk(run_dir: &std::path::Path) -> String {

@@ -23,7 +23,7 @@ use evident_core::layout;
 use evident_core::run_manifest::ClusterInfo;
 use evident_core::{RunManifest, StopReason};
 use evident_recorder::apply::{self, ApplyError, Document};
-use evident_recorder::session::{LiveStats, MetricsConfig, Recording, SessionConfig, SessionError};
+use evident_recorder::recording::{LiveStats, MetricsConfig, Recording, RecordingConfig, RecordingError};
 use evident_report::{RUN_SCENARIO_FILE, Scenario, Written};
 use kube::Client;
 
@@ -57,20 +57,20 @@ pub enum RunnerError {
     Start {
         run_dir: PathBuf,
         #[source]
-        source: SessionError,
+        source: RecordingError,
     },
     /// The recorder did not list the cluster in time.
     #[error(transparent)]
     Settle(#[from] SettleError),
     /// Stopping the recording failed.
     #[error("recording did not close cleanly")]
-    Stop(#[source] SessionError),
+    Stop(#[source] RecordingError),
     /// A step failed, and stopping the recording after it failed too.
     #[error("{failed}; then the recording did not close cleanly")]
     StopAfterFailure {
         failed: Box<RunnerError>,
         #[source]
-        source: SessionError,
+        source: RecordingError,
     },
     /// The scenario spec could not be stored in the run directory.
     #[error("cannot store the scenario in {}", run_dir.display())]
@@ -232,9 +232,9 @@ impl ScenarioRunner {
             .filter(|name| !real.iter().any(|document| document.name() == name))
             .collect();
 
-        let mut session = SessionConfig::new(run_dir);
-        session.metrics = self.config.metrics.clone();
-        let recording = Recording::start(client.clone(), cluster.info.clone(), session)
+        let mut recording_config = RecordingConfig::new(run_dir);
+        recording_config.metrics = self.config.metrics.clone();
+        let recording = Recording::start(client.clone(), cluster.info.clone(), recording_config)
             .map_err(|source| RunnerError::Start { run_dir: run_dir.clone(), source })?;
         let recording = RecordingGuard::new(recording);
         let (manifest, reason) = match self.drive(client, recording.recording(), observer, interrupt).await {

@@ -16,7 +16,7 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use evident_core::StopReason;
-use evident_recorder::session::{LiveStats, Recording};
+use evident_recorder::recording::{LiveStats, Recording};
 
 /// How often the stop conditions are checked and the callback is given the live figures.
 pub const TICK: Duration = Duration::from_millis(250);

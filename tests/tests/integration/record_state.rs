@@ -10,7 +10,7 @@ use datafusion::arrow::array::{Array, AsArray};
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
 use evident_e2e::{TEST_NAMESPACES, client, delete_namespaces, exclusive, manifest, phase, pods, wait_for};
 use evident_recorder::apply;
-use evident_recorder::session::{Recording, SessionConfig};
+use evident_recorder::recording::{Recording, RecordingConfig};
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::Api;
 use kube::api::ListParams;
@@ -71,7 +71,7 @@ async fn recording_ends_where_the_api_server_ends_and_records_nothing_twice() ->
     let run = tempfile::tempdir()?;
     let run_dir = run.path().join("state");
 
-    let recording = Recording::start(client.clone(), Default::default(), SessionConfig::new(&run_dir))?;
+    let recording = Recording::start(client.clone(), Default::default(), RecordingConfig::new(&run_dir))?;
     wait_for("the recorder's first lists", Duration::from_secs(30), || async {
         let stats = recording.stats();
         Ok(if stats.all_synced(recording.watch_count()) { Ok(()) } else { Err(format!("{:?}", stats.watches)) })

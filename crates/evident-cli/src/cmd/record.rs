@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use evident_core::Kind;
-use evident_recorder::session::{MetricsConfig, Recording, SessionConfig};
+use evident_recorder::recording::{MetricsConfig, Recording, RecordingConfig};
 use evident_runner::settle::{self, StopWhen};
 
 use crate::cluster;
@@ -74,7 +74,7 @@ pub struct MetricsArgs {
 }
 
 impl MetricsArgs {
-    /// The session's metrics settings; fails with one line on an unusable URL or interval.
+    /// The recording's metrics settings; fails with one line on an unusable URL or interval.
     pub fn config(&self) -> anyhow::Result<MetricsConfig> {
         anyhow::ensure!(
             self.metrics_interval >= Duration::from_millis(100),
@@ -93,7 +93,7 @@ pub async fn execute(args: Args) -> anyhow::Result<ExitCode> {
     let run_dir = args.out.join(&run_id);
     let metrics = args.metrics.config()?;
     let (client, info) = cluster::connect(args.kubeconfig.as_deref(), args.context.as_deref()).await?;
-    let mut config = SessionConfig::new(&run_dir);
+    let mut config = RecordingConfig::new(&run_dir);
     config.namespaces = args.namespaces.clone();
     config.kinds = Kind::ALL.to_vec();
     config.store.segment_max_rows = args.segment_rows;

@@ -1,4 +1,4 @@
-//! A recording session: the watches of every recorded kind feeding one change store.
+//! A recording: the watches of every recorded kind feeding one change store.
 //!
 //! Threads: each watch is a tokio task; the store lives on one dedicated OS thread (its file
 //! IO and fsyncs never block the async runtime). Watches send observations over an unbounded
@@ -38,9 +38,9 @@ use crate::run_manifest;
 use crate::scrape::{self, Endpoint, ScrapeError, ScrapeResult};
 use crate::watch::{self, Observation, WatchState};
 
-/// Errors of a recording session.
+/// Errors of a recording.
 #[derive(Debug, thiserror::Error)]
-pub enum SessionError {
+pub enum RecordingError {
     /// The change store failed (opening the run, writing, closing).
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -55,11 +55,11 @@ pub enum SessionError {
     Metrics(#[from] MetricStoreError),
 }
 
-pub type Result<T, E = SessionError> = std::result::Result<T, E>;
+pub type Result<T, E = RecordingError> = std::result::Result<T, E>;
 
 /// What to record and where.
 #[derive(Debug, Clone)]
-pub struct SessionConfig {
+pub struct RecordingConfig {
     /// The run directory (`evidence/<run-id>`).
     pub run_dir: PathBuf,
     /// Namespaces of pods and events; empty (the default) records all namespaces.
@@ -71,9 +71,9 @@ pub struct SessionConfig {
     pub metrics: MetricsConfig,
 }
 
-impl SessionConfig {
+impl RecordingConfig {
     pub fn new(run_dir: impl Into<PathBuf>) -> Self {
-        SessionConfig {
+        RecordingConfig {
             run_dir: run_dir.into(),
             namespaces: Vec::new(),
             kinds: Kind::ALL.to_vec(),
@@ -154,7 +154,7 @@ pub struct Recording {
 
 impl Recording {
     /// Opens (or reopens) the run directory, then starts the watches.
-    pub fn start(client: Client, cluster: ClusterInfo, config: SessionConfig) -> Result<Recording> {
+    pub fn start(client: Client, cluster: ClusterInfo, config: RecordingConfig) -> Result<Recording> {
         let endpoints =
             config.metrics.endpoints.iter().map(|url| Endpoint::parse(url)).collect::<Result<Vec<_>, _>>()?;
         let (mut store, recovery) = ChangeStore::open(&config.run_dir, config.store.clone())?;
@@ -196,7 +196,7 @@ impl Recording {
         let writer = std::thread::Builder::new()
             .name("evident-store".into())
             .spawn(move || write_loop(store, metric_store, receiver, writer_stats))
-            .map_err(|error| SessionError::Writer(error.to_string()))?;
+            .map_err(|error| RecordingError::Writer(error.to_string()))?;
 
         let mut watches = Vec::new();
         for kind in &config.kinds {
@@ -245,8 +245,8 @@ impl Recording {
         let writer = self.begin_stop(reason.into())?;
         tokio::task::spawn_blocking(move || writer.join())
             .await
-            .map_err(|error| SessionError::Writer(error.to_string()))?
-            .map_err(|_| SessionError::Writer("the writer thread panicked".into()))?
+            .map_err(|error| RecordingError::Writer(error.to_string()))?
+            .map_err(|_| RecordingError::Writer("the writer thread panicked".into()))?
     }
 
     /// [`Recording::stop`] for code that cannot await: blocks the calling thread until the
@@ -254,7 +254,7 @@ impl Recording {
     /// runtime worker, wrap it in `tokio::task::block_in_place`.
     pub fn stop_blocking(mut self, reason: impl Into<StopReason>) -> Result<RunManifest> {
         let writer = self.begin_stop(reason.into())?;
-        writer.join().map_err(|_| SessionError::Writer("the writer thread panicked".into()))?
+        writer.join().map_err(|_| RecordingError::Writer("the writer thread panicked".into()))?
     }
 
     /// Aborts the watches and scrapers and asks the writer to drain and close.
@@ -263,7 +263,7 @@ impl Recording {
             task.abort();
         }
         let _ = self.sender.send(Message::Stop(reason));
-        self.writer.take().ok_or_else(|| SessionError::Writer("already stopped".into()))
+        self.writer.take().ok_or_else(|| RecordingError::Writer("already stopped".into()))
     }
 }
 
