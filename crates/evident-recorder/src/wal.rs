@@ -621,53 +621,6 @@ mod tests {
         );
     }
 
-    /// A version-1 frame, laid out byte by byte from the documented format.
-    fn v1_frame(seq: u64, observed_at_ns: i64, epoch: u32, codes: [u8; 2], rest: &[u8]) -> Vec<u8> {
-        let mut payload = Vec::new();
-        payload.extend_from_slice(&seq.to_le_bytes());
-        payload.extend_from_slice(&observed_at_ns.to_le_bytes());
-        payload.extend_from_slice(&epoch.to_le_bytes());
-        payload.extend_from_slice(&codes);
-        payload.extend_from_slice(rest);
-        let mut frame = Vec::new();
-        frame.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-        frame.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
-        frame.extend_from_slice(&payload);
-        frame
-    }
-
-    #[test]
-    fn reads_version_1_frames_as_the_version_2_frames_of_the_same_records() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join(segment_file_name(7));
-        let mut bytes = b"EVDWAL\x01\x00".to_vec();
-        bytes.extend(v1_frame(7, 1_000, 3, [1, 2], b"{}"));
-        bytes.extend(v1_frame(8, 2_000, 0, [2, 4], b"[1]"));
-        std::fs::write(&path, &bytes).unwrap();
-        let mut reader = WalReader::open(&path, Some(7)).unwrap();
-        assert_eq!(reader.version(), 1);
-        let first = reader.next_frame(FrameType::Change).unwrap().unwrap();
-        let mut expected = 1_000i64.to_le_bytes().to_vec();
-        expected.extend_from_slice(&3u32.to_le_bytes());
-        expected.extend_from_slice(&[1, 2]);
-        expected.extend_from_slice(b"{}");
-        assert_eq!(first, Frame { seq: 7, frame_type: FrameType::Change, body: expected });
-        assert_eq!(reader.next_frame(FrameType::Change).unwrap().unwrap().seq, 8);
-        assert_eq!(reader.next_frame(FrameType::Change).unwrap(), None);
-        assert_eq!(reader.tail(), None);
-
-        let scrapes = dir.path().join(segment_file_name(0));
-        let mut bytes = b"EVDWAL\x01\x00".to_vec();
-        bytes.extend(v1_frame(0, 5_000, 0, V1_SCRAPE_CODES, b"\x01\x00uTEXT"));
-        bytes.extend(v1_frame(1, 6_000, 0, [b'M', 2], b"\x01\x00uTEXT"));
-        std::fs::write(&scrapes, &bytes).unwrap();
-        let (frames, tail) = read_all(&scrapes, 0, FrameType::Scrape);
-        let mut expected = 5_000i64.to_le_bytes().to_vec();
-        expected.extend_from_slice(b"\x01\x00uTEXT");
-        assert_eq!(frames, vec![Frame { seq: 0, frame_type: FrameType::Scrape, body: expected }]);
-        assert_eq!(tail.map(|t| (t.damage, t.frames_dropped)), Some((Damage::UnknownType, 1)));
-    }
-
     #[test]
     fn segment_names_sort_and_parse() {
         assert_eq!(segment_file_name(7), "wal-00000000000000000007.log");

@@ -598,6 +598,43 @@ fn v1_frame(seq: u64, observed_at_ns: i64, epoch: u32, codes: [u8; 2], rest: &[u
 }
 
 #[test]
+fn reads_version_1_frames_as_the_version_2_frames_of_the_same_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(wal::segment_file_name(7));
+    let mut bytes = b"EVDWAL\x01\x00".to_vec();
+    bytes.extend(v1_frame(7, 1_000, 3, [1, 2], b"{}"));
+    bytes.extend(v1_frame(8, 2_000, 0, [2, 4], b"[1]"));
+    std::fs::write(&path, &bytes).unwrap();
+    let mut reader = WalReader::open(&path, Some(7)).unwrap();
+    assert_eq!(reader.version(), 1);
+    let first = reader.next_frame(FrameType::Change).unwrap().unwrap();
+    let mut expected = 1_000i64.to_le_bytes().to_vec();
+    expected.extend_from_slice(&3u32.to_le_bytes());
+    expected.extend_from_slice(&[1, 2]);
+    expected.extend_from_slice(b"{}");
+    assert_eq!(first, wal::Frame { seq: 7, frame_type: FrameType::Change, body: expected });
+    assert_eq!(reader.next_frame(FrameType::Change).unwrap().unwrap().seq, 8);
+    assert_eq!(reader.next_frame(FrameType::Change).unwrap(), None);
+    assert_eq!(reader.tail(), None);
+
+    let scrapes = dir.path().join(wal::segment_file_name(0));
+    let mut bytes = b"EVDWAL\x01\x00".to_vec();
+    bytes.extend(v1_frame(0, 5_000, 0, wal::V1_SCRAPE_CODES, b"\x01\x00uTEXT"));
+    bytes.extend(v1_frame(1, 6_000, 0, [b'M', 2], b"\x01\x00uTEXT"));
+    std::fs::write(&scrapes, &bytes).unwrap();
+    let mut reader = WalReader::open(&scrapes, Some(0)).unwrap();
+    let mut frames = Vec::new();
+    while let Some(frame) = reader.next_frame(FrameType::Scrape).unwrap() {
+        frames.push(frame);
+    }
+    let tail = reader.tail().cloned();
+    let mut expected = 5_000i64.to_le_bytes().to_vec();
+    expected.extend_from_slice(b"\x01\x00uTEXT");
+    assert_eq!(frames, vec![wal::Frame { seq: 0, frame_type: FrameType::Scrape, body: expected }]);
+    assert_eq!(tail.map(|t| (t.damage, t.frames_dropped)), Some((Damage::UnknownType, 1)));
+}
+
+#[test]
 fn a_run_crashed_with_a_version_1_wal_recovers_both_tables() {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("v1");
