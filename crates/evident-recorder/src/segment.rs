@@ -37,6 +37,7 @@ use arrow::array::RecordBatch;
 use arrow::datatypes::{Schema, SchemaRef};
 use arrow::error::ArrowError;
 use evident_core::exposition::Exposition;
+use evident_core::layout;
 use evident_core::metric::{self, MetricBatchBuilder};
 use evident_core::run_manifest::Segment;
 use evident_core::schema;
@@ -72,8 +73,6 @@ pub const BATCH_MAX_ROWS: usize = 1024;
 /// JSON bytes handed to the encoder at a time, the other bound of a batch.
 const BATCH_MAX_BYTES: usize = 4 << 20;
 
-const INPROGRESS_SUFFIX: &str = ".parquet.inprogress";
-
 /// Errors of Parquet segments.
 #[derive(Debug, thiserror::Error)]
 pub enum SegmentError {
@@ -103,12 +102,12 @@ pub type Result<T, E = SegmentError> = std::result::Result<T, E>;
 
 /// File name of a segment whose first row has `first_seq`.
 pub fn file_name(first_seq: u64) -> String {
-    evident_core::layout::segment_file_name(first_seq)
+    layout::segment_file_name(first_seq)
 }
 
 /// The first seq of a complete segment's file name (`.inprogress` names give `None`).
 pub fn parse_file_name(name: &str) -> Option<u64> {
-    evident_core::layout::parse_segment_file_name(name)
+    layout::parse_segment_file_name(name)
 }
 
 /// Parquet settings every evident file shares: Snappy, row groups of at most
@@ -201,10 +200,10 @@ impl ParquetPart {
         schema: SchemaRef,
         properties: WriterProperties,
     ) -> Result<ParquetPart> {
-        let table_dir = run_dir.join(table);
+        let table_dir = layout::table_dir(run_dir, table);
         durable::create_dir(&table_dir)?;
         let name = file_name(first_seq);
-        let inprogress_path = table_dir.join(format!("{name}.inprogress"));
+        let inprogress_path = table_dir.join(layout::inprogress_file_name(first_seq));
         let file = OpenOptions::new()
             .write(true)
             .create(true)
@@ -427,7 +426,7 @@ impl SegmentWriter for MetricSegmentWriter {
 /// the manifest update leaves a durable file the manifest does not list yet.
 pub fn scan_table(run_dir: &Path, table: &str) -> Result<Vec<DurableSegment>> {
     let mut found = Vec::new();
-    for (name, path) in list_table_dir(&run_dir.join(table), |name| parse_file_name(name).is_some())? {
+    for (name, path) in list_table_dir(&layout::table_dir(run_dir, table), |name| parse_file_name(name).is_some())? {
         found.push(read_part_footer(&path, table, format!("{table}/{name}"))?);
     }
     found.sort_by_key(|durable| durable.segment.first_seq);
@@ -465,8 +464,8 @@ pub fn read_part_footer(path: &Path, table: &str, relative_path: String) -> Resu
 /// Deletes every `.inprogress` segment of `table` under `run_dir` (by definition not
 /// durable; their rows are still in the WAL) and returns their paths.
 pub fn remove_inprogress(run_dir: &Path, table: &str) -> Result<Vec<PathBuf>> {
-    let table_dir = run_dir.join(table);
-    let leftovers = list_table_dir(&table_dir, |name| name.ends_with(INPROGRESS_SUFFIX))?;
+    let table_dir = layout::table_dir(run_dir, table);
+    let leftovers = list_table_dir(&table_dir, layout::is_inprogress_file_name)?;
     for (_, path) in &leftovers {
         durable::remove_file(path)?;
     }
