@@ -41,8 +41,7 @@ type Section = fn(&Report, &mut String) -> fmt::Result;
 
 /// The parts of the page, in order: the document's head and heading, the report's sections,
 /// the closing tags.
-const SECTIONS: [Section; 10] =
-    [heading, environment, fleet, results, timelines, gpu_metrics, proves, does_not_prove, notes, closing];
+const SECTIONS: [Section; 8] = [heading, environment, fleet, results, timelines, gpu_metrics, bullet_sections, closing];
 
 /// Renders the page.
 pub fn render(report: &Report) -> String {
@@ -210,19 +209,12 @@ fn gpu_metrics(report: &Report, out: &mut String) -> fmt::Result {
     Ok(())
 }
 
-/// `What this run proves`, when the scenario says.
-fn proves(report: &Report, out: &mut String) -> fmt::Result {
-    bullets(out, "What this run proves", &report.proves)
-}
-
-/// `What this run does NOT prove`, when the scenario says.
-fn does_not_prove(report: &Report, out: &mut String) -> fmt::Result {
-    bullets(out, "What this run does NOT prove", &report.does_not_prove)
-}
-
-/// `Notes / surprises`, when there are any.
-fn notes(report: &Report, out: &mut String) -> fmt::Result {
-    bullets(out, "Notes / surprises", &report.notes)
+/// `What this run proves`, `… does NOT prove` and `Notes / surprises`, each when it has items.
+fn bullet_sections(report: &Report, out: &mut String) -> fmt::Result {
+    for (title, items) in report.bullet_sections() {
+        bullets(out, title, items)?;
+    }
+    Ok(())
 }
 
 /// The end of the document.

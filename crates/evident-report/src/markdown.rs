@@ -14,7 +14,7 @@ use crate::observation::GpuMetricRow;
 type Section = fn(&Report, &mut String) -> fmt::Result;
 
 /// The sections, in the order they appear.
-const SECTIONS: [Section; 8] = [heading, environment, fleet, results, gpu_metrics, proves, does_not_prove, notes];
+const SECTIONS: [Section; 6] = [heading, environment, fleet, results, gpu_metrics, bullet_sections];
 
 /// Renders the report as GitHub-flavoured Markdown.
 pub fn render(report: &Report) -> String {
@@ -156,19 +156,12 @@ fn gpu_metrics(report: &Report, out: &mut String) -> fmt::Result {
     writeln!(out)
 }
 
-/// `## What this run proves`, when the scenario says.
-fn proves(report: &Report, out: &mut String) -> fmt::Result {
-    bullets(out, "What this run proves", &report.proves)
-}
-
-/// `## What this run does NOT prove`, when the scenario says.
-fn does_not_prove(report: &Report, out: &mut String) -> fmt::Result {
-    bullets(out, "What this run does NOT prove", &report.does_not_prove)
-}
-
-/// `## Notes / surprises`, when there are any.
-fn notes(report: &Report, out: &mut String) -> fmt::Result {
-    bullets(out, "Notes / surprises", &report.notes)
+/// `## What this run proves`, `… does NOT prove` and `Notes / surprises`, each when it has items.
+fn bullet_sections(report: &Report, out: &mut String) -> fmt::Result {
+    for (title, items) in report.bullet_sections() {
+        bullets(out, title, items)?;
+    }
+    Ok(())
 }
 
 /// A `##` heading and a bullet list; nothing for no items.

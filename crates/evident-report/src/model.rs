@@ -96,6 +96,16 @@ impl Summary {
 }
 
 impl Report {
+    /// The report's titled bullet lists, in report order, as every renderer shows them (a
+    /// renderer leaves an empty list out).
+    pub fn bullet_sections(&self) -> [(&'static str, &[String]); 3] {
+        [
+            ("What this run proves", &self.proves),
+            ("What this run does NOT prove", &self.does_not_prove),
+            ("Notes / surprises", &self.notes),
+        ]
+    }
+
     pub fn build(scenario: &Scenario, observations: &RunObservations) -> Report {
         let rows: Vec<ResultRow> = scenario
             .scenarios
