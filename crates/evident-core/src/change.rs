@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::extract::Facts;
-use crate::redact;
+use crate::redact::Redactor;
 
 /// The kinds evident records. Secrets are deliberately absent: they are never watched.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -99,15 +99,24 @@ pub struct Change {
 }
 
 impl Change {
-    /// Builds a change from an object tree (generators, tests), redacting it first.
-    pub fn new(seq: u64, observed_at_ns: i64, epoch: u32, op: Op, kind: Kind, mut object: Value) -> Self {
-        redact::redact(&mut object);
+    /// Builds a change from an object tree (generators, tests), redacting it first with
+    /// `redactor`.
+    pub fn new(
+        seq: u64,
+        observed_at_ns: i64,
+        epoch: u32,
+        op: Op,
+        kind: Kind,
+        mut object: Value,
+        redactor: &Redactor,
+    ) -> Self {
+        redactor.redact(&mut object);
         let json = object.to_string();
         Change { seq, observed_at_ns, epoch, op, kind, json }
     }
 
     /// Builds a change from the object's JSON text, as the API server sends it, redacting it
-    /// first ([`redact::redact_json`]). Fails only on invalid JSON.
+    /// first with `redactor` ([`Redactor::redact_json`]). Fails only on invalid JSON.
     pub fn from_json(
         seq: u64,
         observed_at_ns: i64,
@@ -115,8 +124,9 @@ impl Change {
         op: Op,
         kind: Kind,
         text: &str,
+        redactor: &Redactor,
     ) -> Result<Self, serde_json::Error> {
-        let json = redact::redact_json(text)?;
+        let json = redactor.redact_json(text)?;
         Ok(Change { seq, observed_at_ns, epoch, op, kind, json })
     }
 

@@ -641,7 +641,8 @@ impl<'a> Facts<'a> {
             let resources = &container.resources;
             let quantity = resources.requests.get(GPU_RESOURCE).or_else(|| resources.limits.get(GPU_RESOURCE));
             if let Some(count) = quantity.and_then(device_count) {
-                total = Some(total.unwrap_or(0) + count);
+                // Cluster data: saturate rather than wrap (overflow checks are off).
+                total = Some(total.unwrap_or(0_i64).saturating_add(count));
             }
         }
         total
@@ -847,6 +848,18 @@ mod tests {
         assert_eq!(unsorted.pod_pool_selector(), Some("x"));
         let bare = facts_of(&json!({"spec": {"containers": [{"name": "x"}]}}));
         assert_eq!(Facts::parse(&bare).unwrap().pod_gpu_request(), None);
+    }
+
+    /// Quantities are cluster data: a sum past `i64::MAX` stays at it instead of wrapping to
+    /// a negative GPU count.
+    #[test]
+    fn a_gpu_request_too_large_to_add_saturates() {
+        let huge = i64::MAX.to_string();
+        let pod = facts_of(&json!({"spec": {"containers": [
+            {"resources": {"requests": {"nvidia.com/gpu": huge}}},
+            {"resources": {"requests": {"nvidia.com/gpu": huge}}}
+        ]}}));
+        assert_eq!(Facts::parse(&pod).unwrap().pod_gpu_request(), Some(i64::MAX));
     }
 
     #[test]

@@ -5,9 +5,11 @@
 //! paths are [`layout`]; `run.json`'s contents are [`run_manifest`].
 //!
 //! Invariants:
-//! - Nothing here does IO; every function is deterministic given its input.
+//! - Nothing here does IO; every function is deterministic given its input (redaction's
+//!   random key is drawn by the recorder and handed in).
 //! - A [`Change`] always holds an object that already went through redaction: its
-//!   constructors [`Change::new`] and [`Change::from_json`] redact, and
+//!   constructors [`Change::new`] and [`Change::from_json`] redact (with the
+//!   [`redact::Redactor`] they are given), and
 //!   [`Change::from_redacted`] is only for text read back from evident's own WAL.
 //! - The typed columns are a cache of the JSON column: they can always be re-derived from
 //!   `object` with [`extract`], so adding a column never needs a new recording.

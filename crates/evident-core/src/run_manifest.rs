@@ -29,6 +29,11 @@ pub struct RunManifest {
     pub tool_version: String,
     pub schema_version: String,
     pub redaction_policy: String,
+    /// Ids of the keys the run's redacted values were hashed with, one per recording
+    /// session (a reopened run adds one): hashes of different keys never compare equal.
+    /// The keys themselves are never written. Empty for runs before `redact-v2`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub redaction_keys: Vec<String>,
     /// RFC 3339 UTC.
     pub started_at: String,
     /// RFC 3339 UTC; empty while recording (or after a crash, until recovery).

@@ -323,8 +323,9 @@ mod tests {
         ];
         for (kind, object) in objects {
             let mut builder = ChangeBatchBuilder::new(kind);
-            builder.append(&Change::new(7, 1_000, 1, Op::Added, kind, object.clone())).unwrap();
-            builder.append(&Change::new(8, 2_000, 1, Op::Modified, kind, object)).unwrap();
+            let redactor = crate::redact::Redactor::from_key([0; crate::redact::KEY_BYTES]);
+            builder.append(&Change::new(7, 1_000, 1, Op::Added, kind, object.clone(), &redactor)).unwrap();
+            builder.append(&Change::new(8, 2_000, 1, Op::Modified, kind, object, &redactor)).unwrap();
             let batch = builder.finish().unwrap();
             assert_eq!(batch.num_rows(), 2);
             assert_eq!(batch.schema().metadata()[META_KIND], kind.as_str());

@@ -1,7 +1,7 @@
 //! Throughput of the recorder's write path on realistic pod objects: from the event line a
 //! watch receives, decode the object's text (`evident_recorder::raw`), redact it (text
 //! splicing, see `evident_core::json`) while reading the typed columns
-//! (`evident_core::redact::redact_read`), append to the WAL, encode Parquet segments
+//! (`evident_core::redact::Redactor::redact_read`), append to the WAL, encode Parquet segments
 //! (rolled at the default 50 000 rows), with a `tick` every 100 changes as the recorder's
 //! store thread does.
 //!
@@ -70,12 +70,13 @@ fn write_path(c: &mut Criterion) {
         })
     });
 
+    let redactor = redact::Redactor::from_key([0; redact::KEY_BYTES]);
     group.bench_function("redact_read", |b| {
         let mut next = 0;
         b.iter(|| {
             let (_, text) = &changes[next % changes.len()];
             next += 1;
-            black_box(redact::redact_read(text).unwrap())
+            black_box(redactor.redact_read(text).unwrap())
         })
     });
 
@@ -84,7 +85,7 @@ fn write_path(c: &mut Criterion) {
         let mut next = 0u64;
         b.iter(|| {
             let (op, text) = &changes[next as usize % changes.len()];
-            let (json, facts) = redact::redact_read(text).unwrap();
+            let (json, facts) = redactor.redact_read(text).unwrap();
             builder.append_with_facts(&Change::from_redacted(next, 0, 1, *op, Kind::Pod, json), &facts);
             next += 1;
             if builder.len() >= evident_recorder::segment::BATCH_MAX_ROWS {

@@ -16,7 +16,9 @@
 //! ```
 //!
 //! How a change travels: `append` redacts the object's JSON text and reads its typed facts
-//! in the same pass ([`evident_core::redact::redact_read`]), then hands the change to the
+//! in the same pass ([`evident_core::redact::Redactor::redact_read`], with a key drawn from
+//! the operating system's random number generator at `open` and kept in memory only), then
+//! hands the change to the
 //! table store (see [`crate::table_store`] for seqs, rolls, fsyncs and what a crash can
 //! lose). The manifest is rewritten after every roll.
 //!
@@ -28,9 +30,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
+use evident_core::redact::{self, KEY_BYTES, Redactor};
 use evident_core::run_manifest::{RunManifest, Segment};
 use evident_core::time::format_ns;
-use evident_core::{Change, Facts, Kind, Op, redact};
+use evident_core::{Change, Facts, Kind, Op};
 use serde::de::IgnoredAny;
 
 use crate::clock::now_ns;
@@ -64,6 +67,18 @@ pub enum StoreError {
     /// A file-system step (directory creation) failed.
     #[error(transparent)]
     Io(#[from] durable::DurableError),
+    /// The operating system's random number generator gave no redaction key; nothing was
+    /// written.
+    #[error(
+        "cannot draw the recording's redaction key from the operating system's random number generator, nothing was written: {0}"
+    )]
+    RedactionKey(#[source] getrandom::Error),
+    /// The run was recorded under another redaction policy; nothing was written.
+    #[error(
+        "{} was recorded under redaction policy {found} and this evident records {}: one run holds one policy, so record into a new run (another --run-id)",
+        run.display(), redact::POLICY_VERSION
+    )]
+    RedactionPolicy { run: PathBuf, found: String },
     /// The object's text is not valid JSON; nothing was written.
     #[error("the object is not valid JSON, nothing was written: {0}")]
     Json(#[source] serde_json::Error),
@@ -98,18 +113,50 @@ pub struct ChangeStore {
     manifest: RunManifest,
     lock: Option<RunLock>,
     changes: TableStore<ChangeLog>,
+    redactor: Redactor,
 }
 
 impl ChangeStore {
     /// Creates the run directory, or reopens an existing run: any WAL a crash left (of every
     /// table) is first folded into Parquet (never duplicating rows already there), and seqs
     /// continue after the run's last one. Returns what that recovery did.
+    ///
+    /// Objects are redacted with a key drawn here from the operating system's random number
+    /// generator and never written: equal values hash equally within this recording
+    /// session; after a reopen (a new key) they do not, and `run.json`'s `redaction_keys`
+    /// lists one key id per session. A run recorded under another redaction policy is
+    /// refused ([`StoreError::RedactionPolicy`]).
     pub fn open(run_dir: &Path, config: StoreConfig) -> Result<(ChangeStore, RecoveryReport)> {
+        let mut key = [0; KEY_BYTES];
+        getrandom::fill(&mut key).map_err(StoreError::RedactionKey)?;
+        ChangeStore::open_with_redactor(run_dir, config, Redactor::from_key(key))
+    }
+
+    /// [`ChangeStore::open`] with a given redactor: for generated sample runs, which use a
+    /// fixed key so that regenerating them gives the same bytes. A recording of a cluster
+    /// goes through [`ChangeStore::open`].
+    pub fn open_with_redactor(
+        run_dir: &Path,
+        config: StoreConfig,
+        redactor: Redactor,
+    ) -> Result<(ChangeStore, RecoveryReport)> {
         config.validate()?;
         durable::create_dir(run_dir)?;
         let lock = RunLock::acquire(run_dir)?;
         let mut manifest =
             run_manifest::read(run_dir)?.unwrap_or_else(|| run_manifest::new_run(run_dir, format_ns(now_ns())));
+        if manifest.redaction_policy.is_empty() {
+            manifest.redaction_policy = redact::POLICY_VERSION.to_string();
+        }
+        if manifest.redaction_policy != redact::POLICY_VERSION {
+            return Err(StoreError::RedactionPolicy {
+                run: run_dir.to_path_buf(),
+                found: manifest.redaction_policy.clone(),
+            });
+        }
+        if !manifest.redaction_keys.iter().any(|id| id == redactor.key_id()) {
+            manifest.redaction_keys.push(redactor.key_id().to_string());
+        }
         let report = recover_in_place(run_dir, &mut manifest, config.segment_max_rows, false)?;
 
         if manifest.started_at.is_empty() {
@@ -125,7 +172,7 @@ impl ChangeStore {
         let position = DurablePosition::of::<ChangeLog>(&manifest.segments);
         debug_assert_eq!(position.next_seq, report.changes.next_seq);
         let changes = TableStore::open(run_dir, &config, position)?;
-        let store = ChangeStore { run_dir: run_dir.to_path_buf(), manifest, lock: Some(lock), changes };
+        let store = ChangeStore { run_dir: run_dir.to_path_buf(), manifest, lock: Some(lock), changes, redactor };
         Ok((store, report))
     }
 
@@ -150,11 +197,11 @@ impl ChangeStore {
         }
         let seq = self.changes.next_seq();
         // One pass redacts and reads the typed columns; text it cannot walk takes both slow paths.
-        if let Some((json, facts)) = redact::redact_read(object) {
+        if let Some((json, facts)) = self.redactor.redact_read(object) {
             let change = Change::from_redacted(seq, observed_at_ns, epoch, op, kind, json);
             return self.append_change(&change, &facts);
         }
-        let json = redact::redact_parsed(object).map_err(StoreError::Json)?;
+        let json = self.redactor.redact_parsed(object).map_err(StoreError::Json)?;
         let change = Change::from_redacted(seq, observed_at_ns, epoch, op, kind, json);
         let facts = Facts::parse(&change.json).map_err(StoreError::Json)?;
         self.append_change(&change, &facts)

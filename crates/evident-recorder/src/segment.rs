@@ -500,13 +500,18 @@ pub fn list_table_dir(table_dir: &Path, wanted: impl Fn(&str) -> bool) -> Result
 mod tests {
     use super::*;
     use evident_core::Op;
+    use evident_core::redact::{KEY_BYTES, Redactor};
     use evident_core::schema::{META_KIND, META_REDACTION, META_SCHEMA_VERSION};
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
     use serde_json::json;
 
+    fn redactor() -> Redactor {
+        Redactor::from_key([0; KEY_BYTES])
+    }
+
     fn change(seq: u64) -> Change {
         let object = json!({"metadata": {"name": format!("n{seq}"), "uid": format!("u{seq}"), "resourceVersion": seq.to_string()}});
-        Change::new(seq, 1_000 + seq as i64, 1, Op::Added, Kind::Node, object)
+        Change::new(seq, 1_000 + seq as i64, 1, Op::Added, Kind::Node, object, &redactor())
     }
 
     #[test]
@@ -564,7 +569,7 @@ mod tests {
     fn removes_inprogress_leftovers_only() {
         let dir = tempfile::tempdir().unwrap();
         let mut done = ChangeSegmentWriter::create(dir.path(), Kind::Pod, 0).unwrap();
-        let row = Change::new(0, 1, 1, Op::Added, Kind::Pod, json!({"metadata": {"name": "p"}}));
+        let row = Change::new(0, 1, 1, Op::Added, Kind::Pod, json!({"metadata": {"name": "p"}}), &redactor());
         done.append(&row, &row.facts().unwrap()).unwrap();
         done.finish().unwrap();
         let leftover = ChangeSegmentWriter::create(dir.path(), Kind::Pod, 7).unwrap();

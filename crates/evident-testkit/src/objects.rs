@@ -560,10 +560,11 @@ mod tests {
         assert_eq!(facts.pod_workload(), Some(pod.deployment.as_str()));
         assert!(facts.condition_true_at("Ready").is_some());
         assert!((3_000..12_000).contains(&raw.len()), "raw pod is {} bytes", raw.len());
-        let redacted = Change::from_json(0, 0, 1, Op::Modified, Kind::Pod, &raw).unwrap();
+        let redactor = evident_core::redact::Redactor::from_key([0; evident_core::redact::KEY_BYTES]);
+        let redacted = Change::from_json(0, 0, 1, Op::Modified, Kind::Pod, &raw, &redactor).unwrap();
         assert!(raw.contains("managedFields") && !redacted.json.contains("managedFields"));
         // The text path and the tree path redact alike.
-        assert_eq!(redacted.object(), Change::new(0, 0, 1, Op::Modified, Kind::Pod, object).object());
+        assert_eq!(redacted.object(), Change::new(0, 0, 1, Op::Modified, Kind::Pod, object, &redactor).object());
     }
 
     #[test]

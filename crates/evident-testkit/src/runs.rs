@@ -29,6 +29,7 @@
 use std::path::{Path, PathBuf};
 
 use evident_core::layout;
+use evident_core::redact::{KEY_BYTES, Redactor};
 use evident_core::run_manifest::{ClusterInfo, RunManifest};
 use evident_core::{Kind, Op};
 use evident_recorder::{ChangeStore, StoreConfig, StoreError};
@@ -279,7 +280,10 @@ impl Simulation {
             return Err(RunWriteError::Exists { path: dir.to_path_buf() });
         }
         let config = StoreConfig::default().with_segment_max_rows(segment_rows);
-        let (mut store, _recovery) = ChangeStore::open(dir, config)?;
+        // A fixed redaction key, so the committed sample regenerates byte for byte; its hashes
+        // can be recomputed by anyone, which is fine for values the generator made up.
+        let redactor = Redactor::from_key([0x5e; KEY_BYTES]);
+        let (mut store, _recovery) = ChangeStore::open_with_redactor(dir, config, redactor)?;
         let run = store.manifest_mut();
         run.tool_version = format!("evident-testkit {} (synthetic)", env!("CARGO_PKG_VERSION"));
         run.started_at = seconds(start_ns);

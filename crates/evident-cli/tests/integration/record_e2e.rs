@@ -15,8 +15,8 @@ use datafusion::prelude::{ParquetReadOptions, SessionContext};
 use evident_e2e::{
     TEST_NAMESPACES, client, cluster_script, delete_namespaces, ensure_fleet, exclusive, kubeconfig, wait_for,
 };
-use k8s_openapi::api::core::v1::{Namespace, Pod, Secret};
-use kube::api::{ListParams, PostParams};
+use k8s_openapi::api::core::v1::{Namespace, Node, Pod, Secret};
+use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
 use serde_json::json;
 
@@ -318,8 +318,9 @@ async fn sigterm_stops_cleanly_across_an_api_server_restart() -> anyhow::Result<
     Ok(())
 }
 
-/// Every byte of the run directory, with Parquet files decoded (they are compressed, so a
-/// raw byte scan alone could miss a string).
+/// Every byte of every file under the run directory (the WAL, were one left, holds its JSON
+/// uncompressed), plus every value of every column of every Parquet file, decoded (pages are
+/// compressed, so a raw byte scan alone could miss a string).
 async fn run_text(run_dir: &Path) -> anyhow::Result<String> {
     let mut text = String::new();
     let mut stack = vec![run_dir.to_path_buf()];
@@ -347,10 +348,98 @@ async fn run_text(run_dir: &Path) -> anyhow::Result<String> {
     Ok(text)
 }
 
+/// Every recorded object of `table` named `name`, in seq order.
+async fn recorded_objects(run_dir: &Path, table: &str, name: &str) -> anyhow::Result<Vec<serde_json::Value>> {
+    let mut objects = Vec::new();
+    for file in parquet_files(run_dir).into_iter().filter(|file| file.parent().is_some_and(|p| p.ends_with(table))) {
+        for batch in read_file(&file).await? {
+            let column = |name: &str| batch.column_by_name(name).cloned().context(name.to_string());
+            let seq = column("seq")?;
+            let seq = seq.as_primitive::<datafusion::arrow::datatypes::UInt64Type>();
+            let object = cast(&column("object")?, &DataType::Utf8)?;
+            for (i, text) in object.as_string::<i32>().iter().enumerate() {
+                let object: serde_json::Value = serde_json::from_str(text.context("object is never null")?)?;
+                if object["metadata"]["name"] == name {
+                    objects.push((seq.value(i), object));
+                }
+            }
+        }
+    }
+    objects.sort_by_key(|(seq, _)| *seq);
+    Ok(objects.into_iter().map(|(_, object)| object).collect())
+}
+
+/// True when `value` is a redact-v2 hash under one of `keys`: `hmac:<key id>:<16 hex digits>`.
+fn is_redacted(value: Option<&serde_json::Value>, keys: &[String]) -> bool {
+    let Some(text) = value.and_then(serde_json::Value::as_str) else { return false };
+    let mut parts = text.split(':');
+    let (Some("hmac"), Some(key), Some(digest), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+        return false;
+    };
+    keys.iter().any(|known| known == key)
+        && digest.len() == 16
+        && digest.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// One canary per field redaction covers, each where the API server keeps it in the canary
+/// pod (or, for the last, the worker node): (what, value, JSON pointer of the field).
+const CANARIES: &[(&str, &str, &str)] = &[
+    ("env value", "evident-canary-env-b27e05", "/spec/containers/0/env/0/value"),
+    ("args", "--token=evident-canary-args-61d0a4", "/spec/containers/0/args/0"),
+    ("command", "--password=evident-canary-command-93c2f1", "/spec/containers/0/command/1"),
+    ("pod annotation", "evident-canary-annotation-4ae7b3", "/metadata/annotations/tool.example~1manifest"),
+    ("terminated.message", "evident-canary-terminated-0d5e92", "/status/containerStatuses/0/state/terminated/message"),
+    (
+        "lastState terminated.message",
+        "evident-canary-last-terminated-7b1c44",
+        "/status/containerStatuses/0/lastState/terminated/message",
+    ),
+    ("CSI volumeAttributes", "evident-canary-csi-e8f350", "/spec/volumes/0/csi/volumeAttributes/secretKey"),
+    ("flexVolume options", "evident-canary-flex-2c96d8", "/spec/volumes/1/flexVolume/options/password"),
+    ("node annotation", "evident-canary-node-annotation-5f3a07", "/metadata/annotations/secret.example~1token"),
+];
+const NODE_ANNOTATION: &str = "secret.example/token";
+const CANARY_NODE: &str = "evident-worker";
+
+fn canary(what: &str) -> &'static str {
+    CANARIES.iter().find(|(name, _, _)| *name == what).map_or("", |(_, value, _)| value)
+}
+
+/// The canary pod: every pod canary in its field, Pending (no node matches its selector), so
+/// the report writes a `describe-pod-canary.txt` for it.
+fn canary_pod() -> anyhow::Result<Pod> {
+    let mut pod: Pod = serde_json::from_value(json!({
+        "metadata": {"name": "canary", "labels": {"app": "evident-e2e"},
+                     "annotations": {"tool.example/manifest": canary("pod annotation")}},
+        "spec": {
+            "nodeSelector": {"kubernetes.io/hostname": "evident-nowhere"},
+            "restartPolicy": "Never",
+            "containers": [{
+                "name": "main", "image": "registry.k8s.io/pause:3.10",
+                "command": ["/pause", canary("command")],
+                "args": [canary("args")],
+                "env": [{"name": "PAYLOAD", "value": canary("env value")}],
+                "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}}
+            }],
+            "volumes": [
+                {"name": "secrets-store", "csi": {"driver": "secrets-store.csi.k8s.io",
+                                                  "volumeAttributes": {"secretKey": canary("CSI volumeAttributes")}}},
+                {"name": "flex", "flexVolume": {"driver": "example.com/flex", "options": {"password": canary("flexVolume options")}}}
+            ]
+        }
+    }))?;
+    // kubectl apply's copy of the manifest: every canary above, dropped whole by redaction.
+    let applied = serde_json::to_string(&pod)?;
+    pod.metadata
+        .annotations
+        .get_or_insert_default()
+        .insert("kubectl.kubernetes.io/last-applied-configuration".into(), applied);
+    Ok(pod)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn secrets_and_env_values_never_reach_the_run_directory() -> anyhow::Result<()> {
     const SECRET_CANARY: &str = "evident-canary-secret-4f1d9c";
-    const ENV_CANARY: &str = "evident-canary-env-b27e05";
     let _guard = exclusive().await;
     let client = client().await?;
     let namespace = "evident-canary";
@@ -360,22 +449,70 @@ async fn secrets_and_env_values_never_reach_the_run_directory() -> anyhow::Resul
     let mut recorder = start_recorder(out.path(), "canary", namespace, &["--until-quiet", "4s"])?;
     tokio::time::sleep(Duration::from_secs(1)).await;
 
+    let nodes: Api<Node> = Api::all(client.clone());
+    let annotate = |value: serde_json::Value| json!({"metadata": {"annotations": {NODE_ANNOTATION: value}}});
+    nodes
+        .patch(CANARY_NODE, &PatchParams::default(), &Patch::Merge(annotate(json!(canary("node annotation")))))
+        .await?;
     let secrets: Api<Secret> = Api::namespaced(client.clone(), namespace);
     let secret =
         serde_json::from_value(json!({"metadata": {"name": "canary"}, "stringData": {"token": SECRET_CANARY}}))?;
     secrets.create(&PostParams::default(), &secret).await?;
-    let mut pod = small_pod("canary", ENV_CANARY)?;
-    let applied = serde_json::to_string(&pod)?;
-    pod.metadata.annotations =
-        Some([("kubectl.kubernetes.io/last-applied-configuration".to_string(), applied)].into_iter().collect());
-    Api::<Pod>::namespaced(client.clone(), namespace).create(&PostParams::default(), &pod).await?;
+    let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    pods.create(&PostParams::default(), &canary_pod()?).await?;
+    // What a kubelet reports when the container wrote these to its termination log.
+    let terminated = |message: &str| json!({"terminated": {"exitCode": 1, "reason": "Error", "message": message}});
+    let status = json!({"status": {"containerStatuses": [{
+        "name": "main", "image": "registry.k8s.io/pause:3.10", "imageID": "", "ready": false, "restartCount": 0,
+        "state": terminated(canary("terminated.message")),
+        "lastState": terminated(canary("lastState terminated.message")),
+    }]}});
+    pods.patch_status("canary", &PatchParams::default(), &Patch::Merge(&status)).await?;
 
-    let status = wait_exit(&mut recorder, Duration::from_secs(90))?;
+    let status = wait_exit(&mut recorder, Duration::from_secs(90));
+    nodes.patch(CANARY_NODE, &PatchParams::default(), &Patch::Merge(annotate(serde_json::Value::Null))).await?;
+    let status = status?;
     ensure!(status.success(), "record failed: {}", stderr_of(&mut recorder));
+
+    // The positive control: the canary pod (and the node) were recorded, each covered field
+    // in its redacted form under the recording's key.
+    let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(run_dir.join("run.json"))?)?;
+    ensure!(manifest["redaction_policy"] == "redact-v2", "run.json: {manifest}");
+    let keys: Vec<String> = serde_json::from_value(manifest["redaction_keys"].clone())?;
+    ensure!(keys.len() == 1, "one key id for one recording session: {keys:?}");
+    let pod_rows = recorded_objects(&run_dir, "pods", "canary").await?;
+    let node_rows = recorded_objects(&run_dir, "nodes", CANARY_NODE).await?;
+    ensure!(!pod_rows.is_empty(), "the canary pod was recorded");
+    for (what, _, pointer) in CANARIES {
+        let rows = if *what == "node annotation" { &node_rows } else { &pod_rows };
+        ensure!(
+            rows.iter().any(|object| is_redacted(object.pointer(pointer), &keys)),
+            "no recorded object has the {what} at {pointer} in its redacted form"
+        );
+    }
+    ensure!(
+        pod_rows.iter().all(|pod| pod
+            .pointer("/metadata/annotations/kubectl.kubernetes.io~1last-applied-configuration")
+            .is_none()),
+        "last-applied is dropped"
+    );
+    let env_hash = pod_rows[0].pointer("/spec/containers/0/env/0/value").and_then(|v| v.as_str()).unwrap_or_default();
+
+    // The report's describe-pod shows the same redacted form, and nothing else of the value.
+    let scenario = out.path().join("canary-scenario.yaml");
+    std::fs::write(
+        &scenario,
+        "name: canary\ntitle: canary\nscenarios:\n  - number: 1\n    name: canary\n    title: canary\n    expected: Pending\n    \
+         expectations:\n      - phase_counts: {namespace: evident-canary, workload: canary, counts: {Pending: 1}}\n",
+    )?;
+    let report = evident().arg("report").arg(&run_dir).arg("--scenario").arg(&scenario).output()?;
+    ensure!(report.status.code() == Some(0), "evident report: {}", String::from_utf8_lossy(&report.stderr));
+    let describe = std::fs::read_to_string(run_dir.join("describe-pod-canary.txt"))?;
+    ensure!(describe.contains(&format!("PAYLOAD:  {env_hash} (redacted by the recorder)")), "{describe}");
+
     let text = run_text(&run_dir).await?;
-    ensure!(text.contains("\"canary\""), "the pod itself was recorded");
-    for canary in [SECRET_CANARY, ENV_CANARY] {
-        ensure!(!text.contains(canary), "`{canary}` leaked into {}", run_dir.display());
+    for (what, value, _) in CANARIES.iter().chain([&("Secret data", SECRET_CANARY, "")]) {
+        ensure!(!text.contains(value), "the {what} canary `{value}` leaked into {}", run_dir.display());
     }
     ensure!(!text.contains(&base64(SECRET_CANARY)), "the base64 of the secret leaked");
     delete_namespaces(&client, &[namespace], Duration::from_secs(120)).await?;

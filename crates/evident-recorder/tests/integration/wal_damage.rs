@@ -9,6 +9,7 @@ use std::fs::OpenOptions;
 use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
+use evident_core::redact::{KEY_BYTES, Redactor};
 use evident_core::{Change, Kind, Op};
 use evident_recorder::metric_store::{MetricStore, Scrape};
 use evident_recorder::record::ChangeCodec;
@@ -27,7 +28,8 @@ fn segment(dir: &Path) -> (PathBuf, Vec<u64>) {
     let mut ends = Vec::new();
     for seq in 0..RECORDS {
         let synthetic = cluster.next_change();
-        let change = Change::new(seq, seq as i64, 1, synthetic.op, synthetic.kind, synthetic.object);
+        let redactor = Redactor::from_key([0; KEY_BYTES]);
+        let change = Change::new(seq, seq as i64, 1, synthetic.op, synthetic.kind, synthetic.object, &redactor);
         writer.append(seq, FrameType::Change, &[&ChangeCodec::head(&change)[..], change.json.as_bytes()]).unwrap();
         ends.push(writer.bytes());
     }
