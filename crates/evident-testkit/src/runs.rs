@@ -49,6 +49,10 @@ pub enum RunWriteError {
     /// The recorder's metrics store refused a scrape.
     #[error(transparent)]
     Metrics(#[from] MetricStoreError),
+    /// A plan names something it does not have (e.g. a pod bound to a node index past the
+    /// plan's nodes); nothing was written.
+    #[error("the plan is inconsistent: {0}")]
+    Plan(String),
     /// The store gave a change another seq than the scenario's count (a reopened run).
     #[error("the store gave seq {got}, the scenario expected {expected}")]
     Seq { expected: u64, got: u64 },
@@ -223,6 +227,14 @@ pub fn write_scaled(dir: &Path, changes: u64, nodes: usize) -> Result<RunManifes
 /// Writes the run `plan` describes into `dir` (created; [`RunWriteError::Exists`] if it holds a
 /// run), with receipt times exactly the plan's: see [`crate::plan`].
 pub fn write_plan(dir: &Path, plan: &Plan) -> Result<RunManifest> {
+    for pod in &plan.pods {
+        if let Fate::Bound { node, .. } = pod.fate
+            && node >= plan.nodes.len()
+        {
+            let nodes = plan.nodes.len();
+            return Err(RunWriteError::Plan(format!("pod {} is bound to node {node} of {nodes}", pod.name)));
+        }
+    }
     let mut sim = Simulation::new(dir, plan.start_ns, 100_000, false)?;
     sim.exact_receipt = true;
     for (index, node) in plan.nodes.iter().enumerate() {
@@ -812,5 +824,23 @@ impl Simulation {
         let text = manifest.to_json().expect("a manifest always serialises");
         std::fs::write(&path, text).map_err(|source| RunWriteError::Manifest { path, source })?;
         Ok(manifest)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_plan_binding_a_pod_to_a_missing_node_is_refused_before_writing() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut plan = Plan::generate(3);
+        let pod = plan.pods.iter_mut().find(|pod| matches!(pod.fate, Fate::Bound { .. })).unwrap();
+        if let Fate::Bound { node, .. } = &mut pod.fate {
+            *node = 99;
+        }
+        let error = write_plan(&dir.path().join("run"), &plan).unwrap_err().to_string();
+        assert!(error.contains("is bound to node 99 of"), "{error}");
+        assert!(!dir.path().join("run").exists(), "nothing was written");
     }
 }
