@@ -285,6 +285,9 @@ pub fn write_plan(dir: &Path, plan: &Plan) -> Result<RunManifest> {
     sim.finish(ms(plan.stop_ms))
 }
 
+/// The value one metric family takes from a reading.
+type ReadingValue = fn(&GpuReading) -> f64;
+
 /// dcgm-exporter's text for one scrape of `readings`, plus the samples the plan's module
 /// documentation lists as noise (a clock per GPU, a node-level utilisation without a GPU).
 fn exposition_text(readings: &[GpuReading]) -> String {
@@ -299,7 +302,7 @@ fn exposition_text(readings: &[GpuReading]) -> String {
         labels
     };
     let mut text = String::new();
-    let families: [(&str, &str, fn(&GpuReading) -> f64); 4] = [
+    let families: [(&str, &str, ReadingValue); 4] = [
         ("DCGM_FI_DEV_SM_CLOCK", "SM clock frequency (in MHz).", |_| 1_410.0),
         ("DCGM_FI_DEV_GPU_UTIL", "GPU utilization (in %).", |reading| reading.util),
         ("DCGM_FI_DEV_FB_FREE", "Framebuffer memory free (in MiB).", |reading| reading.fb_free_mib),

@@ -353,12 +353,13 @@ async fn node_version_stamping(oracle: &Oracle) {
     assert_same("node_version_stamping", oracle.seed, &actual, &expected);
 }
 
+/// A clock of the run: ns of a planned millisecond on it.
+type ClockOf = fn(&Oracle, i64) -> i64;
+
 async fn pod_latency(oracle: &Oracle) {
     // Per pod and clock: (created, scheduled, running) in ms after the start, None when never.
-    let clocks: [(&str, Box<dyn Fn(i64) -> f64 + '_>); 2] = [
-        ("conditions (object, 1 s)", Box::new(|ms| (oracle.object(ms) / 1_000_000) as f64)),
-        ("observed_at (receipt, ns)", Box::new(|ms| (oracle.receipt(ms) / 1_000_000) as f64)),
-    ];
+    let clocks: [(&str, ClockOf); 2] =
+        [("conditions (object, 1 s)", Oracle::object), ("observed_at (receipt, ns)", Oracle::receipt)];
     let mut expected = Vec::new();
     for (clock, at) in &clocks {
         let mut per_pod = Vec::new();
@@ -367,7 +368,8 @@ async fn pod_latency(oracle: &Oracle) {
                 Fate::Bound { bound_ms, running_ms, .. } => (Some(*bound_ms), *running_ms),
                 Fate::Unschedulable { .. } => (None, None),
             };
-            let between = |from: Option<i64>, to: Option<i64>| Some(at(to?) - at(from?));
+            let ms = |at_ms: i64| (at(oracle, at_ms) / 1_000_000) as f64;
+            let between = |from: Option<i64>, to: Option<i64>| Some(ms(to?) - ms(from?));
             per_pod.push((
                 pod,
                 [
@@ -476,16 +478,23 @@ async fn pending_causes(oracle: &Oracle) {
 async fn gpu_metrics(oracle: &Oracle) {
     type Key = (String, u32, String, String, Option<(String, String)>);
     // Per (node, gpu, uuid, model, pod): utilisation samples, scrape times, fb used/free.
-    let mut groups: BTreeMap<Key, (Vec<f64>, Vec<i64>, Vec<f64>, Vec<f64>)> = BTreeMap::new();
+    #[derive(Default)]
+    struct Readings {
+        utils: Vec<f64>,
+        times: Vec<i64>,
+        used: Vec<f64>,
+        free: Vec<f64>,
+    }
+    let mut groups: BTreeMap<Key, Readings> = BTreeMap::new();
     for scrape in &oracle.plan.scrapes {
         for reading in &scrape.readings {
             let key =
                 (reading.node.clone(), reading.gpu, reading.uuid.clone(), reading.model.clone(), reading.pod.clone());
             let group = groups.entry(key).or_default();
-            group.0.push(reading.util);
-            group.1.push(oracle.receipt(scrape.at_ms));
-            group.2.push(reading.fb_used_mib);
-            group.3.push(reading.fb_free_mib);
+            group.utils.push(reading.util);
+            group.times.push(oracle.receipt(scrape.at_ms));
+            group.used.push(reading.fb_used_mib);
+            group.free.push(reading.fb_free_mib);
         }
     }
     assert!(groups.len() > 4, "the plan gives gpu_metrics rows to check: {}", groups.len());
@@ -497,7 +506,7 @@ async fn gpu_metrics(oracle: &Oracle) {
         .into_iter()
         .map(|key| {
             let (node, gpu, uuid, model, pod) = key;
-            let (utils, times, used, free) = &groups[key];
+            let Readings { utils, times, used, free } = &groups[key];
             vec![
                 text(node),
                 text(&gpu.to_string()),

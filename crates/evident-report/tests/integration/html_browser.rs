@@ -117,7 +117,7 @@ fn path_numbers(d: &str) -> Result<Vec<(Option<char>, f64)>, String> {
             return Err(format!("{token:?} in d=\"{d}\" is not finite"));
         }
         let axis = match command {
-            Some('M' | 'L' | 'T') => Some(if *index % 2 == 0 { 'x' } else { 'y' }),
+            Some('M' | 'L' | 'T') => Some(if index.is_multiple_of(2) { 'x' } else { 'y' }),
             Some('H') => Some('x'),
             Some('V') => Some('y'),
             _ => None,
