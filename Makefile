@@ -66,6 +66,10 @@ phase1-evidence: evident ## Notebook step 3: rebuild the report of the newest ru
 	$(EVIDENT) report "$$run"; \
 	echo "report: $$run/report.md"
 
+# Tests that cannot run here say why in this file (evident_testkit::skip); `make test` lists them
+# at the end, passed or failed. With EVIDENT_NO_SKIP=1 (CI) a skip fails its test instead.
+SKIP_LOG := $(CARGO_TARGET_DIR)/evident-skips.log
+
 # --tests: every target with `test = true`, i.e. each crate's unit tests and its one integration
 # binary (plus the evident binary the CLI tests run). Doctests and examples are left out of this
 # build (each doctest is one more executable linking DataFusion); `make lint` checks that examples
@@ -76,7 +80,9 @@ test: ## Run every test: unit, SQL expectations, end-to-end against the real loc
 	CHROMIUM="$$(hack/chromium.sh)" && if [[ -n "$$CHROMIUM" ]]; then export CHROMIUM; fi && \
 	EVIDENT_PYTHON="$$(hack/python-env.sh)" && export EVIDENT_PYTHON && \
 	hack/cluster.sh up >/dev/null && \
-	cargo test --workspace --tests --no-fail-fast
+	rm -f "$(SKIP_LOG)" && status=0 && \
+	EVIDENT_SKIP_LOG="$(SKIP_LOG)" cargo test --workspace --tests --no-fail-fast || status=$$?; \
+	hack/report-skips.sh "$(SKIP_LOG)"; exit $$status
 
 .PHONY: lint
 lint: ## cargo fmt --check and clippy with warnings denied

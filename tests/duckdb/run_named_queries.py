@@ -11,8 +11,12 @@ is DELETED or DELETED_IN_GAP; ``run`` is one row per run.json; ``metrics`` is ev
 ``queries/duckdb/<name>.sql`` when that file exists (a dialect forced a difference; the file says
 which), else from ``queries/<name>.sql`` unchanged.
 
+A comparison of no rows compares nothing: an empty result fails unless ``--allow-empty NAME``
+says that query is expected to be empty over these runs (and then rows fail it).
+
 Usage:
-  run_named_queries.py --run DIR [--run DIR ...] --compare RESULTS_DIR   # RESULTS_DIR/<name>.parquet from evident
+  run_named_queries.py --run DIR [--run DIR ...] --compare RESULTS_DIR [--allow-empty NAME ...]
+                                                                          # RESULTS_DIR/<name>.parquet from evident
   run_named_queries.py --run DIR --bench REPEATS                          # prints JSON timings
 
 Exit codes: 0 agree (or bench done), 1 a query disagrees, 2 usage or environment error.
@@ -160,7 +164,7 @@ def same_value(a, b):
     return a == b
 
 
-def compare(con, queries_dir, results_dir):
+def compare(con, queries_dir, results_dir, allow_empty=()):
     names = sorted(os.path.basename(p)[: -len(".parquet")] for p in glob.glob(os.path.join(results_dir, "*.parquet")))
     if not names:
         print(f"error: no <name>.parquet results in {results_dir}", file=sys.stderr)
@@ -182,6 +186,15 @@ def compare(con, queries_dir, results_dir):
         ours_rows, theirs_rows = rows_of(ours), rows_of(theirs)
         if len(ours_rows) != len(theirs_rows):
             print(f"FAIL {name}: evident has {len(ours_rows)} rows, duckdb {len(theirs_rows)}")
+            failures += 1
+            continue
+        if not ours_rows and name not in allow_empty:
+            print(f"FAIL {name}: both engines return no rows, so nothing was compared "
+                  f"(pass --allow-empty {name} where an empty result is what the runs should give)")
+            failures += 1
+            continue
+        if ours_rows and name in allow_empty:
+            print(f"FAIL {name}: expected no rows (--allow-empty {name}), both engines return {len(ours_rows)}")
             failures += 1
             continue
         diffs = []
@@ -220,10 +233,12 @@ def main():
     mode.add_argument("--compare", metavar="RESULTS_DIR", help="folder of evident results, <name>.parquet")
     mode.add_argument("--bench", metavar="REPEATS", type=int, help="time each query, best of REPEATS")
     parser.add_argument("--names", help="comma-separated query names (bench; default all)")
+    parser.add_argument("--allow-empty", action="append", default=[], metavar="NAME",
+                        help="a query expected to return no rows over these runs (compare; repeatable)")
     args = parser.parse_args()
     con = open_runs(args.run)
     if args.compare:
-        return compare(con, args.queries, args.compare)
+        return compare(con, args.queries, args.compare, set(args.allow_empty))
     names = args.names.split(",") if args.names else sorted(
         os.path.basename(p)[:-4] for p in glob.glob(os.path.join(args.queries, "*.sql")))
     return bench(con, args.queries, names, args.bench)

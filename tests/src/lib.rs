@@ -3,8 +3,12 @@
 //! `hack/cluster.sh up`), reached through its kubeconfig.
 //!
 //! Tests that change the cluster take [`exclusive`] first: the fleet has 32 GPUs, and two
-//! tests placing pods at once would change each other's outcome.
+//! tests placing pods at once would change each other's outcome. The lock is a file lock
+//! ([`cluster_lock_path`], in the cache folder beside the cluster's state), so it also
+//! serialises tests in different test binaries and processes, not only in one. Tests count
+//! only what they made (their namespaces, the fleet's nodes), never the whole cluster.
 
+use std::fs::File;
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::OnceLock;
@@ -71,14 +75,60 @@ pub async fn client() -> anyhow::Result<Client> {
 
 /// Every namespace the end-to-end tests create. A test that changes the cluster deletes
 /// them all first, so pods a failed earlier test left behind cannot hold GPUs or add rows.
-pub const TEST_NAMESPACES: &[&str] = &["gpu-demo", "evident-crash", "evident-restart", "evident-canary"];
+pub const TEST_NAMESPACES: &[&str] =
+    &["gpu-demo", "evident-crash", "evident-restart", "evident-canary", "evident-bystander"];
 
-/// Serialises tests that change the cluster: `let _guard = exclusive().await;` (without
-/// the `.await` nothing is locked). An async lock, since the guard is held across the
-/// test's awaits.
-pub async fn exclusive() -> MutexGuard<'static, ()> {
+/// The file locked while a test changes the cluster: `cluster-tests.lock` in the cache folder
+/// (`$EVIDENT_CACHE`, else `~/.cache/evident`), where the cluster's own state lives. Not
+/// `/tmp/evident-cluster.lock`, which people take from the shell around whole test runs.
+pub fn cluster_lock_path() -> PathBuf {
+    let cache = std::env::var_os("EVIDENT_CACHE").filter(|value| !value.is_empty()).map(PathBuf::from);
+    let home = || PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/evident");
+    cache.unwrap_or_else(home).join("cluster-tests.lock")
+}
+
+/// Held while a test changes the cluster; dropping it lets the next test in.
+#[derive(Debug)]
+pub struct ClusterGuard {
+    /// Holds the file lock; the operating system releases it when the file is closed, or when
+    /// the process dies, so a crashed test never leaves the cluster locked.
+    _file: File,
+    _in_process: MutexGuard<'static, ()>,
+}
+
+/// Serialises tests that change the cluster, across threads and processes: `let _guard =
+/// exclusive().await;` (without the `.await` nothing is locked). Tests of one process queue on
+/// an async mutex first, then take the file lock at [`cluster_lock_path`] on a blocking
+/// thread, so waiting never stalls the runtime. Panics, failing the test, when the lock file
+/// cannot be created or locked.
+pub async fn exclusive() -> ClusterGuard {
     static LOCK: Mutex<()> = Mutex::const_new(());
-    LOCK.lock().await
+    let in_process = LOCK.lock().await;
+    let path = cluster_lock_path();
+    let locked = tokio::task::spawn_blocking({
+        let path = path.clone();
+        move || -> std::io::Result<File> {
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path)?;
+            match file.try_lock() {
+                Ok(()) => {}
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    eprintln!("waiting for {}: another test process is using the cluster", path.display());
+                    file.lock()?;
+                }
+                Err(std::fs::TryLockError::Error(error)) => return Err(error),
+            }
+            Ok(file)
+        }
+    })
+    .await;
+    match locked {
+        Ok(Ok(file)) => ClusterGuard { _file: file, _in_process: in_process },
+        Ok(Err(error)) => panic!("cannot lock {} to use the cluster alone: {error}", path.display()),
+        Err(error) => panic!("taking the cluster lock {} failed: {error}", path.display()),
+    }
 }
 
 /// Path of a manifest folder or file in the repository.

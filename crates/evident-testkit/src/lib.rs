@@ -2,7 +2,7 @@
 //! crate that uses it has it as a dev-dependency only, so no shipped crate carries a
 //! generator.
 //!
-//! Two generators, for two different needs:
+//! Generators, for different needs:
 //!
 //! - [`objects`]: a stream of realistic API objects (Pods, Nodes, Events as a v1.36 API
 //!   server serialises them) and nothing else. For tests and benches of the recorder's write
@@ -13,13 +13,20 @@
 //!   For tests of everything that reads runs (queries, reports, the CLI) and for the
 //!   committed sample `evidence/sample-synthetic/`.
 //!
-//! Invariant of both: deterministic. The same inputs give the same objects, and the same run
-//! directory (fixed clock, fixed names, fixed ids): `run.json` byte for byte, each Parquet
-//! segment the same rows, schema and footer metadata (whose order in the footer varies, as in
-//! every file the recorder writes).
+//! - [`plan`]: a run described entirely by its parameters ([`plan::Plan`], generated from a
+//!   seed), written by [`runs::write_plan`], so that tests can work out what each named query
+//!   must answer from the plan alone: oracles that share nothing with the SQL.
+//! - [`skip`]: visible skips for tests that cannot run on a machine (no browser, no DuckDB).
+//!
+//! Invariant of the generators: deterministic. The same inputs give the same objects, and the
+//! same run directory (fixed clock, fixed names, fixed ids): `run.json` byte for byte, each
+//! Parquet segment the same rows, schema and footer metadata (whose order in the footer varies,
+//! as in every file the recorder writes).
 
 pub mod objects;
+pub mod plan;
 pub mod runs;
+pub mod skip;
 
 #[cfg(test)]
 mod tests {

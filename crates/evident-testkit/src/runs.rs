@@ -32,8 +32,11 @@ use evident_core::layout;
 use evident_core::redact::{KEY_BYTES, Redactor};
 use evident_core::run_manifest::{ClusterInfo, RunManifest};
 use evident_core::{Kind, Op};
+use evident_recorder::metric_store::{MetricStore, MetricStoreError, Scrape};
 use evident_recorder::{ChangeStore, StoreConfig, StoreError};
 use serde_json::{Value, json};
+
+use crate::plan::{Fate, GpuReading, POD_TEMPLATE_HASH, Plan};
 
 /// Why a run could not be generated.
 #[derive(Debug, thiserror::Error)]
@@ -44,6 +47,13 @@ pub enum RunWriteError {
     /// The recorder's change store refused a step.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The recorder's metrics store refused a scrape.
+    #[error(transparent)]
+    Metrics(#[from] MetricStoreError),
+    /// A plan names something it does not have (e.g. a pod bound to a node index past the
+    /// plan's nodes); nothing was written.
+    #[error("the plan is inconsistent: {0}")]
+    Plan(String),
     /// The store gave a change another seq than the scenario's count (a reopened run).
     #[error("the store gave seq {got}, the scenario expected {expected}")]
     Seq { expected: u64, got: u64 },
@@ -69,7 +79,29 @@ const CONTROL_PLANE_TAINT: &str = "node-role.kubernetes.io/control-plane";
 
 /// Writes the lesson-1 run into `dir` (created; [`RunWriteError::Exists`] if it holds a run).
 pub fn write_lesson1(dir: &Path) -> Result<RunManifest> {
+    write_lesson1_with_scrapes(dir, &[])
+}
+
+/// One answered scrape of a metrics endpoint: `text` (Prometheus text) served at `at_ms`
+/// after the run's start.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScrapeAt {
+    pub at_ms: i64,
+    pub endpoint: String,
+    pub text: String,
+}
+
+/// The lesson-1 run with `scrapes` in its `metrics` table, written through the recorder's
+/// metrics store (the manifest counts them per endpoint, as a recording does; its interval is
+/// the time between the first two scrapes).
+pub fn write_lesson1_with_scrapes(dir: &Path, scrapes: &[ScrapeAt]) -> Result<RunManifest> {
     let mut sim = Simulation::new(dir, LESSON1_START_NS, 100_000, false)?;
+    if let [first, second, ..] = scrapes {
+        sim.store.manifest_mut().metrics.interval_ms = second.at_ms.abs_diff(first.at_ms);
+    }
+    for scrape in scrapes {
+        sim.scrape(ms(scrape.at_ms), &scrape.endpoint, scrape.text.clone());
+    }
     let fleet = [
         ("evident-control-plane", None, 0),
         ("evident-worker", None, 0),
@@ -193,12 +225,110 @@ pub fn write_scaled(dir: &Path, changes: u64, nodes: usize) -> Result<RunManifes
     sim.finish(stop)
 }
 
+/// Writes the run `plan` describes into `dir` (created; [`RunWriteError::Exists`] if it holds a
+/// run), with receipt times exactly the plan's: see [`crate::plan`].
+pub fn write_plan(dir: &Path, plan: &Plan) -> Result<RunManifest> {
+    for pod in &plan.pods {
+        if let Fate::Bound { node, .. } = pod.fate
+            && node >= plan.nodes.len()
+        {
+            let nodes = plan.nodes.len();
+            return Err(RunWriteError::Plan(format!("pod {} is bound to node {node} of {nodes}", pod.name)));
+        }
+    }
+    let mut sim = Simulation::new(dir, plan.start_ns, 100_000, false)?;
+    sim.exact_receipt = true;
+    for (index, node) in plan.nodes.iter().enumerate() {
+        sim.add_node(ms(node.added_ms), &node.name, node.pool.as_deref(), node.gpus);
+        if let Some(at) = node.stamped_ms {
+            sim.stamp_node(ms(at), index);
+        }
+        if let Some(at) = node.advertised_ms {
+            sim.advertise_gpus(ms(at), index);
+        }
+    }
+    for planned in &plan.pods {
+        let replica_set = planned.deployment.as_ref().map(|deployment| format!("{deployment}-{POD_TEMPLATE_HASH}"));
+        let owner = replica_set.as_deref().map(|replica_set| (replica_set, POD_TEMPLATE_HASH));
+        let pod = sim.create_pod(
+            ms(planned.created_ms),
+            &planned.namespace,
+            &planned.name,
+            owner,
+            planned.gpus,
+            planned.pool.as_deref(),
+        );
+        match &planned.fate {
+            Fate::Bound { node, bound_ms, running_ms, succeeded_ms } => {
+                sim.bind(ms(*bound_ms), pod, *node);
+                if let Some(at) = running_ms {
+                    sim.run(ms(*at), pod);
+                }
+                if let Some(at) = succeeded_ms {
+                    sim.succeed(ms(*at), pod);
+                }
+            }
+            fate @ Fate::Unschedulable { at_ms, on_condition, .. } => {
+                let message = fate.message().unwrap_or_default();
+                sim.judge_unschedulable(ms(*at_ms), pod, message, *on_condition);
+            }
+        }
+        if let Some(at) = planned.deleted_ms {
+            sim.delete_pod(ms(at), pod);
+        }
+    }
+    if !plan.scrapes.is_empty() {
+        sim.store.manifest_mut().metrics.interval_ms = plan.metrics_interval_ms;
+    }
+    for scrape in &plan.scrapes {
+        sim.scrape(ms(scrape.at_ms), &scrape.endpoint, exposition_text(&scrape.readings));
+    }
+    sim.finish(ms(plan.stop_ms))
+}
+
+/// The value one metric family takes from a reading.
+type ReadingValue = fn(&GpuReading) -> f64;
+
+/// dcgm-exporter's text for one scrape of `readings`, plus the samples the plan's module
+/// documentation lists as noise (a clock per GPU, a node-level utilisation without a GPU).
+fn exposition_text(readings: &[GpuReading]) -> String {
+    let labels = |reading: &GpuReading| {
+        let mut labels = format!(
+            "gpu=\"{}\",UUID=\"{}\",device=\"nvidia{}\",modelName=\"{}\",Hostname=\"{}\"",
+            reading.gpu, reading.uuid, reading.gpu, reading.model, reading.node
+        );
+        if let Some((namespace, pod)) = &reading.pod {
+            labels.push_str(&format!(",container=\"cuda\",namespace=\"{namespace}\",pod=\"{pod}\""));
+        }
+        labels
+    };
+    let mut text = String::new();
+    let families: [(&str, &str, ReadingValue); 4] = [
+        ("DCGM_FI_DEV_SM_CLOCK", "SM clock frequency (in MHz).", |_| 1_410.0),
+        ("DCGM_FI_DEV_GPU_UTIL", "GPU utilization (in %).", |reading| reading.util),
+        ("DCGM_FI_DEV_FB_FREE", "Framebuffer memory free (in MiB).", |reading| reading.fb_free_mib),
+        ("DCGM_FI_DEV_FB_USED", "Framebuffer memory used (in MiB).", |reading| reading.fb_used_mib),
+    ];
+    for (metric, help, value) in families {
+        text.push_str(&format!("# HELP {metric} {help}\n# TYPE {metric} gauge\n"));
+        for reading in readings {
+            text.push_str(&format!("{metric}{{{}}} {}\n", labels(reading), value(reading)));
+        }
+        if metric == "DCGM_FI_DEV_GPU_UTIL"
+            && let Some(first) = readings.first()
+        {
+            text.push_str(&format!("{metric}{{Hostname=\"{}\"}} 100\n", first.node));
+        }
+    }
+    text
+}
+
 fn ms(value: i64) -> i64 {
     value * NS_PER_MS
 }
 
 /// Five lowercase alphanumerics, like a ReplicaSet's pod name suffix.
-fn replica_suffix(number: i64) -> String {
+pub(crate) fn replica_suffix(number: i64) -> String {
     const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
     let mut value = (number as u64).wrapping_mul(2_654_435_761).wrapping_add(97_531) % 14_348_907;
     (0..5)
@@ -251,6 +381,14 @@ struct PodState {
     event: Option<Value>,
 }
 
+/// One queued write of the simulation.
+enum Queued {
+    /// A change of a Node, Pod or Event, for the change log.
+    Change { op: Op, kind: Kind, object: Value },
+    /// An answered scrape, for the `metrics` table (its time is set when it is written).
+    Scrape(Scrape),
+}
+
 /// Plays changes in time order and writes them through the recorder's change store.
 struct Simulation {
     store: ChangeStore,
@@ -264,7 +402,14 @@ struct Simulation {
     uids: u64,
     nodes: Vec<NodeState>,
     pods: Vec<PodState>,
-    pending: Vec<(i64, Op, Kind, Value)>,
+    pending: Vec<(i64, Queued)>,
+    /// The store's settings, for the metrics store opened at the first scrape.
+    config: StoreConfig,
+    /// The `metrics` table, once a scrape was written.
+    metrics: Option<MetricStore>,
+    /// Receipt times are exactly the scenario's (no per-seq spread): for runs whose oracle
+    /// computes receipt-clock latencies from the scenario's own times.
+    exact_receipt: bool,
     /// Queue length at which queued changes old enough to be final are written out.
     flush_at: usize,
     /// The first error of the store; once set, nothing more is written.
@@ -283,7 +428,7 @@ impl Simulation {
         // A fixed redaction key, so the committed sample regenerates byte for byte; its hashes
         // can be recomputed by anyone, which is fine for values the generator made up.
         let redactor = Redactor::from_key([0x5e; KEY_BYTES]);
-        let (mut store, _recovery) = ChangeStore::open_with_redactor(dir, config, redactor)?;
+        let (mut store, _recovery) = ChangeStore::open_with_redactor(dir, config.clone(), redactor)?;
         let run = store.manifest_mut();
         run.tool_version = format!("evident-testkit {} (synthetic)", env!("CARGO_PKG_VERSION"));
         run.started_at = seconds(start_ns);
@@ -305,6 +450,9 @@ impl Simulation {
             nodes: Vec::new(),
             pods: Vec::new(),
             pending: Vec::new(),
+            config,
+            metrics: None,
+            exact_receipt: false,
             flush_at: FLUSH_EVERY,
             error: None,
         })
@@ -324,7 +472,16 @@ impl Simulation {
     fn emit(&mut self, offset: i64, op: Op, kind: Kind, mut object: Value) {
         self.resource_version += 1;
         object["metadata"]["resourceVersion"] = json!(self.resource_version.to_string());
-        self.pending.push((offset, op, kind, object));
+        self.queue(offset, Queued::Change { op, kind, object });
+    }
+
+    /// Queues a scrape of `endpoint` answered with `text` at `offset` ns after the start.
+    fn scrape(&mut self, offset: i64, endpoint: &str, text: String) {
+        self.queue(offset, Queued::Scrape(Scrape { endpoint: endpoint.to_string(), scraped_at_ns: 0, text }));
+    }
+
+    fn queue(&mut self, offset: i64, queued: Queued) {
+        self.pending.push((offset, queued));
         // Nothing is ever queued more than a minute before the change being queued, so older
         // changes are final and can be written.
         if self.pending.len() >= self.flush_at {
@@ -338,21 +495,64 @@ impl Simulation {
         self.pending.sort_by_key(|(offset, ..)| *offset);
         let ready = self.pending.partition_point(|(offset, ..)| *offset <= until);
         let changes: Vec<_> = self.pending.drain(..ready).collect();
-        for (offset, op, kind, object) in changes {
-            let jitter = if self.nanosecond_jitter { (self.seq as i64 * 7_777) % 1_000 } else { 0 };
-            let observed_at = self.start_ns + offset + (self.seq as i64 * 37 % 900) * 1_000 + jitter;
-            let expected = self.seq;
-            self.seq += 1;
+        for (offset, queued) in changes {
             if self.error.is_some() {
+                // Still counted, so a scaled run's loop (which counts rows) ends.
+                if matches!(queued, Queued::Change { .. }) {
+                    self.seq += 1;
+                }
                 continue;
             }
-            // Epoch 1: the recorder's first watch of a run.
-            match self.store.append(kind, op, 1, observed_at, &object.to_string()) {
-                Ok(got) if got == expected => {}
-                Ok(got) => self.error = Some(RunWriteError::Seq { expected, got }),
-                Err(error) => self.error = Some(error.into()),
+            let written = match queued {
+                Queued::Change { op, kind, object } => self.write_change(offset, op, kind, &object),
+                Queued::Scrape(mut scrape) => {
+                    scrape.scraped_at_ns = self.start_ns + offset;
+                    self.write_scrape(&scrape)
+                }
+            };
+            if let Err(error) = written {
+                self.error = Some(error);
             }
         }
+    }
+
+    fn write_change(&mut self, offset: i64, op: Op, kind: Kind, object: &Value) -> Result<()> {
+        let spread = if self.exact_receipt {
+            0
+        } else {
+            let jitter = if self.nanosecond_jitter { (self.seq as i64 * 7_777) % 1_000 } else { 0 };
+            (self.seq as i64 * 37 % 900) * 1_000 + jitter
+        };
+        let observed_at = self.start_ns + offset + spread;
+        let expected = self.seq;
+        self.seq += 1;
+        // Epoch 1: the recorder's first watch of a run.
+        let got = self.store.append(kind, op, 1, observed_at, &object.to_string())?;
+        if got != expected {
+            return Err(RunWriteError::Seq { expected, got });
+        }
+        Ok(())
+    }
+
+    /// Writes a scrape as the recorder does: into the `metrics` table, counted per endpoint in
+    /// the manifest, each finished segment listed there.
+    fn write_scrape(&mut self, scrape: &Scrape) -> Result<()> {
+        let metrics = match &mut self.metrics {
+            Some(metrics) => metrics,
+            None => self.metrics.insert(MetricStore::open(self.store.run_dir(), &self.config)?),
+        };
+        let appended = metrics.append(scrape)?;
+        let counts = self.store.manifest_mut().metrics.endpoint_mut(&scrape.endpoint);
+        counts.scrapes += 1;
+        counts.samples += appended.samples;
+        counts.bad_lines += appended.bad_lines;
+        if let Some(problem) = appended.first_problem {
+            counts.last_problem = format!("{} bad line(s), first at {problem}", appended.bad_lines);
+        }
+        if let Some(segment) = appended.rolled {
+            evident_recorder::run_manifest::add_segment(self.store.manifest_mut(), segment);
+        }
+        Ok(())
     }
 
     fn add_node(&mut self, at: i64, name: &str, pool: Option<&str>, gpus: i64) {
@@ -516,6 +716,32 @@ impl Simulation {
         self.emit(at, Op::Modified, Kind::Pod, object);
     }
 
+    /// The container exits 0: phase Succeeded, Ready and ContainersReady False; the pod's GPUs
+    /// are free again.
+    fn succeed(&mut self, at: i64, pod: usize) {
+        if let Some(node) = self.pods[pod].node.take() {
+            self.nodes[node].free += self.pods[pod].gpus;
+        }
+        let time = json!(seconds(self.start_ns + at));
+        let state = &mut self.pods[pod];
+        let status = &mut state.object["status"];
+        status["phase"] = json!("Succeeded");
+        if let Some(conditions) = status["conditions"].as_array_mut() {
+            for condition in conditions {
+                if matches!(condition["type"].as_str(), Some("Ready" | "ContainersReady")) {
+                    condition["status"] = json!("False");
+                    condition["reason"] = json!("PodCompleted");
+                    condition["lastTransitionTime"] = time.clone();
+                }
+            }
+        }
+        status["containerStatuses"][0]["ready"] = json!(false);
+        status["containerStatuses"][0]["state"] =
+            json!({"terminated": {"exitCode": 0, "reason": "Completed", "finishedAt": time}});
+        let object = state.object.clone();
+        self.emit(at, Op::Modified, Kind::Pod, object);
+    }
+
     /// A status refresh that changes nothing the typed columns show (a later heartbeat).
     fn touch(&mut self, at: i64, pod: usize) {
         let state = &mut self.pods[pod];
@@ -525,12 +751,22 @@ impl Simulation {
     }
 
     fn unschedulable(&mut self, at: i64, pod: usize, message: String) {
+        self.judge_unschedulable(at, pod, message, true);
+    }
+
+    /// The scheduler's verdict: the PodScheduled condition False (with the message when
+    /// `on_condition`, as kube-scheduler writes it; without, as some schedulers do) and a
+    /// FailedScheduling Event with the message.
+    fn judge_unschedulable(&mut self, at: i64, pod: usize, message: String, on_condition: bool) {
         let time = seconds(self.start_ns + at);
         let state = &mut self.pods[pod];
         state.object["status"]["conditions"] = json!([{
-            "type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": message,
+            "type": "PodScheduled", "status": "False", "reason": "Unschedulable",
             "lastProbeTime": null, "lastTransitionTime": time,
         }]);
+        if on_condition {
+            state.object["status"]["conditions"][0]["message"] = json!(message);
+        }
         let object = state.object.clone();
         self.emit(at, Op::Modified, Kind::Pod, object.clone());
         let event = self.scheduler_event(at, &object, "FailedScheduling", "Warning", &message);
@@ -585,6 +821,9 @@ impl Simulation {
         if let Some(error) = self.error.take() {
             return Err(error);
         }
+        if let Some(segment) = self.metrics.take().map(MetricStore::close).transpose()?.flatten() {
+            evident_recorder::run_manifest::add_segment(self.store.manifest_mut(), segment);
+        }
         let dir = self.store.run_dir().to_path_buf();
         let mut manifest = self.store.close("duration")?;
         manifest.stopped_at = seconds(self.start_ns + stop_offset);
@@ -592,5 +831,23 @@ impl Simulation {
         let text = manifest.to_json().expect("a manifest always serialises");
         std::fs::write(&path, text).map_err(|source| RunWriteError::Manifest { path, source })?;
         Ok(manifest)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_plan_binding_a_pod_to_a_missing_node_is_refused_before_writing() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut plan = Plan::generate(3);
+        let pod = plan.pods.iter_mut().find(|pod| matches!(pod.fate, Fate::Bound { .. })).unwrap();
+        if let Fate::Bound { node, .. } = &mut pod.fate {
+            *node = 99;
+        }
+        let error = write_plan(&dir.path().join("run"), &plan).unwrap_err().to_string();
+        assert!(error.contains("is bound to node 99 of"), "{error}");
+        assert!(!dir.path().join("run").exists(), "nothing was written");
     }
 }

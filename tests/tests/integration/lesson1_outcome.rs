@@ -34,9 +34,17 @@ async fn lesson1_fleet_and_scenarios_match_the_notebook() -> anyhow::Result<()> 
     apply::apply(&client, &fleet).await.context("applying the fleet")?;
     apply::wait_nodes_ready(&client, &apply::node_names(&fleet), Duration::from_secs(90)).await?;
 
+    // The fleet's own nodes, not whatever else the cluster holds.
+    let names = apply::node_names(&fleet);
     let nodes: Api<Node> = Api::all(client.clone());
     let fleet_nodes = wait_for("7 nodes with 32 allocatable GPUs", Duration::from_secs(60), || async {
-        let list = nodes.list(&ListParams::default()).await?.items;
+        let list: Vec<Node> = nodes
+            .list(&ListParams::default())
+            .await?
+            .items
+            .into_iter()
+            .filter(|node| node.metadata.name.as_ref().is_some_and(|name| names.contains(name)))
+            .collect();
         let gpus: i64 = list
             .iter()
             .filter_map(|n| n.status.as_ref()?.allocatable.as_ref()?.get("nvidia.com/gpu")?.0.parse::<i64>().ok())

@@ -3,5 +3,6 @@
 //! One test binary for the whole crate (one module per area), so the dependency graph links
 //! once per crate instead of once per file.
 
+mod cluster_lock;
 mod lesson1_outcome;
 mod record_state;

@@ -1,5 +1,8 @@
 //! Recording the lesson-1 workloads on the real cluster: the log ends where the API server
 //! ends, with no change recorded twice.
+//!
+//! What the test compares is scoped to what it made (the `gpu-demo` namespace, the fleet's
+//! nodes): a bystander pod in another namespace, created on purpose, must change nothing.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -48,11 +51,13 @@ async fn strings(ctx: &SessionContext, sql: &str) -> anyhow::Result<Vec<Vec<Stri
     Ok(rows)
 }
 
-/// uid -> resourceVersion of the last recorded version of each live object.
-async fn recorded_latest(ctx: &SessionContext, table: &str) -> anyhow::Result<BTreeMap<String, String>> {
+/// uid -> resourceVersion of the last recorded version of each live object that `filter` (a
+/// SQL condition) keeps.
+async fn recorded_latest(ctx: &SessionContext, table: &str, filter: &str) -> anyhow::Result<BTreeMap<String, String>> {
     let sql = format!(
         "SELECT uid, resource_version, op FROM (
             SELECT uid, resource_version, op, row_number() OVER (PARTITION BY uid ORDER BY seq DESC) AS rn FROM {table}
+            WHERE {filter}
          ) WHERE rn = 1"
     );
     Ok(strings(ctx, &sql)
@@ -80,7 +85,9 @@ async fn recording_ends_where_the_api_server_ends_and_records_nothing_twice() ->
 
     let fleet = apply::load(&[manifest("fleet")])?;
     apply::apply(&client, &fleet).await?;
-    apply::wait_nodes_ready(&client, &apply::node_names(&fleet), Duration::from_secs(90)).await?;
+    let fleet_nodes = apply::node_names(&fleet);
+    apply::wait_nodes_ready(&client, &fleet_nodes, Duration::from_secs(90)).await?;
+    create_bystander(&client).await?;
     apply::apply(&client, &apply::load(&[manifest("workloads")])?).await?;
     wait_for("queue-pressure settled", Duration::from_secs(120), || async {
         let pods = pods(&client, "gpu-demo").await?;
@@ -105,8 +112,15 @@ async fn recording_ends_where_the_api_server_ends_and_records_nothing_twice() ->
     })
     .await?;
     let manifest = recording.stop("test").await?;
-    let api_pods: Vec<Pod> = Api::all(client.clone()).list(&ListParams::default()).await?.items;
-    let api_nodes: Vec<Node> = Api::all(client.clone()).list(&ListParams::default()).await?.items;
+    let api_pods: Vec<Pod> = Api::namespaced(client.clone(), "gpu-demo").list(&ListParams::default()).await?.items;
+    let api_nodes: Vec<Node> = Api::<Node>::all(client.clone())
+        .list(&ListParams::default())
+        .await?
+        .items
+        .into_iter()
+        .filter(|node| node.metadata.name.as_ref().is_some_and(|name| fleet_nodes.contains(name)))
+        .collect();
+    delete_namespaces(&client, &[BYSTANDER_NAMESPACE], Duration::from_secs(60)).await?;
 
     assert!(manifest.gaps.is_empty(), "no relist expected: {:?}", manifest.gaps);
     let ctx = session_over(&run_dir).await?;
@@ -116,8 +130,13 @@ async fn recording_ends_where_the_api_server_ends_and_records_nothing_twice() ->
     let api_pods = expect(api_pods.into_iter().map(|p| (p.metadata.uid, p.metadata.resource_version)).collect());
     let api_nodes = expect(api_nodes.into_iter().map(|n| (n.metadata.uid, n.metadata.resource_version)).collect());
     assert_eq!(api_pods.len(), 43, "the lesson-1 workloads make 43 pods");
-    assert_eq!(recorded_latest(&ctx, "pods").await?, api_pods, "last recorded pod versions");
-    assert_eq!(recorded_latest(&ctx, "nodes").await?, api_nodes, "last recorded node versions");
+    assert_eq!(api_nodes.len(), fleet_nodes.len(), "every node of the fleet exists: {fleet_nodes:?}");
+    let bystanders = recorded_latest(&ctx, "pods", &format!("namespace = '{BYSTANDER_NAMESPACE}'")).await?;
+    assert_eq!(bystanders.len(), 1, "the bystander pod was recorded too (it is there, only not counted)");
+    assert_eq!(recorded_latest(&ctx, "pods", "namespace = 'gpu-demo'").await?, api_pods, "last recorded pod versions");
+    let fleet_names: Vec<String> = fleet_nodes.iter().map(|name| format!("'{name}'")).collect();
+    let in_fleet = format!("name IN ({})", fleet_names.join(", "));
+    assert_eq!(recorded_latest(&ctx, "nodes", &in_fleet).await?, api_nodes, "last recorded node versions");
 
     let duplicates = strings(
         &ctx,
@@ -135,4 +154,34 @@ async fn recording_ends_where_the_api_server_ends_and_records_nothing_twice() ->
     let total: u64 = manifest.row_counts.values().sum();
     assert_eq!(total, count, "manifest row counts match the Parquet files");
     Ok::<(), anyhow::Error>(()).context("record_state")
+}
+
+/// A namespace of no test's counts: its pod must not change what the test compares.
+const BYSTANDER_NAMESPACE: &str = "evident-bystander";
+
+/// A pod in [`BYSTANDER_NAMESPACE`] that stays Pending (its nodeSelector matches no node), so
+/// it holds nothing the lesson-1 workloads need, while the recorder sees it like any other.
+async fn create_bystander(client: &kube::Client) -> anyhow::Result<()> {
+    use k8s_openapi::api::core::v1::Namespace;
+    use kube::api::PostParams;
+    let namespace: Namespace = serde_json::from_value(serde_json::json!({
+        "apiVersion": "v1", "kind": "Namespace", "metadata": {"name": BYSTANDER_NAMESPACE},
+    }))?;
+    Api::<Namespace>::all(client.clone())
+        .create(&PostParams::default(), &namespace)
+        .await
+        .context("bystander namespace")?;
+    let pod: Pod = serde_json::from_value(serde_json::json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "bystander", "namespace": BYSTANDER_NAMESPACE},
+        "spec": {
+            "nodeSelector": {"evident.dev/no-such-node": "true"},
+            "containers": [{"name": "idle", "image": "registry.k8s.io/pause:3.10"}],
+        },
+    }))?;
+    Api::<Pod>::namespaced(client.clone(), BYSTANDER_NAMESPACE)
+        .create(&PostParams::default(), &pod)
+        .await
+        .context("bystander pod")?;
+    Ok(())
 }

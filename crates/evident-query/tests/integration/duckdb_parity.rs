@@ -3,18 +3,28 @@
 //! runs each query in DuckDB (`queries/duckdb/<name>.sql` where a dialect forced a variant)
 //! and compares row by row.
 //!
-//! Runs over every committed sample run: the real lesson-1 recording (`evidence/sample`) and
-//! the synthetic one. Needs a Python with `duckdb` and `pyarrow`: `$EVIDENT_PYTHON` (`make
-//! test` sets it from `hack/python-env.sh`, which pins DuckDB 2.0.1: 2.0.0 has no
-//! `date_part` for nanosecond TIMESTAMPTZ), else `python3`. Without them the test fails,
-//! saying so, unless `EVIDENT_SKIP_DUCKDB=1` is set.
+//! Runs over every committed sample run (the real lesson-1 recording `evidence/sample` and the
+//! synthetic one) and over a generated run with a `metrics` table (`evident_testkit::plan`),
+//! so every query has rows in at least one run. A query with no rows compares nothing: it
+//! fails unless [`EXPECTED_EMPTY`] lists it for that run. Needs a Python with `duckdb` and
+//! `pyarrow`: `$EVIDENT_PYTHON` (`make test` sets it from `hack/python-env.sh`, which pins
+//! DuckDB 2.0.1: 2.0.0 has no `date_part` for nanosecond TIMESTAMPTZ), else `python3`. Without
+//! them the test fails, saying so, unless `EVIDENT_SKIP_DUCKDB=1` is set (a visible skip).
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use evident_query::format::write_parquet;
 use evident_query::named_query::NamedQuery;
 use evident_query::{RunSet, Session};
+
+/// (run, query) pairs whose result is empty by design: the committed samples were recorded
+/// without `--metrics`.
+const EXPECTED_EMPTY: [(&str, &str); 2] = [("sample", "gpu_metrics"), ("sample-synthetic", "gpu_metrics")];
+
+/// Seed of the generated run with metrics (any seed has them).
+const METRICS_PLAN_SEED: u64 = 7;
 
 fn repo() -> PathBuf {
     Path::new(&std::env::var_os("CARGO_MANIFEST_DIR").expect("run through cargo")).join("../..")
@@ -23,7 +33,7 @@ fn repo() -> PathBuf {
 #[tokio::test]
 async fn named_queries_agree_with_duckdb() {
     if std::env::var_os("EVIDENT_SKIP_DUCKDB").is_some_and(|v| v == "1") {
-        eprintln!("skipped: EVIDENT_SKIP_DUCKDB=1");
+        evident_testkit::skip::skip("duckdb_parity::named_queries_agree_with_duckdb", "EVIDENT_SKIP_DUCKDB=1");
         return;
     }
     let python = std::env::var_os("EVIDENT_PYTHON").unwrap_or_else(|| "python3".into());
@@ -35,12 +45,26 @@ async fn named_queries_agree_with_duckdb() {
             python.to_string_lossy()
         ),
     }
+    let mut gave_rows = BTreeSet::new();
     for sample in ["sample", "sample-synthetic"] {
-        compare_with_duckdb(&python, &repo().join("evidence").join(sample)).await;
+        gave_rows.extend(compare_with_duckdb(&python, &repo().join("evidence").join(sample)).await);
     }
+    let generated = tempfile::tempdir().unwrap();
+    let run = generated.path().join("plan-with-metrics");
+    evident_testkit::runs::write_plan(&run, &evident_testkit::plan::Plan::generate(METRICS_PLAN_SEED)).unwrap();
+    gave_rows.extend(compare_with_duckdb(&python, &run).await);
+    let queries: BTreeSet<String> =
+        NamedQuery::load_dir(&repo().join("queries")).unwrap().into_iter().map(|query| query.name).collect();
+    let never: Vec<_> = queries.difference(&gave_rows).collect();
+    assert!(
+        never.is_empty(),
+        "these queries returned no rows over any run, so DuckDB never checked a value: {never:?}"
+    );
 }
 
-async fn compare_with_duckdb(python: &std::ffi::OsStr, run: &Path) {
+/// Compares every named query over `run` and returns the names of those that gave rows.
+async fn compare_with_duckdb(python: &std::ffi::OsStr, run: &Path) -> BTreeSet<String> {
+    let run_name = run.file_name().unwrap().to_string_lossy().into_owned();
     let session = Session::new(&RunSet::open_run(run).unwrap()).await.unwrap();
     let results = tempfile::tempdir().unwrap();
     let queries = NamedQuery::load_dir(&repo().join("queries")).unwrap();
@@ -56,12 +80,26 @@ async fn compare_with_duckdb(python: &std::ffi::OsStr, run: &Path) {
         .arg(repo().join("queries"))
         .arg("--compare")
         .arg(results.path())
+        .args(
+            EXPECTED_EMPTY
+                .iter()
+                .filter(|(sample, _)| *sample == run_name)
+                .flat_map(|(_, query)| ["--allow-empty", query]),
+        )
         .output()
         .expect("python3 runs");
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "DuckDB disagrees on {}:\n{stdout}\n{stderr}", run.display());
+    let mut gave_rows = BTreeSet::new();
     for query in &queries {
-        assert!(stdout.contains(&format!("ok   {}:", query.name)), "{} was not compared:\n{stdout}", query.name);
+        let line = stdout
+            .lines()
+            .find(|line| line.starts_with(&format!("ok   {}:", query.name)))
+            .unwrap_or_else(|| panic!("{} was not compared:\n{stdout}", query.name));
+        if !line.contains(": 0 rows agree") {
+            gave_rows.insert(query.name.clone());
+        }
     }
+    gave_rows
 }

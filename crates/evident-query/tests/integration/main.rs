@@ -5,4 +5,5 @@
 
 mod duckdb_parity;
 mod named_queries;
+mod oracles;
 mod session;
