@@ -104,20 +104,21 @@ pub fn fleet_sentences(report: &Report) -> String {
     let mut text = format!("Total: {} GPUs.", fleet.total_gpus);
     if !fleet.gpu_less.is_empty() {
         let names: Vec<&str> = fleet.gpu_less.iter().map(|node| node.name.as_str()).collect();
+        let tainted: Vec<String> = fleet
+            .gpu_less
+            .iter()
+            .filter(|node| !node.taints.is_empty())
+            .map(|node| format!("{} is tainted {}", node.name, node.taints))
+            .collect();
         text.push_str(&format!(
-            " The {} other node(s) ({}) advertise no GPUs.",
+            " The {} other node(s) ({}) advertise no GPUs",
             number(fleet.gpu_less.len()),
             names.join(", ")
         ));
-    }
-    let tainted: Vec<String> = fleet
-        .gpu_less
-        .iter()
-        .filter(|node| !node.taints.is_empty())
-        .map(|node| format!("{} is tainted {}", node.name, node.taints))
-        .collect();
-    if !tainted.is_empty() {
-        text.push_str(&format!(" {}.", capitalised(&tainted.join("; "))));
+        if !tainted.is_empty() {
+            text.push_str(&format!("; {}", tainted.join("; ")));
+        }
+        text.push('.');
     }
     if !fleet.outside.is_empty() {
         text.push_str(&format!(
@@ -237,11 +238,6 @@ pub fn figure(value: Option<f64>) -> String {
 /// A table cell: pipes escaped, newlines folded.
 fn cell(text: &str) -> String {
     text.replace('|', "\\|").replace('\n', " ")
-}
-
-fn capitalised(text: &str) -> String {
-    let mut chars = text.chars();
-    chars.next().map(|first| first.to_uppercase().chain(chars).collect()).unwrap_or_default()
 }
 
 fn number(n: usize) -> String {

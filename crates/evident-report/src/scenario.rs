@@ -305,7 +305,7 @@ impl Scenario {
                 if !is_evidence_file_name(evidence) {
                     problems.push(format!(
                         "{at}: evidence {evidence:?} is not a file the report writes \
-                         (gpu-allocatable.txt, pending-pods.txt, pods-<namespace>.txt, describe-pod-<pod>.txt)"
+                         (gpu-allocatable.txt, pending-pods.txt, pods-<namespace>.txt, describe-pod-<namespace>_<pod>.txt)"
                     ));
                 }
             }
