@@ -6,9 +6,13 @@
 --   1. drop the Event truncation marker ' ...' at the end;
 --   2. keep what precedes 'preemption: ' and, in it, what follows 'nodes are available: ';
 --   3. trim trailing spaces, commas and dots;
---   4. split at every '. ' and at every ', ' followed by '<count> ' (a ', ' inside a reason,
---      as in the 1.21 taint wording, is not a split);
---   5. '<count> <reason>' gives (reason, count); any other item is a reason without a count.
+--   4. only the first sentence (up to the first '. ') holds reasons: the per-node histogram or the
+--      PreFilter message; later sentences are PostFilter messages (DRA's 'no new claims to
+--      deallocate'), not reasons;
+--   5. a first sentence starting with '<count> ' is split at every ', ' followed by '<count> ' (a
+--      ', ' inside a reason, as in the 1.21 taint wording, is not a split); any other first
+--      sentence is one reason;
+--   6. '<count> <reason>' gives (reason, count); any other item is a reason without a count.
 -- Dialect differences forcing this file: no UDF; DuckDB's RE2 has no look-ahead, so rule 4
 -- replaces separators by chr(31) and splits on it; regexp_extract instead of regexp_match.
 WITH latest_failed_event AS (
@@ -44,10 +48,15 @@ bodies AS (
             '[ ,.]+$', '') AS body
     FROM heads
 ),
+firsts AS (
+    SELECT *, split_part(body, '. ', 1) AS first_sentence FROM bodies
+),
 items AS (
     SELECT *,
-        trim(unnest(string_split(regexp_replace(replace(body, '. ', chr(31)), ', (\d+ )', chr(31) || '\1', 'g'), chr(31)))) AS item
-    FROM bodies
+        trim(unnest(CASE WHEN regexp_matches(first_sentence, '^\d+ ')
+            THEN string_split(regexp_replace(first_sentence, ', (\d+ )', chr(31) || '\1', 'g'), chr(31))
+            ELSE [first_sentence] END)) AS item
+    FROM firsts
 )
 SELECT
     run_id,

@@ -3,17 +3,28 @@
 //! that does it inside a query.
 //!
 //! The message is `0/<N> nodes are available:` followed by sentences, each ended by `.`
-//! (kube-scheduler's `FitError.Error()`): an optional PreFilter message, the per-node reasons
-//! as `<count> <reason>` joined by `, ` and sorted as strings, then the PostFilter messages
-//! (`preemption: 0/<N> nodes are available: ...`). Its wording moved between versions, so the
-//! parse is lenient and never fails:
+//! (kube-scheduler's `FitError.Error()`), in this order:
+//! 1. either the PreFilter message (a plugin refused the pod before looking at any node, e.g.
+//!    `pod has unbound immediate PersistentVolumeClaims`; the scheduler then leaves the
+//!    histogram out, since every node got that same status), or the per-node histogram,
+//!    `<count> <reason>` items joined by `, ` and sorted as strings;
+//! 2. then the PostFilter messages joined by `, `: what the scheduler tried after filtering
+//!    (DRA's `no new claims to deallocate` or `still not schedulable`, then
+//!    `preemption: 0/<N> nodes are available: ...`).
+//!
+//! Only the first sentence says why the pod does not fit, so only it gives [`SchedulingFailure::reasons`]
+//! (one meaning everywhere: the report's Observed text, its cause checks and the SQL function
+//! read the same list). PostFilter sentences are kept apart in
+//! [`SchedulingFailure::post_filter`] and [`SchedulingFailure::preemption`]. Its wording moved
+//! between versions, so the parse is lenient and never fails:
 //! - taints: `node(s) had taint {k: v}, that the pod didn't tolerate` (≤1.22),
 //!   `node(s) had untolerated taint {k: v}` (1.23+), `node(s) had untolerated taint(s)` (newer);
 //!   a `, ` inside a reason is kept, because an item starts only where `, ` is followed by a count;
-//! - sentences without a count (PreFilter or DRA messages such as `resource claim ns/c is in the
-//!   process of being allocated`, `still not schedulable`) become reasons with no node count;
-//! - the PostFilter part may follow `. `, `, ` (DRA's `no new claims to deallocate, preemption:`)
-//!   and end in `.` or `..`; everything from `preemption: ` on is not a node reason;
+//! - a first sentence that does not start with a count (a PreFilter message, or a message
+//!   without the `nodes are available` part such as `no nodes available to schedule pods`) is one
+//!   reason with no node count: it refused the pod on every node;
+//! - the PostFilter part may follow `. ` or `, ` (DRA's `no new claims to deallocate, preemption:`)
+//!   and end in `.` or `..`;
 //! - Events cut messages at 1024 bytes, ending them in ` ...`: the marker is dropped and the last
 //!   item is kept as cut.
 //!
@@ -35,8 +46,8 @@ const AVAILABLE_MARKER: &str = "nodes are available: ";
 const PREEMPTION_MARKER: &str = "preemption: ";
 const TRUNCATION_MARKER: &str = " ...";
 
-/// One reason and on how many nodes the scheduler found it; `nodes` is `None` for a sentence
-/// that carries no count (a PreFilter or PostFilter message).
+/// One reason and on how many nodes the scheduler found it; `nodes` is `None` for the
+/// PreFilter message, which carries no count because it refused the pod on every node.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodeReason {
     pub reason: String,
@@ -48,15 +59,20 @@ pub struct NodeReason {
 pub struct SchedulingFailure {
     /// `N` of `0/N nodes are available`.
     pub total_nodes: Option<i64>,
+    /// Why the pod does not fit: the per-node reasons with their counts, or the PreFilter
+    /// message alone (without a count).
     pub reasons: Vec<NodeReason>,
+    /// PostFilter messages other than preemption's (`no new claims to deallocate`), as
+    /// written: what the scheduler tried after filtering, not why the pod does not fit.
+    pub post_filter: Vec<String>,
     /// The text after `preemption: `, as written.
     pub preemption: Option<String>,
     /// The message ended in the Event truncation marker ` ...`.
     pub truncated: bool,
 }
 
-/// Splits a FailedScheduling message. Never fails: text it does not recognise becomes a reason
-/// without a node count.
+/// Splits a FailedScheduling message. Never fails: a first sentence it does not recognise
+/// becomes a reason without a node count.
 pub fn parse(message: &str) -> SchedulingFailure {
     let truncated = message.ends_with(TRUNCATION_MARKER);
     let message = message.strip_suffix(TRUNCATION_MARKER).unwrap_or(message);
@@ -64,13 +80,32 @@ pub fn parse(message: &str) -> SchedulingFailure {
         Some((head, rest)) => (head, Some(rest.to_string())),
         None => (message, None),
     };
-    let (total_nodes, body) = match head.find(AVAILABLE_MARKER) {
-        Some(at) => (total_before(&head[..at]), &head[at + AVAILABLE_MARKER.len()..]),
+    let (total_nodes, body) = match head.split_once(AVAILABLE_MARKER) {
+        Some((before, after)) => (total_before(before), after),
         None => (None, head),
     };
     let body = body.trim_end_matches([' ', ',', '.']);
-    let reasons = split_items(body).into_iter().map(parse_item).collect();
-    SchedulingFailure { total_nodes, reasons, preemption, truncated }
+    let (first, rest) = match body.split_once(". ") {
+        Some((first, rest)) => (first, Some(rest)),
+        None => (body, None),
+    };
+    let first = first.trim();
+    let reasons = if starts_with_count(first) {
+        split_items(first).into_iter().map(parse_item).collect()
+    } else if first.is_empty() {
+        Vec::new()
+    } else {
+        vec![NodeReason { reason: first.to_string(), nodes: None }]
+    };
+    let post_filter = rest
+        .into_iter()
+        .flat_map(|rest| rest.split(". "))
+        .flat_map(|sentence| sentence.split(", "))
+        .map(|item| item.trim().trim_end_matches('.').trim())
+        .filter(|item| !item.is_empty())
+        .map(str::to_string)
+        .collect();
+    SchedulingFailure { total_nodes, reasons, post_filter, preemption, truncated }
 }
 
 /// `7` from `0/7 ` (the text just before `nodes are available`).
@@ -79,27 +114,21 @@ fn total_before(prefix: &str) -> Option<i64> {
     digits.parse().ok()
 }
 
-/// Splits at every `. ` and at every `, ` followed by `<digits> `.
-fn split_items(body: &str) -> Vec<&str> {
-    let bytes = body.as_bytes();
+/// Splits the histogram at every `, ` followed by `<digits> `.
+fn split_items(histogram: &str) -> Vec<&str> {
     let mut items = Vec::new();
     let mut start = 0;
-    let mut i = 0;
-    while i + 1 < bytes.len() {
-        let separator = match (bytes[i], bytes[i + 1]) {
-            (b'.', b' ') => true,
-            (b',', b' ') => starts_with_count(&body[i + 2..]),
-            _ => false,
-        };
-        if separator {
-            items.push(&body[start..i]);
-            start = i + 2;
-            i += 2;
-        } else {
-            i += 1;
+    let mut search = 0;
+    while let Some(found) = histogram.get(search..).and_then(|rest| rest.find(", ")) {
+        let at = search + found;
+        let next = at + 2;
+        if histogram.get(next..).is_some_and(starts_with_count) {
+            items.extend(histogram.get(start..at));
+            start = next;
         }
+        search = next;
     }
-    items.push(&body[start..]);
+    items.extend(histogram.get(start..));
     items.into_iter().map(str::trim).filter(|item| !item.is_empty()).collect()
 }
 
@@ -273,8 +302,8 @@ mod tests {
         );
     }
 
-    // v1.34+ with DRA (kubernetes/kubernetes#137617): a PreFilter sentence without counts and a
-    // PostFilter joined by ", preemption:".
+    // v1.34+ with DRA (kubernetes/kubernetes#137617): a PreFilter sentence (no histogram follows
+    // it) and DRA's PostFilter sentence joined to preemption's by ", ".
     #[test]
     fn dra_prefilter_sentence_and_comma_before_preemption() {
         let message = "0/2 nodes are available: resource claim default/single-gpu is in the process of being allocated. \
@@ -284,27 +313,46 @@ mod tests {
         assert_eq!(parsed.total_nodes, Some(2));
         assert_eq!(
             pairs(message),
-            owned(&[
-                ("resource claim default/single-gpu is in the process of being allocated", None),
-                ("no new claims to deallocate", None),
-            ])
+            owned(&[("resource claim default/single-gpu is in the process of being allocated", None)])
+        );
+        assert_eq!(parsed.post_filter, ["no new claims to deallocate"]);
+        assert_eq!(
+            parsed.preemption.as_deref(),
+            Some("0/2 nodes are available: 2 Preemption is not helpful for scheduling.")
         );
     }
 
     // DRA filter reason with counts, then DRA's PostFilter sentence (format strings of
-    // pkg/scheduler/framework/plugins/dynamicresources).
+    // pkg/scheduler/framework/plugins/dynamicresources): the PostFilter sentence is not a reason.
     #[test]
     fn dra_filter_reason_with_count() {
         let message = "0/7 nodes are available: 1 node(s) had untolerated taint(s), 6 cannot allocate all claims. \
                        still not schedulable, preemption: 0/7 nodes are available: 7 Preemption is not helpful for scheduling.";
         assert_eq!(
             pairs(message),
+            owned(&[("node(s) had untolerated taint(s)", Some(1)), ("cannot allocate all claims", Some(6))])
+        );
+        assert_eq!(parse(message).post_filter, ["still not schedulable"]);
+    }
+
+    // The lesson-1 recording (v1.36.1 with DRA on): the pod asks for no claim, so DRA's
+    // PostFilter says `no new claims to deallocate` after the histogram. It is not a reason, so a
+    // cause check can never be shown it as one and then fail to match it.
+    #[test]
+    fn v1_36_dra_post_filter_after_the_histogram_is_not_a_reason() {
+        let message = "0/7 nodes are available: 1 node(s) had untolerated taint(s), 6 node(s) didn't match Pod's node \
+                       affinity/selector. no new claims to deallocate, preemption: 0/7 nodes are available: 7 Preemption \
+                       is not helpful for scheduling.";
+        let parsed = parse(message);
+        assert_eq!(
+            pairs(message),
             owned(&[
                 ("node(s) had untolerated taint(s)", Some(1)),
-                ("cannot allocate all claims", Some(6)),
-                ("still not schedulable", None),
+                ("node(s) didn't match Pod's node affinity/selector", Some(6))
             ])
         );
+        assert_eq!(parsed.post_filter, ["no new claims to deallocate"]);
+        assert!(parsed.preemption.unwrap().ends_with("7 Preemption is not helpful for scheduling."));
     }
 
     // hwameistor/hwameistor#1742: a third-party filter reason among the built-in ones.

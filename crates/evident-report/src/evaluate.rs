@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::cause;
+use crate::cause::Attribution;
 use crate::observation::{ObservedPod, RunObservations};
 use crate::scenario::{Expectation, phase_rank};
 
@@ -71,25 +71,31 @@ fn pending_with_cause(observations: &RunObservations, namespace: &str, name: &st
     let Some((message, source)) = scheduling_message(observations, pod) else {
         return Outcome { passed: false, decided: false, observed: "Pending, no FailedScheduling recorded".into() };
     };
-    let failure = cause::parse(&message);
-    match cause::reason_matching(&failure, cause) {
-        Some(reason) => Outcome {
+    let attribution = Attribution::new(&message, &pod.object, &observations.nodes);
+    if !attribution.attributable() {
+        let observed = format!("Pending - {message}{source} (undecidable: {})", attribution.explanation());
+        return Outcome { passed: false, decided: false, observed };
+    }
+    if let Some(reason) = attribution.cause_matching(cause) {
+        return Outcome {
             passed: true,
             decided: true,
-            observed: format!("Pending - {}{source}", cause::summary(&failure, reason)),
-        },
-        None => {
-            let observed = match cause::dominant(&failure) {
-                Some(reason) => format!("Pending - {}{source}", cause::summary(&failure, reason)),
-                None => format!("Pending - {message}{source}"),
-            };
-            Outcome { passed: false, decided: true, observed }
-        }
+            observed: format!("Pending - {}{source}", attribution.summary(reason)),
+        };
     }
+    let mut observed = match attribution.cause() {
+        Some(reason) => format!("Pending - {}{source}", attribution.summary(reason)),
+        None => format!("Pending - {message}{source} ({})", attribution.explanation()),
+    };
+    if attribution.reason_containing(cause).is_some() {
+        observed
+            .push_str(&format!("; {cause:?} is in the message but is not the cause: {}", attribution.explanation()));
+    }
+    Outcome { passed: false, decided: true, observed }
 }
 
 /// The newest scheduling failure text of a pod and a note on where it came from.
-fn scheduling_message(observations: &RunObservations, pod: &ObservedPod) -> Option<(String, &'static str)> {
+pub(crate) fn scheduling_message(observations: &RunObservations, pod: &ObservedPod) -> Option<(String, &'static str)> {
     if let Some(message) = observations.failed_scheduling(pod).and_then(|event| event.message.clone()) {
         return Some((message, ""));
     }
@@ -106,8 +112,11 @@ fn describe_not_running(observations: &RunObservations, pod: &ObservedPod) -> (b
         && pod.node_name.is_none()
         && let Some((message, source)) = scheduling_message(observations, pod)
     {
-        let failure = cause::parse(&message);
-        let summary = cause::dominant(&failure).map(|reason| cause::summary(&failure, reason)).unwrap_or(message);
+        let attribution = Attribution::new(&message, &pod.object, &observations.nodes);
+        let summary = match attribution.cause() {
+            Some(reason) => attribution.summary(reason),
+            None => format!("{message} ({})", attribution.explanation()),
+        };
         return (true, format!("Pending - {summary}{source}"));
     }
     let decided = !matches!(phase, "Pending" | "Unknown");
@@ -142,13 +151,16 @@ fn phase_counts(
     phases.dedup();
     let shown: Vec<String> =
         phases.iter().map(|phase| format!("{} {phase}", observed.get(phase).copied().unwrap_or(0))).collect();
-    let mut text = shown.join(", ");
     if pods.is_empty() {
-        text = format!("no pods of {namespace}/{workload} in the recording");
-    } else if let Some(note) = gpus_held_elsewhere(observations, namespace, workload, &pods) {
+        // `{Running: 0}` holds for any name: a workload the recording never saw decides nothing.
+        let observed = format!("undecidable: no pod of workload {namespace}/{workload} in the recording at its end");
+        return Outcome { passed: false, decided: false, observed };
+    }
+    let mut text = shown.join(", ");
+    if let Some(note) = gpus_held_elsewhere(observations, namespace, workload, &pods) {
         text.push_str(&format!(" ({note})"));
     }
-    let replicas: u64 = expected.values().sum();
+    let replicas: u64 = expected.values().fold(0, |sum, n| sum.saturating_add(*n));
     let all_refusals_seen = pods
         .iter()
         .filter(|pod| pod.phase.as_deref() == Some("Pending") && pod.node_name.is_none())
@@ -166,13 +178,13 @@ fn gpus_held_elsewhere(
     pods: &[&ObservedPod],
 ) -> Option<String> {
     pods.iter().find(|pod| pod.phase.as_deref() == Some("Pending"))?;
-    let fleet: i64 = observations.nodes.iter().filter_map(|node| node.gpu_allocatable).sum();
+    let fleet = saturating_sum(observations.nodes.iter().filter_map(|node| node.gpu_allocatable));
     let holding = |pod: &&ObservedPod| {
         pod.node_name.is_some()
             && matches!(pod.phase.as_deref(), Some("Running" | "Pending"))
             && pod.gpu_request.unwrap_or(0) > 0
     };
-    let allocated: i64 = observations.pods.iter().filter(holding).filter_map(|pod| pod.gpu_request).sum();
+    let allocated = saturating_sum(observations.pods.iter().filter(holding).filter_map(|pod| pod.gpu_request));
     if fleet == 0 || allocated < fleet {
         return None;
     }
@@ -182,7 +194,7 @@ fn gpus_held_elsewhere(
         .filter(holding)
         .filter(|pod| !(pod.namespace == namespace && pod.workload.as_deref() == Some(workload)))
         .collect();
-    let held: i64 = others.iter().filter_map(|pod| pod.gpu_request).sum();
+    let held = saturating_sum(others.iter().filter_map(|pod| pod.gpu_request));
     if held == 0 {
         return None;
     }
@@ -192,6 +204,11 @@ fn gpus_held_elsewhere(
     } else {
         format!("{held} of the {fleet} GPUs are held by {}", names.join(", "))
     })
+}
+
+/// GPU counts from the recording, summed without wrapping (a damaged row may hold anything).
+pub(crate) fn saturating_sum(values: impl Iterator<Item = i64>) -> i64 {
+    values.fold(0, |sum, value| sum.saturating_add(value))
 }
 
 fn ordinal(n: i64) -> String {
@@ -208,20 +225,30 @@ fn ordinal(n: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::observation::{ObservedEvent, ObservedNode};
+    use crate::observation::{NodeTaint, ObservedEvent, ObservedNode};
     use evident_core::run_manifest::RunManifest;
     use serde_json::json;
 
-    const GPU_MESSAGE: &str = "0/7 nodes are available: 1 node(s) had untolerated taint {node-role.kubernetes.io/control-plane: }, 6 Insufficient nvidia.com/gpu. preemption: 0/7 nodes are available: 7 Preemption is not helpful for scheduling.";
+    const GPU_MESSAGE: &str = "0/3 nodes are available: 1 node(s) had untolerated taint {node-role.kubernetes.io/control-plane: }, 2 Insufficient nvidia.com/gpu. preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling.";
 
     fn node(name: &str, pool: Option<&str>, gpus: Option<i64>) -> ObservedNode {
+        let taint_list = match pool {
+            None => vec![NodeTaint {
+                key: "node-role.kubernetes.io/control-plane".into(),
+                value: String::new(),
+                effect: "NoSchedule".into(),
+            }],
+            Some(_) => vec![],
+        };
         ObservedNode {
             name: name.into(),
             pool: pool.map(Into::into),
             gpu_allocatable: gpus,
-            taints: None,
             kubelet_version: Some("kwok-v0.7.0".into()),
             kwok_managed: true,
+            labels: pool.map(|pool| [("pool".to_string(), pool.to_string())].into_iter().collect()).unwrap_or_default(),
+            taint_list,
+            ..ObservedNode::default()
         }
     }
 
@@ -278,7 +305,7 @@ mod tests {
             node_stamps: vec![],
             fleet: vec![],
             namespace_totals: vec![],
-            pending_reasons: vec![],
+            run_dir: "r".into(),
             stamping: vec![],
             gpu_allocation: vec![],
             metric_samples: 0,
@@ -316,7 +343,7 @@ mod tests {
         assert!(!pending.passed && pending.decided);
         assert_eq!(
             pending.observed,
-            "Pending - 0/7 nodes available: ... 6 Insufficient nvidia.com/gpu (1 node untolerated taint)"
+            "Pending - 0/3 nodes available: ... 2 Insufficient nvidia.com/gpu (1 node untolerated taint)"
         );
         let missing = evaluate(&running("ghost", "a100"), &observations);
         assert!(!missing.passed && !missing.decided);
@@ -329,7 +356,11 @@ mod tests {
         assert!(pass.passed, "{pass:?}");
         let wrong = evaluate(&pending("big", "didn't match Pod's node affinity/selector"), &observations);
         assert!(!wrong.passed && wrong.decided);
-        assert!(wrong.observed.contains("6 Insufficient nvidia.com/gpu"), "{}", wrong.observed);
+        assert!(wrong.observed.contains("2 Insufficient nvidia.com/gpu"), "{}", wrong.observed);
+        // The control-plane taint is a reason, on a node the pod could use, but not the cause.
+        let taint = evaluate(&pending("big", "untolerated taint"), &observations);
+        assert!(!taint.passed && taint.decided, "{taint:?}");
+        assert!(taint.observed.contains("is in the message but is not the cause"), "{}", taint.observed);
         // Text of the preemption sentence is not a reason.
         assert!(!evaluate(&pending("big", "Preemption is not helpful"), &observations).passed);
         let running = evaluate(&pending("small", "Insufficient nvidia.com/gpu"), &observations);
@@ -361,6 +392,25 @@ mod tests {
         let off = evaluate(&counts(3, 0, 0), &observations);
         assert!(!off.passed);
         assert!(!evaluate(&counts(1, 3, 1), &observations).passed, "Pending off by two");
+    }
+
+    #[test]
+    fn phase_counts_of_a_workload_never_recorded_is_undecidable_not_passed() {
+        let mut ghost = counts(0, 0, 0);
+        let Expectation::PhaseCounts { workload, .. } = &mut ghost else { unreachable!() };
+        *workload = "ghost".into();
+        let outcome = evaluate(&ghost, &observations());
+        assert!(!outcome.passed && !outcome.decided, "{outcome:?}");
+        assert!(outcome.observed.starts_with("undecidable: no pod of workload gpu-demo/ghost"), "{}", outcome.observed);
+    }
+
+    #[test]
+    fn a_message_about_other_nodes_than_recorded_is_undecidable() {
+        let mut observations = observations();
+        observations.nodes.push(node("late", Some("a100"), Some(8)));
+        let outcome = evaluate(&pending("big", "Insufficient nvidia.com/gpu"), &observations);
+        assert!(!outcome.passed && !outcome.decided, "{outcome:?}");
+        assert!(outcome.observed.contains("the message counts 3 nodes, the recording holds 4"), "{}", outcome.observed);
     }
 
     #[test]

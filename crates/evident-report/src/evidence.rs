@@ -8,12 +8,20 @@
 //! | `gpu-allocatable.txt` | `kubectl get nodes -o custom-columns=NAME:.metadata.name,GPU:.status.allocatable.nvidia\.com/gpu` |
 //! | `pods-<namespace>.txt` | `kubectl get pods -n <namespace> -o wide` |
 //! | `pending-pods.txt` | `kubectl get pods -A --field-selector=status.phase=Pending` |
-//! | `describe-pod-<pod>.txt` | `kubectl describe pod -n <namespace> <pod>`, for each Pending pod |
+//! | `describe-pod-<namespace>_<pod>.txt` | `kubectl describe pod -n <namespace> <pod>`, for each Pending pod |
 //!
 //! Ages are measured to the end of the recording. Files are written whole (temporary file,
 //! then rename), so a crash leaves either the old file or the new one.
+//!
+//! Names come from the recording, which may hold anything: a describe file's name keeps a
+//! namespace and pod name only when they are what the API server accepts (lowercase letters,
+//! digits, `-`, `.`); any other name gets its other characters replaced and a hash of the
+//! original appended ([`describe_file_name`]), so no name leaves the run directory and two
+//! pods never share a file.
 
 use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
 
 use evident_core::gpu::GPU_RESOURCE;
 use serde_json::Value;
@@ -66,14 +74,59 @@ pub fn evidence_files(observations: &RunObservations, namespaces: &[String]) -> 
         name: "pending-pods.txt".into(),
         text: header("kubectl get pods -A --field-selector=status.phase=Pending") + &pending_pods(observations),
     });
-    for pod in observations.pods.iter().filter(|pod| namespaces.contains(&pod.namespace) && is_pending(pod)) {
+    for pod in described_pods(observations, namespaces) {
         files.push(EvidenceFile {
-            name: format!("describe-pod-{}.txt", pod.name),
+            name: describe_file_name(&pod.namespace, &pod.name),
             text: header(&format!("kubectl describe pod -n {} {}", pod.namespace, pod.name))
                 + &describe_pod(observations, pod),
         });
     }
     files
+}
+
+/// The names of the files [`evidence_files`] writes, in the same order.
+pub fn file_names(observations: &RunObservations, namespaces: &[String]) -> Vec<String> {
+    let mut names = vec!["gpu-allocatable.txt".to_string()];
+    names.extend(namespaces.iter().map(|namespace| format!("pods-{namespace}.txt")));
+    names.push("pending-pods.txt".to_string());
+    names.extend(described_pods(observations, namespaces).map(|pod| describe_file_name(&pod.namespace, &pod.name)));
+    names
+}
+
+/// The pods that get a describe file: the Pending pods of `namespaces`.
+fn described_pods<'a>(
+    observations: &'a RunObservations,
+    namespaces: &'a [String],
+) -> impl Iterator<Item = &'a ObservedPod> + 'a {
+    observations.pods.iter().filter(move |pod| namespaces.contains(&pod.namespace) && is_pending(pod))
+}
+
+/// Longest file name most file systems take (bytes).
+const MAX_FILE_NAME: usize = 255;
+
+/// `describe-pod-<namespace>_<pod>.txt`. `_` cannot occur in a namespace or pod name, so the
+/// name is unambiguous. A name from the recording the API server would not have accepted
+/// (other characters, empty, or too long for a file name) has its other characters replaced
+/// by `-`, is shortened, and ends in `-<12 hex digits of SHA-256 of namespace/pod>`.
+pub fn describe_file_name(namespace: &str, pod: &str) -> String {
+    let valid = |name: &str| {
+        !name.is_empty()
+            && name.bytes().all(|byte| byte.is_ascii_lowercase() || byte.is_ascii_digit() || b"-.".contains(&byte))
+    };
+    let plain = format!("describe-pod-{namespace}_{pod}.txt");
+    if valid(namespace) && valid(pod) && plain.len() <= MAX_FILE_NAME {
+        return plain;
+    }
+    let clean = |name: &str| -> String {
+        name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '.' { c.to_ascii_lowercase() } else { '-' }).collect()
+    };
+    let digest = Sha256::digest(format!("{namespace}/{pod}").as_bytes());
+    let hash: String = digest.iter().take(6).map(|byte| format!("{byte:02x}")).collect();
+    // Room for the prefix, `_`, `-<hash>`, `.txt`: 13 + 1 + 13 + 4 bytes.
+    let room = MAX_FILE_NAME - 31;
+    let mut stem = format!("{}_{}", clean(namespace), clean(pod));
+    stem.truncate(room);
+    format!("describe-pod-{stem}-{hash}.txt")
 }
 
 /// Writes the files into `dir`, each atomically.
@@ -169,7 +222,11 @@ fn describe_pod(observations: &RunObservations, pod: &ObservedPod) -> String {
 /// one per line.
 fn describe_fields(out: &mut String, pod: &ObservedPod) {
     let object = &pod.object;
-    let mut field = |name: &str, value: &str| out.push_str(&format!("{:<18}{value}\n", format!("{name}:")));
+    // A value continuing the previous field (a second label) is indented to the values' column.
+    let mut field = |name: &str, value: &str| {
+        let name = if name.is_empty() { String::new() } else { format!("{name}:") };
+        out.push_str(&format!("{name:<18}{value}\n"));
+    };
     field("Name", &pod.name);
     field("Namespace", &pod.namespace);
     field("Priority", &object.pointer("/spec/priority").and_then(Value::as_i64).unwrap_or(0).to_string());
@@ -188,6 +245,16 @@ fn describe_fields(out: &mut String, pod: &ObservedPod) {
     field("Status", pod.phase.as_deref().unwrap_or("Unknown"));
     field("IP", text_at(object, "/status/podIP").unwrap_or(""));
     field("IPs", if text_at(object, "/status/podIP").is_some() { "" } else { "<none>" });
+    if let Some(controller) = controlled_by(object) {
+        field("Controlled By", &controller);
+    }
+}
+
+/// `Kind/name` of the controlling owner reference, as kubectl's `Controlled By:`.
+fn controlled_by(object: &Value) -> Option<String> {
+    let owners = object.pointer("/metadata/ownerReferences")?.as_array()?;
+    let controller = owners.iter().find(|owner| owner.get("controller").and_then(Value::as_bool) == Some(true))?;
+    Some(format!("{}/{}", text_at(controller, "/kind")?, text_at(controller, "/name")?))
 }
 
 /// One container: image, ports, limits and requests, environment, mounts.
@@ -365,7 +432,7 @@ fn status(pod: &ObservedPod) -> String {
 
 fn age(observations: &RunObservations, since_ns: Option<i64>) -> String {
     match since_ns {
-        Some(since) => human_duration((observations.recording_end_ns() - since) / 1_000_000_000),
+        Some(since) => human_duration(observations.recording_end_ns().saturating_sub(since) / 1_000_000_000),
         None => "<unknown>".into(),
     }
 }
@@ -456,7 +523,8 @@ fn padded_table(rows: &[Vec<String>], padding: usize) -> String {
             if column + 1 == row.len() {
                 line.push_str(cell);
             } else {
-                line.push_str(&format!("{cell:<width$}", width = widths[column] + padding));
+                let width = widths.get(column).copied().unwrap_or(0) + padding;
+                line.push_str(&format!("{cell:<width$}"));
             }
         }
         out.push_str(line.trim_end());

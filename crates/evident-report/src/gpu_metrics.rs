@@ -45,7 +45,7 @@ pub fn build(observations: &RunObservations) -> GpuMetricsSection {
                 "{}: {} of {} scrape(s) failed and recorded nothing (last problem: {}).",
                 endpoint.url,
                 endpoint.failures,
-                endpoint.failures + endpoint.scrapes,
+                endpoint.failures.saturating_add(endpoint.scrapes),
                 endpoint.last_problem
             ));
         }
@@ -61,7 +61,7 @@ pub fn build(observations: &RunObservations) -> GpuMetricsSection {
 
 fn scraped_sentence(observations: &RunObservations) -> String {
     let metrics = &observations.manifest.metrics;
-    let scrapes: u64 = metrics.endpoints.iter().map(|endpoint| endpoint.scrapes).sum();
+    let scrapes = metrics.endpoints.iter().fold(0_u64, |sum, endpoint| sum.saturating_add(endpoint.scrapes));
     let urls: Vec<&str> = metrics.endpoints.iter().map(|endpoint| endpoint.url.as_str()).collect();
     let mut sentence = format!("{} metric sample(s) recorded", observations.metric_samples);
     if !urls.is_empty() {
@@ -121,7 +121,7 @@ fn utilisation(observations: &RunObservations) -> StepSeries {
     let end_ns = observations
         .recording_end_ns()
         .max(observations.gpu_util.iter().map(|point| point.scraped_ns).max().unwrap_or(0));
-    let secs = |ns: i64| ((ns - observations.started_ns) as f64 / 1e9).max(0.0);
+    let secs = |ns: i64| (ns.saturating_sub(observations.started_ns) as f64 / 1e9).max(0.0);
     let mut lines: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
     for point in observations.gpu_util.iter().filter(|point| point.util.is_finite()) {
         lines.entry(point.node.clone()).or_default().push((secs(point.scraped_ns), point.util));
@@ -156,9 +156,8 @@ mod tests {
             name: name.into(),
             pool: None,
             gpu_allocatable: Some(2),
-            taints: None,
-            kubelet_version: None,
             kwok_managed,
+            ..ObservedNode::default()
         }
     }
 

@@ -10,8 +10,8 @@
 use std::fmt::{self, Write as _};
 
 use crate::junit::escape;
-use crate::markdown::{figure, pod_of};
-use crate::model::Report;
+use crate::markdown::{figure, fleet_sentences, pod_of};
+use crate::model::{NOT_WRITTEN, Report};
 use crate::plot;
 
 /// Ids of the plots, for tests and for links.
@@ -99,7 +99,8 @@ fn environment(report: &Report, out: &mut String) -> fmt::Result {
     Ok(())
 }
 
-/// `Simulated fleet`: the GPU nodes and the total.
+/// `Simulated fleet`: the scenario's GPU nodes (with a Taints column when one is tainted),
+/// the total, the GPU-less nodes, then what else the cluster held.
 fn fleet(report: &Report, out: &mut String) -> fmt::Result {
     let fleet = &report.fleet;
     out.push_str("<h2>Simulated fleet</h2>\n");
@@ -109,25 +110,33 @@ fn fleet(report: &Report, out: &mut String) -> fmt::Result {
         fleet.gpu_nodes.len(),
         fleet.total_gpus
     )?;
-    out.push_str("<table id=\"fleet\"><tr><th>Node</th><th>Pool</th><th>GPUs</th></tr>\n");
-    for (node, pool, gpus) in &fleet.gpu_nodes {
-        writeln!(out, "<tr><td>{}</td><td>{}</td><td>{gpus}</td></tr>", escape(node), escape(pool))?;
+    let tainted = fleet.gpu_nodes.iter().any(|node| !node.taints.is_empty());
+    out.push_str("<table id=\"fleet\"><tr><th>Node</th><th>Pool</th><th>GPUs</th>");
+    out.push_str(if tainted { "<th>Taints</th></tr>\n" } else { "</tr>\n" });
+    for node in &fleet.gpu_nodes {
+        write!(out, "<tr><td>{}</td><td>{}</td><td>{}</td>", escape(&node.name), escape(&node.pool), node.gpus)?;
+        if tainted {
+            write!(out, "<td>{}</td>", escape(if node.taints.is_empty() { "-" } else { &node.taints }))?;
+        }
+        out.push_str("</tr>\n");
     }
     out.push_str("</table>\n");
-    let mut total = format!("Total: {} GPUs.", fleet.total_gpus);
-    if !fleet.gpu_less.is_empty() {
-        write!(total, " The other node(s) ({}) advertise no GPUs.", fleet.gpu_less.join(", "))?;
-    }
-    writeln!(out, "<p>{}</p>", escape(&total))
+    writeln!(out, "<p>{}</p>", escape(&fleet_sentences(report)))
 }
 
 /// `Scenario results`: one row per scenario, then the namespace totals and the Pending causes.
 fn results(report: &Report, out: &mut String) -> fmt::Result {
     out.push_str("<h2>Scenario results</h2>\n<table id=\"results\"><tr><th>#</th><th>Scenario</th><th>Expected</th><th>Observed</th><th>Evidence file</th><th>Result</th></tr>\n");
     for row in &report.rows {
-        let evidence: Vec<String> =
-            row.evidence.iter().map(|file| format!("<a href=\"{0}\">{0}</a>", escape(file))).collect();
-        let (class, text) = if row.passed() { ("pass", "PASS") } else { ("fail", "FAIL") };
+        let evidence: Vec<String> = row
+            .evidence
+            .iter()
+            .map(|file| match file.strip_suffix(NOT_WRITTEN) {
+                Some(_) => escape(file),
+                None => format!("<a href=\"{0}\">{0}</a>", escape(file)),
+            })
+            .collect();
+        let (class, text) = (if row.passed() { "pass" } else { "fail" }, row.verdict());
         writeln!(
             out,
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"{class}\">{text}</td></tr>",

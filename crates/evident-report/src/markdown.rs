@@ -67,7 +67,8 @@ fn environment(report: &Report, out: &mut String) -> fmt::Result {
     writeln!(out)
 }
 
-/// `## Simulated fleet`: the GPU nodes and the total.
+/// `## Simulated fleet`: the scenario's GPU nodes (with a Taints column when one is tainted),
+/// the total, the GPU-less nodes, then what else the cluster held.
 fn fleet(report: &Report, out: &mut String) -> fmt::Result {
     let fleet = &report.fleet;
     writeln!(out, "## Simulated fleet\n")?;
@@ -77,22 +78,62 @@ fn fleet(report: &Report, out: &mut String) -> fmt::Result {
         fleet.gpu_nodes.len(),
         fleet.total_gpus
     )?;
-    writeln!(out, "| Node | Pool | GPUs |")?;
-    writeln!(out, "|---|---|---|")?;
-    for (node, pool, gpus) in &fleet.gpu_nodes {
-        writeln!(out, "| {} | {} | {gpus} |", cell(node), cell(pool))?;
+    let tainted = fleet.gpu_nodes.iter().any(|node| !node.taints.is_empty());
+    if tainted {
+        writeln!(out, "| Node | Pool | GPUs | Taints |")?;
+        writeln!(out, "|---|---|---|---|")?;
+    } else {
+        writeln!(out, "| Node | Pool | GPUs |")?;
+        writeln!(out, "|---|---|---|")?;
+    }
+    for node in &fleet.gpu_nodes {
+        write!(out, "| {} | {} | {} |", cell(&node.name), cell(&node.pool), node.gpus)?;
+        if tainted {
+            write!(out, " {} |", cell(if node.taints.is_empty() { "-" } else { &node.taints }))?;
+        }
+        writeln!(out)?;
     }
     writeln!(out)?;
-    write!(out, "Total: {} GPUs.", fleet.total_gpus)?;
+    writeln!(out, "{}\n", fleet_sentences(report))
+}
+
+/// The sentences under the fleet table, shared with the HTML page: the total, the GPU-less
+/// nodes (with their taints), the nodes outside the scenario's fleet, fleet nodes not recorded.
+pub fn fleet_sentences(report: &Report) -> String {
+    let fleet = &report.fleet;
+    let mut text = format!("Total: {} GPUs.", fleet.total_gpus);
     if !fleet.gpu_less.is_empty() {
-        write!(
-            out,
-            " The {} other node(s) ({}) advertise no GPUs.",
+        let names: Vec<&str> = fleet.gpu_less.iter().map(|node| node.name.as_str()).collect();
+        let tainted: Vec<String> = fleet
+            .gpu_less
+            .iter()
+            .filter(|node| !node.taints.is_empty())
+            .map(|node| format!("{} is tainted {}", node.name, node.taints))
+            .collect();
+        text.push_str(&format!(
+            " The {} other node(s) ({}) advertise no GPUs",
             number(fleet.gpu_less.len()),
-            fleet.gpu_less.join(", ")
-        )?;
+            names.join(", ")
+        ));
+        if !tainted.is_empty() {
+            text.push_str(&format!("; {}", tainted.join("; ")));
+        }
+        text.push('.');
     }
-    writeln!(out, "\n")
+    if !fleet.outside.is_empty() {
+        text.push_str(&format!(
+            " The cluster also held {} node(s) outside this scenario's fleet ({}; {} GPUs), which the scheduler counts too: \
+             its messages say 0/{} nodes.",
+            fleet.outside.len(),
+            fleet.outside.join(", "),
+            fleet.outside_gpus,
+            fleet.cluster_nodes
+        ));
+    }
+    if !fleet.missing.is_empty() {
+        text.push_str(&format!(" Fleet node(s) not in the recording at its end: {}.", fleet.missing.join(", ")));
+    }
+    text
 }
 
 /// `## Scenario results`: one row per scenario, then the namespace totals and the Pending
@@ -110,7 +151,7 @@ fn results(report: &Report, out: &mut String) -> fmt::Result {
             cell(&row.expected),
             cell(&row.observed),
             cell(&row.evidence.join(", ")),
-            if row.passed() { "PASS" } else { "FAIL" }
+            row.verdict()
         )?;
     }
     writeln!(out)?;

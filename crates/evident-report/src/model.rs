@@ -5,9 +5,11 @@ use std::collections::BTreeMap;
 
 use evident_core::time::format_ns;
 
-use crate::evaluate::{Outcome, evaluate};
+use crate::cause::Attribution;
+use crate::evaluate::{Outcome, evaluate, saturating_sum, scheduling_message};
+use crate::evidence;
 use crate::gpu_metrics::{self, GpuMetricsSection};
-use crate::observation::{NamespaceTotal, PendingReason, RunObservations};
+use crate::observation::{NamespaceTotal, ObservedNode, RunObservations};
 use crate::scenario::{Expectation, Scenario};
 use crate::timeline::{self, StampSpan, StepSeries};
 
@@ -39,14 +41,36 @@ pub struct Report {
     pub gpu_metrics: GpuMetricsSection,
 }
 
+/// The scenario's fleet as recorded: the nodes its fleet manifests create
+/// ([`Scenario::fleet_nodes`]), or every recorded node when the scenario names none.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Fleet {
-    /// Nodes advertising GPUs: (name, pool, GPUs).
-    pub gpu_nodes: Vec<(String, String, i64)>,
+    /// Fleet nodes advertising GPUs.
+    pub gpu_nodes: Vec<FleetNode>,
     pub total_gpus: i64,
-    pub gpu_less: Vec<String>,
+    /// Fleet nodes without GPUs.
+    pub gpu_less: Vec<FleetNode>,
     /// Which layer advertised the GPUs, from the recording.
     pub advertised_by: String,
+    /// Recorded nodes outside the scenario's fleet (the scheduler counts them too).
+    pub outside: Vec<String>,
+    /// GPUs those nodes advertise.
+    pub outside_gpus: i64,
+    /// Fleet nodes the recording does not hold at its end.
+    pub missing: Vec<String>,
+    /// Nodes in the recording at its end: the `N` of the scheduler's `0/N nodes`.
+    pub cluster_nodes: usize,
+}
+
+/// One node of the fleet table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FleetNode {
+    pub name: String,
+    /// The pool label, `-` without one.
+    pub pool: String,
+    pub gpus: i64,
+    /// `key=value:Effect` joined by `, `; empty when untainted.
+    pub taints: String,
 }
 
 /// One row of the results table.
@@ -61,9 +85,24 @@ pub struct ResultRow {
     pub checks: Vec<Check>,
 }
 
+/// Appended to an evidence file the scenario names but the report did not write.
+pub const NOT_WRITTEN: &str = " (not written)";
+
 impl ResultRow {
     pub fn passed(&self) -> bool {
         self.checks.iter().all(|check| check.outcome.passed)
+    }
+
+    /// The Result column: `PASS`, `FAIL`, or `FAIL (undecidable)` when a failing check could
+    /// not be decided from the recording.
+    pub fn verdict(&self) -> &'static str {
+        if self.passed() {
+            "PASS"
+        } else if self.checks.iter().any(|check| !check.outcome.passed && !check.outcome.decided) {
+            "FAIL (undecidable)"
+        } else {
+            "FAIL"
+        }
     }
 }
 
@@ -107,6 +146,8 @@ impl Report {
     }
 
     pub fn build(scenario: &Scenario, observations: &RunObservations) -> Report {
+        let namespaces: Vec<String> = scenario.namespaces().into_iter().collect();
+        let written = evidence::file_names(observations, &namespaces);
         let rows: Vec<ResultRow> = scenario
             .scenarios
             .iter()
@@ -131,12 +172,12 @@ impl Report {
                     title: case.title.clone(),
                     expected: case.expected.clone(),
                     observed: observed.join("; "),
-                    evidence: case.evidence.clone(),
+                    evidence: case.evidence.iter().map(|file| resolve_evidence(file, &checks, &written)).collect(),
                     checks,
                 }
             })
             .collect();
-        let fleet = fleet(observations);
+        let fleet = fleet(scenario, observations);
         let pending_causes = pending_causes(scenario, observations);
         Report {
             title: scenario.title.clone(),
@@ -182,11 +223,10 @@ impl Report {
 fn environment(scenario: &Scenario, observations: &RunObservations, fleet: &Fleet) -> Vec<(String, String)> {
     let manifest = &observations.manifest;
     let or_unknown = |text: &str| if text.is_empty() { "not recorded".to_string() } else { text.to_string() };
-    let date = if manifest.started_at.len() >= 10 {
-        manifest.started_at[..10].to_string()
-    } else {
-        format_ns(observations.started_ns)[..10].to_string()
-    };
+    let day = |text: &str| text.get(..10).map(str::to_string);
+    let date = day(&manifest.started_at)
+        .or_else(|| day(&format_ns(observations.started_ns)))
+        .unwrap_or_else(|| "not recorded".to_string());
     let kwok = if manifest.cluster.kwok_version.is_empty() {
         observations
             .nodes
@@ -217,28 +257,68 @@ fn environment(scenario: &Scenario, observations: &RunObservations, fleet: &Flee
             "Recording".into(),
             format!("run {}, recorded by {}", observations.run_id, or_unknown(&manifest.tool_version)),
         ),
-        ("Evidence directory".into(), format!("evidence/{}/", observations.run_id)),
+        ("Evidence directory".into(), evidence_directory(observations)),
     ]
 }
 
-fn fleet(observations: &RunObservations) -> Fleet {
+/// The run directory as given, ending in `/` (`evidence/<run-id>/` for `evident run`'s default
+/// `--out`).
+fn evidence_directory(observations: &RunObservations) -> String {
+    let dir = observations.run_dir.display().to_string();
+    if dir.is_empty() {
+        format!("evidence/{}/", observations.run_id)
+    } else if dir.ends_with('/') {
+        dir
+    } else {
+        format!("{dir}/")
+    }
+}
+
+/// An evidence file of a row as the Evidence column shows it: the file written, or the name
+/// with [`NOT_WRITTEN`]. A `describe-pod-<pod>.txt` without namespace (specs older than the
+/// namespaced names) stands for the describe file of that pod in the namespace the row's
+/// expectations give it.
+fn resolve_evidence(file: &str, checks: &[Check], written: &[String]) -> String {
+    if written.iter().any(|name| name == file) {
+        return file.to_string();
+    }
+    let named_pod = file.strip_prefix("describe-pod-").and_then(|rest| rest.strip_suffix(".txt"));
+    let resolved = checks.iter().find_map(|check| {
+        let pod = check.expectation.pod()?;
+        let name = evidence::describe_file_name(check.expectation.namespace(), pod);
+        (named_pod == Some(pod) && written.contains(&name)).then_some(name)
+    });
+    resolved.unwrap_or_else(|| format!("{file}{NOT_WRITTEN}"))
+}
+
+fn fleet(scenario: &Scenario, observations: &RunObservations) -> Fleet {
+    let in_fleet = |node: &ObservedNode| scenario.fleet_nodes.is_empty() || scenario.fleet_nodes.contains(&node.name);
     let mut gpu_nodes = Vec::new();
     let mut gpu_less = Vec::new();
-    for row in &observations.fleet {
-        if row.gpus > 0 {
-            gpu_nodes.push((row.node.clone(), row.pool.clone().unwrap_or_else(|| "-".into()), row.gpus));
-        } else {
-            gpu_less.push(row.node.clone());
+    let mut outside = Vec::new();
+    let mut outside_gpus: i64 = 0;
+    for node in &observations.nodes {
+        let gpus = observations.fleet.iter().find(|row| row.node == node.name).map_or(0, |row| row.gpus);
+        if !in_fleet(node) {
+            outside.push(node.name.clone());
+            outside_gpus = outside_gpus.saturating_add(gpus.max(0));
+            continue;
         }
+        let entry = FleetNode {
+            name: node.name.clone(),
+            pool: node.pool.clone().unwrap_or_else(|| "-".into()),
+            gpus,
+            taints: node.taints.as_deref().unwrap_or("").replace(',', ", "),
+        };
+        if gpus > 0 { gpu_nodes.push(entry) } else { gpu_less.push(entry) }
     }
-    let total_gpus = gpu_nodes.iter().map(|(_, _, gpus)| gpus).sum();
+    let missing: Vec<String> =
+        scenario.fleet_nodes.iter().filter(|name| observations.node(name).is_none()).cloned().collect();
+    let total_gpus = gpu_nodes.iter().fold(0_i64, |sum, node| sum.saturating_add(node.gpus));
     // A device plugin or operator patches GPUs into a node after it registers; nodes created
     // with GPUs in their status got them from their manifest.
-    let gpu_stamps: Vec<_> = observations
-        .node_stamps
-        .iter()
-        .filter(|stamp| gpu_nodes.iter().any(|(name, _, _)| *name == stamp.name))
-        .collect();
+    let gpu_stamps: Vec<_> =
+        observations.node_stamps.iter().filter(|stamp| gpu_nodes.iter().any(|node| node.name == stamp.name)).collect();
     let observed_creation: Vec<_> = gpu_stamps.iter().filter(|stamp| stamp.first_op != "SYNC").collect();
     let advertised_by = if gpu_nodes.is_empty() {
         "no node advertises nvidia.com/gpu".to_string()
@@ -261,7 +341,16 @@ fn fleet(observations: &RunObservations) -> Fleet {
             )
         }
     };
-    Fleet { gpu_nodes, total_gpus, gpu_less, advertised_by }
+    Fleet {
+        gpu_nodes,
+        total_gpus,
+        gpu_less,
+        advertised_by,
+        outside,
+        outside_gpus,
+        missing,
+        cluster_nodes: observations.nodes.len(),
+    }
 }
 
 fn namespace_totals(scenario: &Scenario, observations: &RunObservations) -> Vec<String> {
@@ -292,13 +381,16 @@ fn namespace_totals(scenario: &Scenario, observations: &RunObservations) -> Vec<
                 sentence.push_str(&format!(" ({})", group_by_workload(&pending_pods)));
             }
             sentence.push('.');
-            let fleet: i64 = observations.nodes.iter().filter_map(|node| node.gpu_allocatable).sum();
-            let allocated: i64 = observations
-                .pods
-                .iter()
-                .filter(|pod| pod.node_name.is_some() && matches!(pod.phase.as_deref(), Some("Running" | "Pending")))
-                .filter_map(|pod| pod.gpu_request)
-                .sum();
+            let fleet = saturating_sum(observations.nodes.iter().filter_map(|node| node.gpu_allocatable));
+            let allocated = saturating_sum(
+                observations
+                    .pods
+                    .iter()
+                    .filter(|pod| {
+                        pod.node_name.is_some() && matches!(pod.phase.as_deref(), Some("Running" | "Pending"))
+                    })
+                    .filter_map(|pod| pod.gpu_request),
+            );
             if pending > 0 && fleet > 0 && allocated >= fleet {
                 sentence.push_str(&format!(
                     " All {fleet} GPUs of the fleet are allocated: GPUs are the binding constraint."
@@ -309,28 +401,27 @@ fn namespace_totals(scenario: &Scenario, observations: &RunObservations) -> Vec<
         .collect()
 }
 
-/// Pending pods of the scenario's namespaces grouped by the reason that rejected most nodes
-/// (rows of the `pending_causes` named query), largest group first.
+/// Pending pods of the scenario's namespaces grouped by their cause: the reason of their
+/// newest scheduling message that accounts for the nodes they could use (see [`crate::cause`]),
+/// not the one on most nodes, which for a pod restricted to a pool is always its own selector.
+/// Largest group first.
 fn pending_causes(scenario: &Scenario, observations: &RunObservations) -> Vec<PendingCause> {
     let namespaces = scenario.namespaces();
-    let mut dominant: BTreeMap<(&str, &str), &PendingReason> = BTreeMap::new();
-    for row in observations.pending_reasons.iter().filter(|row| namespaces.contains(&row.namespace)) {
-        let key = (row.namespace.as_str(), row.pod.as_str());
-        match dominant.get(&key) {
-            Some(best) if best.nodes >= row.nodes => {}
-            _ => {
-                dominant.insert(key, row);
-            }
-        }
-    }
     let mut causes: Vec<PendingCause> = Vec::new();
-    for ((namespace, pod), row) in dominant {
-        let reason = row.reason.strip_prefix("node(s) ").unwrap_or(&row.reason).to_string();
-        let workload =
-            observations.pod(namespace, pod).and_then(|pod| pod.workload.clone()).unwrap_or_else(|| pod.to_string());
+    let pending = observations.pods.iter().filter(|pod| {
+        namespaces.contains(&pod.namespace) && pod.phase.as_deref() == Some("Pending") && pod.node_name.is_none()
+    });
+    for pod in pending {
+        let Some((message, _)) = scheduling_message(observations, pod) else { continue };
+        let attribution = Attribution::new(&message, &pod.object, &observations.nodes);
+        let reason = match attribution.cause() {
+            Some(cause) => cause.reason.strip_prefix("node(s) ").unwrap_or(&cause.reason).to_string(),
+            None => format!("not attributed ({})", attribution.explanation()),
+        };
+        let workload = pod.workload.clone().unwrap_or_else(|| pod.name.clone());
         match causes.iter_mut().find(|cause| cause.reason == reason) {
-            Some(cause) => cause.pods.push((pod.to_string(), workload)),
-            None => causes.push(PendingCause { reason, pods: vec![(pod.to_string(), workload)] }),
+            Some(cause) => cause.pods.push((pod.name.clone(), workload)),
+            None => causes.push(PendingCause { reason, pods: vec![(pod.name.clone(), workload)] }),
         }
     }
     causes.sort_by(|a, b| b.pods.len().cmp(&a.pods.len()).then(a.reason.cmp(&b.reason)));
@@ -398,7 +489,7 @@ fn notes(scenario: &Scenario, observations: &RunObservations) -> Vec<String> {
              (node_version_stamping). The KWOK controller stamps asynchronously; this does not affect scheduling.",
             measured.len(),
         ));
-        let never = measured.len() - stamped.len();
+        let never = measured.len().saturating_sub(stamped.len());
         if never > 0 {
             notes.push(format!("{never} KWOK node(s) never got a kubeletVersion during the recording."));
         }

@@ -6,10 +6,12 @@
 //! Named so because evident-core's `Facts` are something else: the typed columns read out of
 //! one object as it is recorded. These are the observations of a whole run, read back.
 //!
-//! The fleet, namespace totals, Pending causes, kubeletVersion stamping, GPU allocation and the
-//! GPU metrics summary come from the named queries in `queries/` (`fleet`, `namespace_totals`,
-//! `pending_causes`, `node_version_stamping`, `gpu_allocation`, `gpu_metrics`), so the report
-//! and `evident query <name>` show the same numbers. The per-pod and per-event rows the
+//! The fleet, namespace totals, kubeletVersion stamping, GPU allocation and the GPU metrics
+//! summary come from the named queries in `queries/` (`fleet`, `namespace_totals`,
+//! `node_version_stamping`, `gpu_allocation`, `gpu_metrics`), so the report and `evident query
+//! <name>` show the same numbers. Pending causes are read from each pod's scheduling message
+//! with the parse `scheduling_reasons` (and so `pending_causes`) uses, then attributed to the
+//! nodes the pod could use (`cause`), which needs the pod's and the nodes' objects. The per-pod and per-event rows the
 //! expectations and evidence files need come from the `*_latest` views with the SQL below.
 //!
 //! Everything the report says comes from here, so the report can be rebuilt from the
@@ -17,7 +19,8 @@
 //! read in `seq` order so the timelines (phases, GPU allocation) can be replayed.
 
 use std::borrow::Cow;
-use std::path::Path;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 use evident_core::run_manifest::RunManifest;
 use serde_json::Value;
@@ -47,18 +50,54 @@ pub enum ObservationError {
 pub type Result<T, E = ObservationError> = std::result::Result<T, E>;
 
 /// A node as last recorded (not deleted by the end of the recording).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct ObservedNode {
     pub name: String,
     pub pool: Option<String>,
     pub gpu_allocatable: Option<i64>,
+    /// The `taints` column: `key=value:Effect` joined by `,`.
     pub taints: Option<String>,
     pub kubelet_version: Option<String>,
     pub kwok_managed: bool,
+    /// `metadata.labels` (values that are not strings are left out).
+    pub labels: BTreeMap<String, String>,
+    /// `spec.taints`, for matching the tolerations of a pod.
+    pub taint_list: Vec<NodeTaint>,
+    /// `spec.unschedulable` (cordoned).
+    pub unschedulable: bool,
+}
+
+/// One taint of a node.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct NodeTaint {
+    pub key: String,
+    pub value: String,
+    pub effect: String,
 }
 
 impl FromRow for ObservedNode {
     fn from_row(row: &Row<'_>) -> decode::Result<Self> {
+        let object: Option<String> = row.get("object")?;
+        let object: Value = object.and_then(|text| serde_json::from_str(&text).ok()).unwrap_or(Value::Null);
+        let text = |value: &Value, field: &str| value.get(field).and_then(Value::as_str).unwrap_or("").to_string();
+        let labels = object
+            .pointer("/metadata/labels")
+            .and_then(Value::as_object)
+            .into_iter()
+            .flatten()
+            .filter_map(|(key, value)| Some((key.clone(), value.as_str()?.to_string())))
+            .collect();
+        let taint_list = object
+            .pointer("/spec/taints")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .map(|taint| NodeTaint {
+                key: text(taint, "key"),
+                value: text(taint, "value"),
+                effect: text(taint, "effect"),
+            })
+            .collect();
         Ok(ObservedNode {
             name: row.get("name")?,
             pool: row.get("pool")?,
@@ -66,6 +105,9 @@ impl FromRow for ObservedNode {
             taints: row.get("taints")?,
             kubelet_version: row.get("kubelet_version")?,
             kwok_managed: row.get("kwok_managed")?,
+            labels,
+            taint_list,
+            unschedulable: object.pointer("/spec/unschedulable").and_then(Value::as_bool).unwrap_or(false),
         })
     }
 }
@@ -224,26 +266,6 @@ impl FromRow for NamespaceTotal {
     }
 }
 
-/// A row of the `pending_causes` named query: one reason of one Pending pod.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PendingReason {
-    pub namespace: String,
-    pub pod: String,
-    pub reason: String,
-    pub nodes: Option<i64>,
-}
-
-impl FromRow for PendingReason {
-    fn from_row(row: &Row<'_>) -> decode::Result<Self> {
-        Ok(PendingReason {
-            namespace: row.get("namespace")?,
-            pod: row.get("pod")?,
-            reason: row.get("reason")?,
-            nodes: row.get("nodes")?,
-        })
-    }
-}
-
 /// A row of the `node_version_stamping` named query.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StampRow {
@@ -345,6 +367,8 @@ impl FromRow for UtilPoint {
 #[derive(Debug, Clone, Default)]
 pub struct RunObservations {
     pub run_id: String,
+    /// The run directory as it was given (`evidence/<run-id>`, or wherever `--out` put it).
+    pub run_dir: PathBuf,
     pub manifest: RunManifest,
     /// First and last `observed_at` over all tables.
     pub started_ns: i64,
@@ -356,7 +380,6 @@ pub struct RunObservations {
     pub node_stamps: Vec<NodeStamp>,
     pub fleet: Vec<FleetRow>,
     pub namespace_totals: Vec<NamespaceTotal>,
-    pub pending_reasons: Vec<PendingReason>,
     pub stamping: Vec<StampRow>,
     pub gpu_allocation: Vec<AllocationRow>,
     /// Samples in the run's `metrics` table (any metric).
@@ -386,7 +409,6 @@ impl Query {
 // Named queries: the report shows the numbers `evident query <name>` prints.
 const FLEET: Query = Query::Named("fleet");
 const NAMESPACE_TOTALS: Query = Query::Named("namespace_totals");
-const PENDING_CAUSES: Query = Query::Named("pending_causes");
 const NODE_VERSION_STAMPING: Query = Query::Named("node_version_stamping");
 const GPU_ALLOCATION: Query = Query::Named("gpu_allocation");
 const GPU_METRICS: Query = Query::Named("gpu_metrics");
@@ -394,7 +416,7 @@ const GPU_METRICS: Query = Query::Named("gpu_metrics");
 const NODES_LATEST: Query = Query::Inline {
     name: "nodes_latest",
     sql: "SELECT name, pool, gpu_allocatable, taints, kubelet_version, \
-     coalesce(kwok_managed, false) AS kwok_managed FROM nodes_latest ORDER BY name",
+     coalesce(kwok_managed, false) AS kwok_managed, object FROM nodes_latest ORDER BY name",
 };
 
 const PODS_LATEST: Query = Query::Inline {
@@ -455,6 +477,7 @@ impl RunObservations {
         let started_ns = bounds.started.unwrap_or_default();
         Ok(RunObservations {
             run_id: reader.run.id.clone(),
+            run_dir: run_dir.to_path_buf(),
             manifest: reader.run.manifest.clone(),
             started_ns,
             ended_ns: bounds.ended.unwrap_or(started_ns),
@@ -465,7 +488,6 @@ impl RunObservations {
             node_stamps: reader.rows(NODE_STAMPS).await?,
             fleet: reader.rows(FLEET).await?,
             namespace_totals: reader.rows(NAMESPACE_TOTALS).await?,
-            pending_reasons: reader.rows(PENDING_CAUSES).await?,
             stamping: reader.rows(NODE_VERSION_STAMPING).await?,
             gpu_allocation,
             metric_samples: reader.run.metric_rows,

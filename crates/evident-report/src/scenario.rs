@@ -62,6 +62,11 @@ pub struct Scenario {
     /// Fleet manifests (files or directories), relative to the repository root.
     #[serde(default)]
     pub fleet: Vec<String>,
+    /// Names of the Nodes the fleet manifests create: the report's fleet. Read from the
+    /// manifests on load when they can be found (so the copy `evident run` stores in the run
+    /// directory keeps them); a spec may list them itself. Empty: every recorded node.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fleet_nodes: Vec<String>,
     /// Workload manifests, applied in this order, relative to the repository root.
     #[serde(default)]
     pub workloads: Vec<String>,
@@ -198,6 +203,7 @@ const TOP_FIELDS: &[&str] = &[
     "title",
     "description",
     "fleet",
+    "fleet_nodes",
     "workloads",
     "settle",
     "proves",
@@ -233,8 +239,14 @@ impl Scenario {
         if !problems.is_empty() {
             return Err(invalid(problems));
         }
-        let scenario: Scenario = serde_yaml::from_value(value).map_err(|error| invalid(vec![error.to_string()]))?;
+        let mut scenario: Scenario = serde_yaml::from_value(value).map_err(|error| invalid(vec![error.to_string()]))?;
         scenario.check_semantics(manifests_root, &mut problems);
+        if let Some(root) = manifests_root
+            && scenario.fleet_nodes.is_empty()
+            && problems.is_empty()
+        {
+            scenario.fleet_nodes = fleet_node_names(root, &scenario.fleet, &mut problems);
+        }
         if problems.is_empty() { Ok(scenario) } else { Err(invalid(problems)) }
     }
 
@@ -293,7 +305,7 @@ impl Scenario {
                 if !is_evidence_file_name(evidence) {
                     problems.push(format!(
                         "{at}: evidence {evidence:?} is not a file the report writes \
-                         (gpu-allocatable.txt, pending-pods.txt, pods-<namespace>.txt, describe-pod-<pod>.txt)"
+                         (gpu-allocatable.txt, pending-pods.txt, pods-<namespace>.txt, describe-pod-<namespace>_<pod>.txt)"
                     ));
                 }
             }
@@ -433,6 +445,58 @@ fn check_keys(map: &serde_yaml::Mapping, prefix: &str, allowed: &[&str], problem
     }
 }
 
+/// The names of the Nodes in the fleet manifests (`paths` under `root`; a directory stands
+/// for its `.yaml`, `.yml` and `.json` files, in name order), each once.
+fn fleet_node_names(root: &Path, paths: &[String], problems: &mut Vec<String>) -> Vec<String> {
+    let mut files = Vec::new();
+    for path in paths {
+        let path = root.join(path);
+        if !path.is_dir() {
+            files.push(path);
+            continue;
+        }
+        match std::fs::read_dir(&path) {
+            Ok(entries) => {
+                let mut found: Vec<PathBuf> = entries
+                    .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+                    .filter(|file| file.extension().is_some_and(|ext| ext == "yaml" || ext == "yml" || ext == "json"))
+                    .collect();
+                found.sort();
+                files.extend(found);
+            }
+            Err(error) => problems.push(format!("`fleet`: cannot list {}: {error}", path.display())),
+        }
+    }
+    let mut names: Vec<String> = Vec::new();
+    for file in files {
+        let text = match std::fs::read_to_string(&file) {
+            Ok(text) => text,
+            Err(error) => {
+                problems.push(format!("`fleet`: cannot read {}: {error}", file.display()));
+                continue;
+            }
+        };
+        for document in serde_yaml::Deserializer::from_str(&text) {
+            let value = match Value::deserialize(document) {
+                Ok(value) => value,
+                Err(error) => {
+                    problems.push(format!("`fleet`: {} is not YAML: {error}", file.display()));
+                    break;
+                }
+            };
+            let field = |name: &str| value.get(name).and_then(Value::as_str);
+            let name = value.get("metadata").and_then(|metadata| metadata.get("name")).and_then(Value::as_str);
+            if field("kind") == Some("Node")
+                && let Some(name) = name
+                && !names.iter().any(|known| known == name)
+            {
+                names.push(name.to_string());
+            }
+        }
+    }
+    names
+}
+
 /// The nearest ancestor of the spec's directory holding a `manifests/` directory.
 fn repository_root(spec: &Path) -> Option<PathBuf> {
     spec.parent()?.ancestors().find(|dir| dir.join("manifests").is_dir()).map(Path::to_path_buf)
@@ -524,6 +588,28 @@ scenarios:
         assert_eq!(found.len(), 2, "{found:#?}");
         assert!(found[0].contains("`workloads`: file manifests/workloads/none.yaml does not exist"));
         assert!(found[1].contains("evidence \"notes.md\""));
+    }
+
+    #[test]
+    fn fleet_nodes_are_read_from_the_fleet_manifests_and_a_bad_one_is_named() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(root.path().join("manifests/fleet")).unwrap();
+        let nodes = "kind: Node\nmetadata: {name: a}\n---\nkind: Namespace\nmetadata: {name: ns}\n---\nkind: Node\nmetadata: {name: b}\n";
+        std::fs::write(root.path().join("manifests/fleet/10-nodes.yaml"), nodes).unwrap();
+        std::fs::write(root.path().join("manifests/fleet/README.md"), "not a manifest").unwrap();
+        let text = MINIMAL.replace("scenarios:\n", "fleet: [manifests/fleet/]\nscenarios:\n");
+        let scenario = Scenario::parse(&text, "spec.yaml", Some(root.path())).unwrap();
+        assert_eq!(scenario.fleet_nodes, ["a", "b"]);
+        let copy = Scenario::parse(&scenario.to_yaml(), "copy", None).unwrap();
+        assert_eq!(copy.fleet_nodes, ["a", "b"], "the copy in a run directory keeps them");
+
+        std::fs::write(root.path().join("manifests/fleet/20-broken.yaml"), "kind: Node\nmetadata: {name: [\n").unwrap();
+        let found = match Scenario::parse(&text, "spec.yaml", Some(root.path())) {
+            Err(ScenarioError::Invalid { problems, .. }) => problems,
+            other => panic!("expected invalid, got {other:?}"),
+        };
+        assert_eq!(found.len(), 1, "{found:#?}");
+        assert!(found[0].starts_with("`fleet`: ") && found[0].contains("20-broken.yaml is not YAML"), "{found:#?}");
     }
 
     #[test]

@@ -165,13 +165,8 @@ mod tests {
                 FleetRow { node: "m".into(), pool: Some("h100".into()), gpus: 8 },
                 FleetRow { node: "cp".into(), pool: None, gpus: 0 },
             ],
-            namespace_totals: vec![],
-            pending_reasons: vec![],
-            stamping: vec![],
             gpu_allocation: vec![allocation(3, 2, "n", 1), allocation(4, 3, "m", 2), allocation(5, 5, "n", 0)],
-            metric_samples: 0,
-            gpu_metrics: vec![],
-            gpu_util: vec![],
+            ..RunObservations::default()
         }
     }
 

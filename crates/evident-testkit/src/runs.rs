@@ -323,6 +323,83 @@ fn exposition_text(readings: &[GpuReading]) -> String {
     text
 }
 
+/// A run scripted step by step by a test: nodes, pods, bindings and the scheduler's refusals,
+/// each one 10 ms after the previous, written through the recorder's change store like
+/// [`write_lesson1`]. The scheduler's messages are the test's to write (as the scheduler of the
+/// Kubernetes version under test words them): nothing here decides where a pod fits.
+///
+/// ```no_run
+/// # fn demo(dir: &std::path::Path) -> evident_testkit::runs::Result<()> {
+/// let mut run = evident_testkit::runs::RunScript::new(dir)?;
+/// let node = run.node("kwok-gpu-a100-0", Some("a100"), 8, &["gpu=true:NoSchedule"]);
+/// let pod = run.pod("gpu-demo", "small", None, 1, serde_json::json!({}));
+/// run.bind_and_run(pod, node);
+/// run.finish()?;
+/// # Ok(()) }
+/// ```
+#[allow(missing_debug_implementations)]
+pub struct RunScript {
+    sim: Simulation,
+    clock: i64,
+}
+
+impl RunScript {
+    /// Opens a new run in `dir` (created; [`RunWriteError::Exists`] if it holds a run).
+    pub fn new(dir: &Path) -> Result<RunScript> {
+        Ok(RunScript { sim: Simulation::new(dir, LESSON1_START_NS, 100_000, false)?, clock: 0 })
+    }
+
+    fn tick(&mut self) -> i64 {
+        self.clock += ms(10);
+        self.clock
+    }
+
+    /// A Ready KWOK node with `gpus` GPUs (advertised from creation when above 0), labelled
+    /// with `pool` (`run.ai/simulated-gpu-node-pool`), tainted with `taints` (`key=value:Effect`
+    /// or `key:Effect`; a name ending in `control-plane` also gets the control-plane taint).
+    /// Returns its index.
+    pub fn node(&mut self, name: &str, pool: Option<&str>, gpus: i64, taints: &[&str]) -> usize {
+        let at = self.tick();
+        self.sim.add_node_tainted(at, name, pool, gpus, taints);
+        let index = self.sim.nodes.len() - 1;
+        let at = self.tick();
+        self.sim.stamp_node(at, index);
+        if gpus > 0 {
+            let at = self.tick();
+            self.sim.advertise_gpus(at, index);
+        }
+        index
+    }
+
+    /// A Pending pod asking for `gpus` GPUs; `owner` is its ReplicaSet and pod-template-hash
+    /// (the workload is then the Deployment), `spec` is merged into the pod's spec
+    /// (`nodeSelector`, `affinity`, `tolerations`, ...). Returns its index.
+    pub fn pod(&mut self, namespace: &str, name: &str, owner: Option<(&str, &str)>, gpus: i64, spec: Value) -> usize {
+        let at = self.tick();
+        self.sim.create_pod_with(at, namespace, name, owner, gpus, spec)
+    }
+
+    /// The scheduler binds the pod to the node and it starts Running.
+    pub fn bind_and_run(&mut self, pod: usize, node: usize) {
+        let at = self.tick();
+        self.sim.bind(at, pod, node);
+        let at = self.tick();
+        self.sim.run(at, pod);
+    }
+
+    /// The scheduler refuses the pod with `message` (condition and FailedScheduling Event).
+    pub fn refuse(&mut self, pod: usize, message: &str) {
+        let at = self.tick();
+        self.sim.unschedulable(at, pod, message.to_string());
+    }
+
+    /// Writes everything and closes the run one second after the last step.
+    pub fn finish(mut self) -> Result<RunManifest> {
+        let stop = self.tick() + ms(1_000);
+        self.sim.finish(stop)
+    }
+}
+
 fn ms(value: i64) -> i64 {
     value * NS_PER_MS
 }
@@ -556,6 +633,12 @@ impl Simulation {
     }
 
     fn add_node(&mut self, at: i64, name: &str, pool: Option<&str>, gpus: i64) {
+        self.add_node_tainted(at, name, pool, gpus, &[]);
+    }
+
+    /// A node as [`Simulation::add_node`] makes it, with `taints` (`key=value:Effect` or
+    /// `key:Effect`) added to the control-plane taint a `*control-plane` node gets.
+    fn add_node_tainted(&mut self, at: i64, name: &str, pool: Option<&str>, gpus: i64, extra_taints: &[&str]) {
         let uid = self.uid(Kind::Node);
         let mut labels = json!({
             "beta.kubernetes.io/arch": "amd64", "kubernetes.io/hostname": name, "kubernetes.io/os": "linux", "type": "kwok",
@@ -566,6 +649,14 @@ impl Simulation {
         } else if name.ends_with("control-plane") {
             labels[CONTROL_PLANE_TAINT] = json!("");
             taints = json!([{"key": CONTROL_PLANE_TAINT, "effect": "NoSchedule"}]);
+        }
+        for taint in extra_taints {
+            let (key_value, effect) = taint.rsplit_once(':').unwrap_or((taint, "NoSchedule"));
+            let mut object = json!({"key": key_value, "effect": effect});
+            if let Some((key, value)) = key_value.split_once('=') {
+                object = json!({"key": key, "value": value, "effect": effect});
+            }
+            taints.as_array_mut().expect("taints is a list").push(object);
         }
         let object = json!({
             "apiVersion": "v1", "kind": "Node",
@@ -640,6 +731,23 @@ impl Simulation {
         gpus: i64,
         pool: Option<&str>,
     ) -> usize {
+        let spec = match pool {
+            Some(pool) => json!({"nodeSelector": {POOL_LABEL: pool}}),
+            None => json!({}),
+        };
+        self.create_pod_with(at, namespace, name, owner, gpus, spec)
+    }
+
+    /// A pod whose spec gets every member of `extra_spec` (`nodeSelector`, `affinity`, ...).
+    fn create_pod_with(
+        &mut self,
+        at: i64,
+        namespace: &str,
+        name: &str,
+        owner: Option<(&str, &str)>,
+        gpus: i64,
+        extra_spec: Value,
+    ) -> usize {
         let uid = self.uid(Kind::Pod);
         let mut metadata = json!({
             "name": name, "namespace": namespace, "uid": uid, "creationTimestamp": seconds(self.start_ns + at),
@@ -664,8 +772,8 @@ impl Simulation {
         }
         let mut spec =
             json!({"schedulerName": "default-scheduler", "restartPolicy": "Always", "containers": [container]});
-        if let Some(pool) = pool {
-            spec["nodeSelector"] = json!({POOL_LABEL: pool});
+        if let (Some(spec), Some(extra)) = (spec.as_object_mut(), extra_spec.as_object()) {
+            spec.extend(extra.clone());
         }
         let object = json!({
             "apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": spec,

@@ -66,7 +66,8 @@ async fn lesson1_passes_with_the_notebooks_totals_and_causes() {
     );
     assert_eq!(report.fleet.total_gpus, 32);
     assert_eq!(report.fleet.gpu_nodes.len(), 5);
-    assert_eq!(report.fleet.gpu_less, ["evident-control-plane", "evident-worker"]);
+    let gpu_less: Vec<&str> = report.fleet.gpu_less.iter().map(|node| node.name.as_str()).collect();
+    assert_eq!(gpu_less, ["evident-control-plane", "evident-worker"]);
 
     let markdown = read(&run, "report.md");
     for heading in [
@@ -115,7 +116,7 @@ async fn lesson1_passes_with_the_notebooks_totals_and_causes() {
     let pending = read(&run, "pending-pods.txt");
     assert_eq!(pending.lines().filter(|line| line.starts_with("gpu-demo ")).count(), 11);
 
-    let describe = read(&run, "describe-pod-cuda-train-16gpu.txt");
+    let describe = read(&run, "describe-pod-gpu-demo_cuda-train-16gpu.txt");
     assert!(describe.contains("\nStatus:           Pending\n"), "{describe}");
     assert!(describe.contains("nvidia.com/gpu:  16"), "{describe}");
     let event = describe.lines().find(|line| line.contains("FailedScheduling")).expect("an Events row");

@@ -6,3 +6,4 @@
 mod gpu_metrics_report;
 mod html_browser;
 mod lesson1_report;
+mod verdict;
