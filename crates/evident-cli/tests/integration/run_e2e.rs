@@ -2,7 +2,8 @@
 //! recorded and reported, and the report matches the notebook; a namespace evident did not
 //! create stops a run unless it is to be replaced; the namespace a kept run leaves is taken
 //! over by the next run (`make demo` twice); `settle.decidable` keeps an undecidable run
-//! recording until its timeout. Then one expectation is changed so that it must fail, and
+//! recording until its timeout; a run whose workload is refused exits 2 and removes the
+//! namespace it created. Then one expectation is changed so that it must fail, and
 //! `evident report` on the same recording exits 1 with a FAIL row.
 
 use std::collections::BTreeMap;
@@ -172,6 +173,54 @@ scenarios:
     assert!(warning.contains("1 expectation(s)") && warning.contains("#1") && warning.contains("ghost"), "{warning}");
     let namespaces: Api<Namespace> = Api::all(client.clone());
     assert!(namespaces.get_opt("evident-undecided").await?.is_none(), "the run's namespace is removed");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_whose_workload_is_refused_exits_2_and_removes_its_namespace() -> anyhow::Result<()> {
+    let _guard = exclusive().await;
+    let client = client().await?;
+    delete_namespaces(&client, TEST_NAMESPACES, Duration::from_secs(120)).await?;
+    // A checkout of its own whose one workload the API server refuses (a container without
+    // an image), after the run created its namespace and started recording.
+    let checkout = tempfile::tempdir()?;
+    std::fs::create_dir_all(checkout.path().join("manifests"))?;
+    std::fs::create_dir_all(checkout.path().join("hack"))?;
+    let workload = r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: no-image, namespace: evident-refused}
+spec:
+  containers: [{name: main}]
+"#;
+    std::fs::write(checkout.path().join("manifests/no-image.yaml"), workload)?;
+    let spec = checkout.path().join("manifests/refused.yaml");
+    let scenario = r#"
+name: refused
+title: A workload the API server refuses
+workloads: [manifests/no-image.yaml]
+scenarios:
+  - number: 1
+    name: no-image
+    title: no-image
+    expected: Running
+    expectations:
+      - pod_running_in_pool: {namespace: evident-refused, pod: no-image, pool: a100}
+"#;
+    std::fs::write(&spec, scenario)?;
+    let out = tempfile::tempdir()?;
+    let run = run_scenario(&spec, out.path(), "refused", &[])?;
+    let stderr = text(&run.stderr);
+    assert_eq!(run.status.code(), Some(2), "{stderr}");
+    let errors: Vec<&str> = stderr.lines().filter(|line| line.starts_with("error:")).collect();
+    assert_eq!(errors.len(), 1, "one error line:\n{stderr}");
+    assert!(errors[0].contains("applying Pod no-image"), "{stderr}");
+    assert!(stderr.contains("this run creates namespace(s) evident-refused"), "{stderr}");
+    assert!(stderr.contains("the run failed; removing what it created"), "{stderr}");
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    assert!(namespaces.get_opt("evident-refused").await?.is_none(), "the failed run removed its namespace");
+    // The recording was stopped as an error and closed, not lost.
+    assert_eq!(stop_reason(&out.path().join("refused"))?, "error");
     Ok(())
 }
 
