@@ -411,7 +411,8 @@ impl ScenarioRunner {
 /// segment by the time the cluster is quiet.
 fn segment_age_for(quiet: Duration) -> Duration {
     let default = evident_recorder::config::StoreConfig::default().segment_max_age;
-    Duration::from_secs(quiet.as_secs() / 2).clamp(Duration::from_secs(1), default)
+    // max then min, not clamp: clamp panics should the default ever drop below 1 s.
+    Duration::from_secs(quiet.as_secs() / 2).max(Duration::from_secs(1)).min(default)
 }
 
 /// The expectations the report could not decide, as `#<row> <expectation>`.
@@ -456,6 +457,13 @@ mod tests {
         let error = ScenarioRunner::new(lesson1(&run_dir)).unwrap_err();
         assert!(matches!(error, RunnerError::RunExists { .. }), "{error}");
         assert!(error.to_string().ends_with("already exists; pick another --run-id"), "{error}");
+    }
+
+    #[test]
+    fn decidability_reads_segments_rolled_within_half_the_quiet_period() {
+        assert_eq!(segment_age_for(Duration::from_secs(5)), Duration::from_secs(2));
+        assert_eq!(segment_age_for(Duration::ZERO), Duration::from_secs(1));
+        assert_eq!(segment_age_for(Duration::from_secs(3600)), Duration::from_secs(10), "the default at most");
     }
 
     #[test]
