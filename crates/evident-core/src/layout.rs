@@ -24,6 +24,10 @@
 //! - A table's folder is named after the table (`Kind::table`, `metric::TABLE`).
 //! - Readers list only names for which [`parse_segment_file_name`] succeeds: an
 //!   `.inprogress` file is never read, whoever is looking.
+//! - A run directory made by `evident record` or `evident run` is `<out>/<run-id>` with a run
+//!   id [`validate_run_id`] accepts: one path component that is neither `.` nor `..` nor
+//!   hidden, so a run never lands in `<out>` itself or outside it. The same id labels the
+//!   namespaces `evident run` creates, so it is also a valid Kubernetes label value.
 
 use std::path::{Path, PathBuf};
 
@@ -43,6 +47,51 @@ pub const INPROGRESS_SUFFIX: &str = ".parquet.inprogress";
 pub const WAL_PREFIX: &str = "wal-";
 /// Suffix of a write-ahead log segment's file name.
 pub const WAL_SUFFIX: &str = ".log";
+
+/// The longest run id: a Kubernetes label value (the mark on the namespaces `evident run`
+/// creates) has at most 63 characters.
+pub const RUN_ID_MAX_LEN: usize = 63;
+
+/// A run id that cannot name a run directory.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "run id {id:?} {problem}; a run id is letters, digits, '-', '_' and '.', starts and ends with a letter or digit, at most 63 characters (e.g. lesson1-try2)"
+)]
+pub struct InvalidRunId {
+    /// The id as given.
+    pub id: String,
+    /// What is wrong with it, e.g. `is empty`.
+    pub problem: &'static str,
+}
+
+/// Checks that `id` can name a run directory under the output folder (see the module
+/// invariants): `""`, `.`, `..`, `a/b`, `.hidden` and `x.` are refused.
+pub fn validate_run_id(id: &str) -> Result<(), InvalidRunId> {
+    let problem = if id.is_empty() {
+        Some("is empty")
+    } else if id.len() > RUN_ID_MAX_LEN {
+        Some("is longer than 63 characters")
+    } else if id.contains(['/', '\\']) {
+        Some("contains a path separator")
+    } else if !id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')) {
+        Some("contains a character other than a letter, a digit, '-', '_' or '.'")
+    } else if !id.starts_with(|c: char| c.is_ascii_alphanumeric()) || !id.ends_with(|c: char| c.is_ascii_alphanumeric())
+    {
+        Some("does not start and end with a letter or digit")
+    } else {
+        None
+    };
+    match problem {
+        Some(problem) => Err(InvalidRunId { id: id.to_string(), problem }),
+        None => Ok(()),
+    }
+}
+
+/// `<out>/<id>`, the directory of run `id`, once [`validate_run_id`] accepts `id`.
+pub fn run_dir(out: &Path, id: &str) -> Result<PathBuf, InvalidRunId> {
+    validate_run_id(id)?;
+    Ok(out.join(id))
+}
 
 /// Digits of a seq in a file name.
 const SEQ_DIGITS: usize = 20;
@@ -144,6 +193,41 @@ mod tests {
         assert_eq!(parse_wal_file_name(&wal_file_name(u64::MAX)), Some(u64::MAX));
         for name in ["wal-7.log", "wal-0000000000000000000x.log", "wal-00000000000000000007.log.damaged"] {
             assert_eq!(parse_wal_file_name(name), None, "{name}");
+        }
+    }
+
+    #[test]
+    fn run_ids_that_would_not_name_a_directory_of_their_own_are_refused() {
+        for (id, problem) in [
+            ("", "is empty"),
+            (".", "does not start and end"),
+            ("..", "does not start and end"),
+            ("../elsewhere", "path separator"),
+            ("a/b", "path separator"),
+            ("/abs", "path separator"),
+            ("a\\b", "path separator"),
+            (".hidden", "does not start and end"),
+            ("trailing-", "does not start and end"),
+            ("spa ce", "a character other than"),
+            ("new\nline", "a character other than"),
+            ("été", "a character other than"),
+        ] {
+            let error = validate_run_id(id).expect_err(id);
+            assert_eq!(error.id, id);
+            assert!(error.to_string().contains(problem), "{id:?}: {error}");
+            assert!(run_dir(Path::new("evidence"), id).is_err(), "{id:?}");
+        }
+        let too_long = "a".repeat(RUN_ID_MAX_LEN + 1);
+        assert!(validate_run_id(&too_long).expect_err("64 characters").to_string().contains("longer than 63"));
+    }
+
+    #[test]
+    fn usable_run_ids_name_one_directory_under_the_output_folder() {
+        for id in ["k8s-20260614-153951", "lesson1", "a", "v1.2_try-3", &"a".repeat(RUN_ID_MAX_LEN)] {
+            assert_eq!(validate_run_id(id), Ok(()), "{id}");
+            let dir = run_dir(Path::new("evidence"), id).unwrap();
+            assert_eq!(dir.parent(), Some(Path::new("evidence")), "{id}");
+            assert_eq!(dir.file_name().and_then(|name| name.to_str()), Some(id));
         }
     }
 

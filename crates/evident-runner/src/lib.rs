@@ -1,9 +1,10 @@
 //! Running a scenario against a cluster: the orchestration behind `evident run`, and the
 //! decision of when a recording stops, shared with `evident record`.
 //!
-//! - [`ScenarioRunner`] runs one scenario spec: namespaces emptied, recording started, fleet
-//!   applied and ready (KWOK fake nodes re-created), workloads applied in order, recording
-//!   followed until the cluster settles, report written, what the run created removed.
+//! - [`ScenarioRunner`] runs one scenario spec: its namespaces checked (one evident did not
+//!   create stops the run unless it is to be replaced), recording started, fleet applied and
+//!   ready (KWOK fake nodes re-created), workloads applied in order, recording followed until
+//!   the cluster settles, report written, what the run created removed.
 //! - [`settle`] decides when a recording stops ([`StopWhen`], [`follow`]).
 //! - [`RecordingGuard`] stops a recording exactly once, on every path out.
 //! - [`Checkout`] is the repository a scenario lives in and its local cluster script.
@@ -35,9 +36,9 @@ mod runner;
 pub mod settle;
 
 pub use checkout::{Checkout, CheckoutError};
-pub use fleet::{FleetError, is_kwok_fake};
+pub use fleet::{FleetError, RUN_LABEL, Removal, is_kwok_fake};
 pub use guard::RecordingGuard;
 pub use runner::{
     Cluster, Event, FLEET_READY_TIMEOUT, Observer, Outcome, RunnerConfig, RunnerError, SYNC_TIMEOUT, ScenarioRunner,
 };
-pub use settle::{SettleError, StopWhen, follow};
+pub use settle::{SettleError, StopWhen, follow, follow_until};

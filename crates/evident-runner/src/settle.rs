@@ -4,9 +4,17 @@
 //!
 //! Invariants:
 //! - The conditions are checked every [`TICK`], in this order: the time limit
-//!   ([`StopReason::Duration`]), quiet ([`StopReason::UntilQuiet`]), the caller's condition
-//!   ([`StopReason::Settled`]); the interrupt ([`StopReason::Signal`]) is taken as soon as
-//!   it completes.
+//!   ([`StopReason::Duration`]), then quiet. With [`follow`], quiet stops
+//!   ([`StopReason::UntilQuiet`]). With [`follow_until`], quiet only asks the caller's
+//!   condition (e.g. "every expectation is decidable from the recording"), and the recording
+//!   stops when it holds ([`StopReason::Settled`]); while it does not, following goes on until
+//!   it does or the time limit. The interrupt ([`StopReason::Signal`]) is taken as soon as it
+//!   completes, also while the condition is being checked.
+//! - The condition is asked again only after a new change, or [`RECHECK`] after it was last
+//!   asked (what it reads, e.g. Parquet segments, may lag the live figures).
+//! - A recording whose writer died stops following at once ([`StopReason::Error`]); stopping
+//!   it then returns the writer's error. (The recorder cannot tell that yet: until it can, a
+//!   dead writer is found when the recording is stopped, at quiet or the time limit.)
 //! - A cluster is quiet only once every watch finished its first list: the initial list of a
 //!   big cluster is never mistaken for silence.
 //! - The interrupt is a future the caller hands in (the binary passes Ctrl-C or SIGTERM), so
@@ -20,6 +28,9 @@ use evident_recorder::recording::{LiveStats, Recording};
 
 /// How often the stop conditions are checked and the callback is given the live figures.
 pub const TICK: Duration = Duration::from_millis(250);
+/// How long after a negative answer the caller's condition is asked again when nothing
+/// changed meanwhile.
+pub const RECHECK: Duration = Duration::from_secs(2);
 
 /// Errors of waiting for a recording.
 #[derive(Debug, thiserror::Error)]
@@ -36,12 +47,9 @@ pub type Result<T, E = SettleError> = std::result::Result<T, E>;
 pub struct StopWhen {
     /// Stop once this long has passed since following started. Default: no limit.
     pub duration: Option<Duration>,
-    /// Stop once no change was seen for this long, after every watch finished its first
-    /// list. Default: off.
+    /// Stop (or, with [`follow_until`], ask the caller's condition) once no change was seen
+    /// for this long, after every watch finished its first list. Default: off.
     pub until_quiet: Option<Duration>,
-    /// An extra condition checked every tick (e.g. "every expectation decidable"). Default:
-    /// none.
-    pub settled: Option<fn(&LiveStats) -> bool>,
 }
 
 impl StopWhen {
@@ -57,9 +65,6 @@ impl StopWhen {
         {
             return Some(StopReason::UntilQuiet);
         }
-        if self.settled.is_some_and(|settled| settled(stats)) {
-            return Some(StopReason::Settled);
-        }
         None
     }
 }
@@ -71,20 +76,86 @@ pub async fn follow(
     recording: &Recording,
     stop: &StopWhen,
     interrupt: impl Future<Output = ()>,
-    mut on_tick: impl FnMut(&LiveStats),
+    on_tick: impl FnMut(&LiveStats),
 ) -> StopReason {
+    let always = || std::future::ready(Ok::<bool, std::convert::Infallible>(true));
+    let live = || (recording.stats(), recording.watch_count());
+    match follow_live(live, writer_died(recording), stop, false, interrupt, on_tick, always).await {
+        Ok(reason) => reason,
+        Err(never) => match never {},
+    }
+}
+
+/// [`follow`], except that quiet does not stop by itself: once the cluster is quiet,
+/// `settled` is asked, and the recording stops as [`StopReason::Settled`] when it answers
+/// true. It is asked again after each new change, or [`RECHECK`] after a negative answer, until
+/// it holds, the time limit of `stop` passes or `interrupt` completes. An error of `settled`
+/// ends following with that error.
+pub async fn follow_until<F, E>(
+    recording: &Recording,
+    stop: &StopWhen,
+    interrupt: impl Future<Output = ()>,
+    on_tick: impl FnMut(&LiveStats),
+    settled: impl FnMut() -> F,
+) -> Result<StopReason, E>
+where
+    F: Future<Output = Result<bool, E>>,
+{
+    let live = || (recording.stats(), recording.watch_count());
+    follow_live(live, writer_died(recording), stop, true, interrupt, on_tick, settled).await
+}
+
+/// Completes when the writer of `recording` died. The recorder does not tell yet, so this
+/// never completes: the writer's error comes from [`Recording::stop`].
+fn writer_died(_recording: &Recording) -> impl Future<Output = ()> {
+    std::future::pending()
+}
+
+/// The loop of [`follow`] and [`follow_until`] over any source of live figures (the
+/// recording's `stats` and `watch_count`) and of the news that its writer died.
+async fn follow_live<F, E>(
+    live: impl Fn() -> (LiveStats, usize),
+    died: impl Future<Output = ()>,
+    stop: &StopWhen,
+    gated: bool,
+    interrupt: impl Future<Output = ()>,
+    mut on_tick: impl FnMut(&LiveStats),
+    mut settled: impl FnMut() -> F,
+) -> Result<StopReason, E>
+where
+    F: Future<Output = Result<bool, E>>,
+{
     let started = Instant::now();
     let mut interrupt = std::pin::pin!(interrupt);
+    let mut died = std::pin::pin!(died);
+    // The change count and time of the last negative answer of `settled`.
+    let mut last_asked: Option<(u64, Instant)> = None;
     loop {
         tokio::select! {
-            _ = &mut interrupt => return StopReason::Signal,
+            _ = &mut interrupt => return Ok(StopReason::Signal),
+            _ = &mut died => return Ok(StopReason::Error),
             _ = tokio::time::sleep(TICK) => {}
         }
-        let stats = recording.stats();
+        let (stats, watch_count) = live();
         on_tick(&stats);
-        if let Some(reason) = stop.check(&stats, recording.watch_count(), started.elapsed()) {
-            return reason;
+        match stop.check(&stats, watch_count, started.elapsed()) {
+            None => continue,
+            Some(StopReason::UntilQuiet) if gated => {}
+            Some(reason) => return Ok(reason),
         }
+        let ask = last_asked.is_none_or(|(changes, at)| changes != stats.total_changes || at.elapsed() >= RECHECK);
+        if !ask {
+            continue;
+        }
+        let answer = tokio::select! {
+            _ = &mut interrupt => return Ok(StopReason::Signal),
+            _ = &mut died => return Ok(StopReason::Error),
+            answer = settled() => answer?,
+        };
+        if answer {
+            return Ok(StopReason::Settled);
+        }
+        last_asked = Some((stats.total_changes, Instant::now()));
     }
 }
 
@@ -123,11 +194,7 @@ mod tests {
 
     #[test]
     fn the_time_limit_comes_first() {
-        let stop = StopWhen {
-            duration: Some(Duration::from_secs(10)),
-            until_quiet: Some(Duration::from_secs(1)),
-            settled: Some(|_| true),
-        };
+        let stop = StopWhen { duration: Some(Duration::from_secs(10)), until_quiet: Some(Duration::from_secs(1)) };
         let quiet = stats(true, Some(Duration::from_secs(5)));
         assert_eq!(stop.check(&quiet, 1, Duration::from_secs(10)), Some(StopReason::Duration));
         assert_eq!(stop.check(&quiet, 1, Duration::from_secs(9)), Some(StopReason::UntilQuiet));
@@ -144,9 +211,130 @@ mod tests {
         assert_eq!(stop.check(&stats(true, None), 1, elapsed), Some(StopReason::UntilQuiet), "no change at all");
     }
 
-    #[test]
-    fn the_callers_condition_stops_as_settled() {
-        let stop = StopWhen { settled: Some(|stats| stats.gaps == 0), ..StopWhen::default() };
-        assert_eq!(stop.check(&stats(false, None), 1, Duration::ZERO), Some(StopReason::Settled));
+    /// A cluster that has listed and been quiet for a minute.
+    fn quiet_cluster() -> (LiveStats, usize) {
+        (stats(true, Some(Duration::from_secs(60))), 1)
+    }
+
+    use std::future::pending;
+
+    const QUICK: StopWhen =
+        StopWhen { duration: Some(Duration::from_secs(3)), until_quiet: Some(Duration::from_secs(1)) };
+
+    #[tokio::test]
+    async fn a_quiet_cluster_stops_following_at_once_without_a_condition() {
+        let started = Instant::now();
+        let reason =
+            follow_live(quiet_cluster, pending(), &QUICK, false, pending(), |_| {}, || async { Ok::<_, ()>(false) })
+                .await;
+        assert_eq!(reason, Ok(StopReason::UntilQuiet));
+        assert!(started.elapsed() < Duration::from_secs(1), "{:?}", started.elapsed());
+    }
+
+    #[tokio::test]
+    async fn an_undecidable_run_is_followed_until_the_time_limit() {
+        let asked = std::cell::Cell::new(0);
+        let started = Instant::now();
+        let reason = follow_live(
+            quiet_cluster,
+            pending(),
+            &QUICK,
+            true,
+            pending(),
+            |_| {},
+            || {
+                asked.set(asked.get() + 1);
+                async { Ok::<_, ()>(false) }
+            },
+        )
+        .await;
+        assert_eq!(reason, Ok(StopReason::Duration), "quiet alone does not stop");
+        assert!(started.elapsed() >= Duration::from_secs(3), "{:?}", started.elapsed());
+        // Nothing changed: asked once at quiet, then once per RECHECK (2 s) within the 3 s.
+        assert_eq!(asked.get(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_run_stops_as_settled_once_the_condition_holds() {
+        let asked = std::cell::Cell::new(0);
+        let changes = std::cell::Cell::new(0u64);
+        // A change after every tick, so the condition is asked at each quiet tick.
+        let live = || {
+            let (mut stats, watches) = quiet_cluster();
+            changes.set(changes.get() + 1);
+            stats.total_changes = changes.get();
+            (stats, watches)
+        };
+        let reason = follow_live(
+            live,
+            pending(),
+            &QUICK,
+            true,
+            pending(),
+            |_| {},
+            || {
+                asked.set(asked.get() + 1);
+                let settled = asked.get() == 3;
+                async move { Ok::<_, ()>(settled) }
+            },
+        )
+        .await;
+        assert_eq!(reason, Ok(StopReason::Settled));
+        assert_eq!(asked.get(), 3);
+    }
+
+    #[tokio::test]
+    async fn the_condition_is_not_asked_before_the_cluster_is_quiet_and_its_error_ends_following() {
+        let busy = || (stats(true, Some(Duration::ZERO)), 1);
+        let reason = follow_live(
+            busy,
+            pending(),
+            &QUICK,
+            true,
+            pending(),
+            |_| {},
+            || async { Err::<bool, _>("asked while busy") },
+        )
+        .await;
+        assert_eq!(reason, Ok(StopReason::Duration));
+        let reason = follow_live(
+            quiet_cluster,
+            pending(),
+            &QUICK,
+            true,
+            pending(),
+            |_| {},
+            || async { Err::<bool, _>("unreadable") },
+        )
+        .await;
+        assert_eq!(reason, Err("unreadable"));
+    }
+
+    #[tokio::test]
+    async fn the_interrupt_ends_a_slow_check() {
+        let reason = follow_live(
+            quiet_cluster,
+            pending(),
+            &QUICK,
+            true,
+            tokio::time::sleep(Duration::from_millis(400)),
+            |_| {},
+            || async {
+                tokio::time::sleep(Duration::from_secs(30)).await;
+                Ok::<_, ()>(true)
+            },
+        )
+        .await;
+        assert_eq!(reason, Ok(StopReason::Signal));
+    }
+
+    #[tokio::test]
+    async fn a_dead_writer_ends_following_at_once_as_an_error() {
+        let busy = || (stats(true, Some(Duration::ZERO)), 1);
+        let started = Instant::now();
+        let died = tokio::time::sleep(Duration::from_millis(600));
+        let reason = follow_live(busy, died, &QUICK, true, pending(), |_| {}, || async { Ok::<_, ()>(false) }).await;
+        assert_eq!(reason, Ok(StopReason::Error));
+        assert!(started.elapsed() < Duration::from_secs(2), "at once, not at the time limit: {:?}", started.elapsed());
     }
 }

@@ -89,8 +89,7 @@ impl MetricsArgs {
 
 pub async fn execute(args: Args) -> anyhow::Result<ExitCode> {
     let run_id = args.run_id.clone().unwrap_or_else(default_run_id);
-    validate_run_id(&run_id)?;
-    let run_dir = args.out.join(&run_id);
+    let run_dir = evident_core::layout::run_dir(&args.out, &run_id)?;
     let metrics = args.metrics.config()?;
     let (client, info) = cluster::connect(args.kubeconfig.as_deref(), args.context.as_deref()).await?;
     let mut config = RecordingConfig::new(&run_dir);
@@ -111,7 +110,7 @@ pub async fn execute(args: Args) -> anyhow::Result<ExitCode> {
         );
     }
     eprintln!("recording {} (Kubernetes {}) into {}", info.server, info.server_version, run_dir.display());
-    let stop = StopWhen { duration: args.duration, until_quiet: args.until_quiet, settled: None };
+    let stop = StopWhen { duration: args.duration, until_quiet: args.until_quiet };
     let mut status_line = StatusLine::new(!args.quiet);
     let reason = settle::follow(&recording, &stop, interrupted(), |stats| status_line.update(stats)).await;
     status_line.finish();
@@ -123,13 +122,4 @@ pub async fn execute(args: Args) -> anyhow::Result<ExitCode> {
 /// `k8s-YYYYMMDD-HHMMSS` in UTC, as in the reference notebook.
 pub fn default_run_id() -> String {
     chrono::Utc::now().format("k8s-%Y%m%d-%H%M%S").to_string()
-}
-
-fn validate_run_id(run_id: &str) -> anyhow::Result<()> {
-    let ok = !run_id.is_empty()
-        && run_id != "."
-        && run_id != ".."
-        && run_id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-    anyhow::ensure!(ok, "run id `{run_id}` must be letters, digits, `-`, `_` or `.` (it names a directory)");
-    Ok(())
 }

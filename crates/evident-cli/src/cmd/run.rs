@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use evident_report::Scenario;
-use evident_runner::{Checkout, Cluster, Event, RunnerConfig, ScenarioRunner};
+use evident_runner::{Checkout, Cluster, Event, RUN_LABEL, Removal, RunnerConfig, ScenarioRunner};
 
 use crate::cluster;
 use crate::cmd::record::default_run_id;
@@ -32,13 +32,19 @@ pub struct Args {
     #[arg(long, value_name = "DIR", default_value = "evidence")]
     pub out: PathBuf,
 
-    /// Run id (default: k8s-<UTC date>-<time>).
+    /// Run id: the run's directory name under --out, and the value of the label
+    /// evident.dev/run on the namespaces the run creates (default: k8s-<UTC date>-<time>).
     #[arg(long, value_name = "ID")]
     pub run_id: Option<String>,
 
     /// Keep the cluster and the applied objects afterwards (default: remove what this run created).
     #[arg(long)]
     pub keep: bool,
+
+    /// Delete and re-create namespaces of the scenario that exist and were not created by
+    /// evident run, with everything in them (default: such a namespace stops the run, exit 2).
+    #[arg(long)]
+    pub replace_namespaces: bool,
 
     #[command(flatten)]
     pub metrics: crate::cmd::record::MetricsArgs,
@@ -52,9 +58,11 @@ pub async fn execute(args: Args) -> anyhow::Result<ExitCode> {
     let scenario = Scenario::load(&args.scenario).map_err(|error| anyhow::anyhow!(error.lines().join("; ")))?;
     let checkout = Checkout::of_scenario(&args.scenario)?;
     let run_id = args.run_id.clone().unwrap_or_else(default_run_id);
-    let mut config = RunnerConfig::new(scenario, checkout.clone(), args.out.join(&run_id));
+    let run_dir = evident_core::layout::run_dir(&args.out, &run_id)?;
+    let mut config = RunnerConfig::new(scenario, checkout.clone(), run_dir);
     config.metrics = args.metrics.config()?;
     config.keep = args.keep;
+    config.replace_namespaces = args.replace_namespaces;
     let scenario_name = config.scenario.name.clone();
     let runner = ScenarioRunner::new(config)?;
 
@@ -92,7 +100,27 @@ impl Terminal {
         }
         self.status_line.finish();
         match event {
-            Event::RemovingLeftoverNamespace { name } => eprintln!("removing namespace {name} left by an earlier run"),
+            Event::Plan { run_id, namespaces, nodes, keep, stops_cluster } => {
+                let created = describe_created(namespaces, nodes, run_id);
+                if keep {
+                    eprintln!("this run creates {created}; --keep: they are left in place at the end");
+                } else if stops_cluster {
+                    eprintln!(
+                        "this run creates {created}; at the end it stops the local cluster it started (--keep keeps it)"
+                    );
+                } else {
+                    eprintln!("this run creates {created}, and deletes them at the end (--keep keeps them)");
+                }
+            }
+            Event::RemovingNamespace(Removal::LeftByRun { name, run }) => {
+                eprintln!("deleting namespace {name}, left by evident run {run}")
+            }
+            Event::RemovingNamespace(Removal::Replaced { name }) => {
+                eprintln!("deleting namespace {name} and everything in it (--replace-namespaces)")
+            }
+            Event::RemovingNamespace(Removal::Terminating { name }) => {
+                eprintln!("waiting for namespace {name}, which is being deleted")
+            }
             Event::RecreatingFakeNodes { count } => eprintln!(
                 "fleet: re-creating {count} fake node(s) left by an earlier run, so the recording sees them start"
             ),
@@ -106,9 +134,15 @@ impl Terminal {
                 eprintln!("workloads: applied {objects} object(s); waiting until quiet for {}s", quiet.as_secs())
             }
             Event::Recorded { manifest, run_dir } => eprintln!("{}", status::summary(manifest, run_dir)),
-            Event::NotSettled { timeout } => eprintln!(
+            Event::NotSettled { timeout, undecided } if undecided.is_empty() => eprintln!(
                 "warning: the cluster did not settle within {}s; reporting what was recorded",
                 timeout.as_secs()
+            ),
+            Event::NotSettled { timeout, undecided } => eprintln!(
+                "warning: settle timeout: after {}s the recording still cannot decide {} expectation(s): {}; reporting what was recorded",
+                timeout.as_secs(),
+                undecided.len(),
+                undecided.join("; ")
             ),
             Event::Reported { written, run_dir } => {
                 for row in &written.report.rows {
@@ -131,7 +165,25 @@ impl Terminal {
             Event::RemovedCreated { namespaces, nodes } => eprintln!(
                 "removed what this run created ({namespaces} namespace(s), {nodes} node(s)); use --keep to keep them"
             ),
+            Event::RemovingAfterFailure => {
+                eprintln!("the run failed; removing what it created (--keep keeps it)")
+            }
             _ => {}
         }
     }
+}
+
+/// `namespace(s) a, b (label evident.dev/run=<id>) and 2 node(s) of the fleet (x, y)`.
+fn describe_created(namespaces: &[String], nodes: &[String], run_id: &str) -> String {
+    let mut parts = Vec::new();
+    if !namespaces.is_empty() {
+        parts.push(format!("namespace(s) {} (label {RUN_LABEL}={run_id})", namespaces.join(", ")));
+    }
+    if !nodes.is_empty() {
+        parts.push(format!("{} node(s) of the fleet ({})", nodes.len(), nodes.join(", ")));
+    }
+    if parts.is_empty() {
+        return "nothing".to_string();
+    }
+    parts.join(" and ")
 }

@@ -1,14 +1,25 @@
 //! `evident run` end to end on the real local control plane: the lesson-1 scenario is
-//! recorded and reported, and the report matches the notebook. Then one expectation is
-//! changed so that it must fail, and `evident report` on the same recording exits 1 with a
-//! FAIL row.
+//! recorded and reported, and the report matches the notebook; a namespace evident did not
+//! create stops a run unless it is to be replaced; the namespace a kept run leaves is taken
+//! over by the next run (`make demo` twice); `settle.decidable` keeps an undecidable run
+//! recording until its timeout; a run whose workload is refused exits 2 and removes the
+//! namespace it created. Then one expectation is changed so that it must fail, and
+//! `evident report` on the same recording exits 1 with a FAIL row.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Command, Output};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, ensure};
 use evident_e2e::{TEST_NAMESPACES, client, delete_namespaces, exclusive, kubeconfig, repo_root};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
+use kube::Api;
+use kube::api::PostParams;
+
+/// The label `evident run` marks its namespaces with (evident_runner::RUN_LABEL, written
+/// out: the test checks the documented name).
+const RUN_LABEL: &str = "evident.dev/run";
 
 fn evident(args: &[&std::ffi::OsStr]) -> anyhow::Result<Output> {
     Command::new(env!("CARGO_BIN_EXE_evident"))
@@ -27,31 +38,211 @@ fn read(path: &Path) -> anyhow::Result<String> {
     std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn lesson1_runs_end_to_end_and_a_changed_expectation_fails() -> anyhow::Result<()> {
-    let _guard = exclusive().await;
-    let client = client().await?;
-    delete_namespaces(&client, TEST_NAMESPACES, Duration::from_secs(120)).await?;
+/// `evident run <spec> --kubeconfig <local cluster> --out <out> --run-id <id> --quiet <extra>`.
+fn run_scenario(spec: &Path, out: &Path, run_id: &str, extra: &[&str]) -> anyhow::Result<Output> {
     let kubeconfig = kubeconfig()?;
-    let out = tempfile::tempdir()?;
-    let spec = repo_root().join("manifests/scenarios/lesson1.yaml");
-
-    let run = evident(&[
+    let mut args: Vec<&std::ffi::OsStr> = vec![
         "run".as_ref(),
         spec.as_os_str(),
         "--kubeconfig".as_ref(),
         kubeconfig.as_os_str(),
         "--out".as_ref(),
-        out.path().as_os_str(),
+        out.as_os_str(),
         "--run-id".as_ref(),
-        "lesson1".as_ref(),
+        run_id.as_ref(),
         "--quiet".as_ref(),
+    ];
+    args.extend(extra.iter().map(|arg| std::ffi::OsStr::new(*arg)));
+    evident(&args)
+}
+
+/// The stop reason `run.json` of `run_dir` records.
+fn stop_reason(run_dir: &Path) -> anyhow::Result<String> {
+    let manifest: serde_json::Value = serde_json::from_str(&read(&run_dir.join("run.json"))?)?;
+    Ok(manifest["stop_reason"].as_str().unwrap_or_default().to_string())
+}
+
+/// FailedScheduling messages of the recording that blame a node lifecycle taint: a workload
+/// applied before the fleet could take pods.
+fn refusals_for_not_ready_nodes(run_dir: &Path) -> anyhow::Result<String> {
+    let sql = "SELECT message FROM events WHERE reason = 'FailedScheduling' \
+               AND (message LIKE '%node.kubernetes.io/not-ready%' OR message LIKE '%node.kubernetes.io/unreachable%')";
+    let output = evident(&[
+        "query".as_ref(),
+        "--run".as_ref(),
+        run_dir.as_os_str(),
+        "--format".as_ref(),
+        "csv".as_ref(),
+        sql.as_ref(),
     ])?;
+    ensure!(output.status.success(), "evident query failed: {}", text(&output.stderr));
+    let stdout = text(&output.stdout);
+    let mut lines = stdout.lines();
+    ensure!(lines.next() == Some("message"), "a CSV header: {stdout}");
+    Ok(lines.collect::<Vec<_>>().join("\n"))
+}
+
+/// Creates namespace `name` as a person would (no evident label), holding a ConfigMap
+/// whose survival shows the namespace was not deleted.
+async fn create_foreign_namespace(client: &kube::Client, name: &str) -> anyhow::Result<()> {
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    let mut namespace = Namespace::default();
+    namespace.metadata.name = Some(name.to_string());
+    namespaces.create(&PostParams::default(), &namespace).await.with_context(|| format!("creating {name}"))?;
+    let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), name);
+    let mut marker = ConfigMap::default();
+    marker.metadata.name = Some("not-evidents".into());
+    marker.data = Some(BTreeMap::from([("owner".to_string(), "a person".to_string())]));
+    config_maps.create(&PostParams::default(), &marker).await.context("creating the marker ConfigMap")?;
+    Ok(())
+}
+
+/// The value of the evident label on namespace `name`; `None` when it has none, an error when
+/// the namespace does not exist.
+async fn run_label_of(client: &kube::Client, name: &str) -> anyhow::Result<Option<String>> {
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    let namespace = namespaces.get(name).await.with_context(|| format!("namespace {name}"))?;
+    Ok(namespace.metadata.labels.unwrap_or_default().get(RUN_LABEL).cloned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_namespace_evident_did_not_create_stops_the_run_and_survives() -> anyhow::Result<()> {
+    let _guard = exclusive().await;
+    let client = client().await?;
+    delete_namespaces(&client, TEST_NAMESPACES, Duration::from_secs(120)).await?;
+    create_foreign_namespace(&client, "gpu-demo").await?;
+    let out = tempfile::tempdir()?;
+    let spec = repo_root().join("manifests/scenarios/lesson1.yaml");
+
+    let run = run_scenario(&spec, out.path(), "refused", &[])?;
+    let stderr = text(&run.stderr);
+    assert_eq!(run.status.code(), Some(2), "{stderr}");
+    let errors: Vec<&str> = stderr.lines().filter(|line| line.starts_with("error:")).collect();
+    assert_eq!(errors.len(), 1, "one error line:\n{stderr}");
+    assert!(
+        errors[0].starts_with("error: namespace gpu-demo already exists and was not created by evident run")
+            && errors[0].contains("--replace-namespaces"),
+        "{stderr}"
+    );
+    let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), "gpu-demo");
+    assert!(config_maps.get_opt("not-evidents").await?.is_some(), "gpu-demo and its contents are left alone");
+    assert_eq!(run_label_of(&client, "gpu-demo").await?, None, "the namespace is not taken over");
+    assert!(!out.path().join("refused/run.json").exists(), "nothing was recorded");
+    delete_namespaces(&client, &["gpu-demo"], Duration::from_secs(120)).await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_undecidable_expectation_keeps_the_run_recording_until_the_timeout() -> anyhow::Result<()> {
+    let _guard = exclusive().await;
+    let client = client().await?;
+    delete_namespaces(&client, TEST_NAMESPACES, Duration::from_secs(120)).await?;
+    // A checkout of its own (a scenario's paths are relative to the nearest folder holding
+    // manifests/ and hack/): no fleet, no workload, and an expectation on a pod nobody
+    // creates, which no recording can decide.
+    let checkout = tempfile::tempdir()?;
+    std::fs::create_dir_all(checkout.path().join("manifests"))?;
+    std::fs::create_dir_all(checkout.path().join("hack"))?;
+    let spec = checkout.path().join("manifests/undecidable.yaml");
+    let undecidable = r#"
+name: undecidable
+title: An expectation on a pod nobody creates
+settle: {quiet_secs: 2, timeout_secs: 12, decidable: true}
+scenarios:
+  - number: 1
+    name: ghost
+    title: ghost
+    expected: Running
+    expectations:
+      - pod_running_in_pool: {namespace: evident-undecided, pod: ghost, pool: a100}
+"#;
+    std::fs::write(&spec, undecidable)?;
+    let out = tempfile::tempdir()?;
+    let started = Instant::now();
+    let run = run_scenario(&spec, out.path(), "undecidable", &[])?;
+    let elapsed = started.elapsed();
+    let (stdout, stderr) = (text(&run.stdout), text(&run.stderr));
+    assert_eq!(run.status.code(), Some(1), "the expectation fails:\n{stdout}\n{stderr}");
+    let run_dir = out.path().join("undecidable");
+    assert_eq!(stop_reason(&run_dir)?, "duration", "quiet (2s) did not stop it; the timeout did");
+    assert!(elapsed >= Duration::from_secs(12), "recorded until the 12s timeout, stopped after {elapsed:?}");
+    let warning = stderr
+        .lines()
+        .find(|line| line.starts_with("warning: settle timeout"))
+        .with_context(|| format!("the timeout is reported as such:\n{stderr}"))?;
+    assert!(warning.contains("1 expectation(s)") && warning.contains("#1") && warning.contains("ghost"), "{warning}");
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    assert!(namespaces.get_opt("evident-undecided").await?.is_none(), "the run's namespace is removed");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_whose_workload_is_refused_exits_2_and_removes_its_namespace() -> anyhow::Result<()> {
+    let _guard = exclusive().await;
+    let client = client().await?;
+    delete_namespaces(&client, TEST_NAMESPACES, Duration::from_secs(120)).await?;
+    // A checkout of its own whose one workload the API server refuses (a container without
+    // an image), after the run created its namespace and started recording.
+    let checkout = tempfile::tempdir()?;
+    std::fs::create_dir_all(checkout.path().join("manifests"))?;
+    std::fs::create_dir_all(checkout.path().join("hack"))?;
+    let workload = r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: no-image, namespace: evident-refused}
+spec:
+  containers: [{name: main}]
+"#;
+    std::fs::write(checkout.path().join("manifests/no-image.yaml"), workload)?;
+    let spec = checkout.path().join("manifests/refused.yaml");
+    let scenario = r#"
+name: refused
+title: A workload the API server refuses
+workloads: [manifests/no-image.yaml]
+scenarios:
+  - number: 1
+    name: no-image
+    title: no-image
+    expected: Running
+    expectations:
+      - pod_running_in_pool: {namespace: evident-refused, pod: no-image, pool: a100}
+"#;
+    std::fs::write(&spec, scenario)?;
+    let out = tempfile::tempdir()?;
+    let run = run_scenario(&spec, out.path(), "refused", &[])?;
+    let stderr = text(&run.stderr);
+    assert_eq!(run.status.code(), Some(2), "{stderr}");
+    let errors: Vec<&str> = stderr.lines().filter(|line| line.starts_with("error:")).collect();
+    assert_eq!(errors.len(), 1, "one error line:\n{stderr}");
+    assert!(errors[0].contains("applying Pod no-image"), "{stderr}");
+    assert!(stderr.contains("this run creates namespace(s) evident-refused"), "{stderr}");
+    assert!(stderr.contains("the run failed; removing what it created"), "{stderr}");
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    assert!(namespaces.get_opt("evident-refused").await?.is_none(), "the failed run removed its namespace");
+    // The recording was stopped as an error and closed, not lost.
+    assert_eq!(stop_reason(&out.path().join("refused"))?, "error");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lesson1_runs_end_to_end_twice_and_a_changed_expectation_fails() -> anyhow::Result<()> {
+    let _guard = exclusive().await;
+    let client = client().await?;
+    delete_namespaces(&client, TEST_NAMESPACES, Duration::from_secs(120)).await?;
+    // A person's gpu-demo, which the first run replaces as asked.
+    create_foreign_namespace(&client, "gpu-demo").await?;
+    let out = tempfile::tempdir()?;
+    let spec = repo_root().join("manifests/scenarios/lesson1.yaml");
+
+    // As `make demo` runs it (--keep), replacing the person's namespace.
+    let run = run_scenario(&spec, out.path(), "lesson1", &["--keep", "--replace-namespaces"])?;
     let (stdout, stderr) = (text(&run.stdout), text(&run.stderr));
     ensure!(run.status.code() == Some(0), "evident run exited {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}", run.status);
     let pass_rows = stdout.lines().filter(|line| line.starts_with("PASS")).count();
     assert_eq!(pass_rows, 4, "four PASS rows:\n{stdout}");
     assert!(stdout.contains("4 passed, 0 failed"), "{stdout}");
+    assert!(stderr.contains("this run creates namespace(s) gpu-demo (label evident.dev/run=lesson1)"), "{stderr}");
+    assert!(stderr.contains("deleting namespace gpu-demo and everything in it (--replace-namespaces)"), "{stderr}");
 
     let run_dir = out.path().join("lesson1");
     let report = read(&run_dir.join("report.md"))?;
@@ -68,9 +259,31 @@ async fn lesson1_runs_end_to_end_and_a_changed_expectation_fails() -> anyhow::Re
     assert!(stamping.contains(" ms "), "the note gives measured times: {stamping}");
     let junit = read(&run_dir.join("junit.xml"))?;
     assert!(junit.contains("failures=\"0\""), "{junit}");
-    // `run` removed what it created: the scenario namespace is gone.
-    let namespaces: kube::Api<k8s_openapi::api::core::v1::Namespace> = kube::Api::all(client.clone());
+    // lesson1.yaml asks `settle.decidable`: the run stopped once every expectation was decidable.
+    assert_eq!(stop_reason(&run_dir)?, "settled");
+    // Workloads were applied once the nodes could take pods: no refusal blames a node that
+    // was still tainted not-ready.
+    assert_eq!(refusals_for_not_ready_nodes(&run_dir)?, "", "FailedScheduling blaming a not-ready node");
+    // --keep: the namespace stays, the run's now (the person's ConfigMap went with theirs).
+    assert_eq!(run_label_of(&client, "gpu-demo").await?.as_deref(), Some("lesson1"));
+    let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), "gpu-demo");
+    assert!(config_maps.get_opt("not-evidents").await?.is_none(), "gpu-demo was replaced");
+
+    // `make demo` again: the namespace the kept run left is evident's, so no flag is needed.
+    let again = run_scenario(&spec, out.path(), "lesson1-again", &[])?;
+    let (stdout, stderr) = (text(&again.stdout), text(&again.stderr));
+    ensure!(
+        again.status.code() == Some(0),
+        "second run exited {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}",
+        again.status
+    );
+    assert!(stdout.contains("4 passed, 0 failed"), "{stdout}");
+    assert!(stderr.contains("deleting namespace gpu-demo, left by evident run lesson1"), "{stderr}");
+    assert_eq!(refusals_for_not_ready_nodes(&out.path().join("lesson1-again"))?, "");
+    // Without --keep the run removes what it created: the scenario namespace is gone.
+    let namespaces: Api<Namespace> = Api::all(client.clone());
     assert!(namespaces.get_opt("gpu-demo").await?.is_none(), "evident run without --keep deletes gpu-demo");
+    assert!(stderr.contains("removed what this run created (1 namespace(s)"), "{stderr}");
 
     // The same recording against a spec whose queue-pressure expectation cannot hold.
     let stored = read(&run_dir.join("scenario.yaml"))?;
@@ -87,5 +300,43 @@ async fn lesson1_runs_end_to_end_and_a_changed_expectation_fails() -> anyhow::Re
     assert!(fail.contains("31 Running"), "the FAIL row shows what was observed: {fail}");
     let junit = read(&run_dir.join("junit.xml"))?;
     assert!(junit.contains("failures=\"1\""), "the JUnit file has the failure: {junit}");
+    Ok(())
+}
+
+/// `--run-id` names one directory under `--out`: an id that would be `--out` itself (`''`,
+/// `.`), its parent (`..`) or a path elsewhere is refused by `record` and `run` alike with one
+/// line naming the id, exit 2, before any cluster is contacted and without creating anything.
+#[test]
+fn run_ids_that_are_not_one_directory_name_are_refused_before_the_cluster() -> anyhow::Result<()> {
+    let out = tempfile::tempdir()?;
+    let evidence = out.path().join("evidence");
+    // No cluster is reached: the kubeconfig does not exist, so a run that got past the run
+    // id would fail on it, with another message.
+    let kubeconfig = out.path().join("no-such-kubeconfig");
+    let spec = repo_root().join("manifests/scenarios/lesson1.yaml");
+    for id in ["", ".", "..", "../escaped", "a/b", ".hidden"] {
+        for command in ["record", "run"] {
+            let mut args: Vec<&std::ffi::OsStr> = vec![command.as_ref()];
+            if command == "run" {
+                args.push(spec.as_os_str());
+            }
+            args.extend::<[&std::ffi::OsStr; 7]>([
+                "--kubeconfig".as_ref(),
+                kubeconfig.as_os_str(),
+                "--out".as_ref(),
+                evidence.as_os_str(),
+                "--run-id".as_ref(),
+                id.as_ref(),
+                "--quiet".as_ref(),
+            ]);
+            let output = evident(&args)?;
+            let stderr = text(&output.stderr);
+            assert_eq!(output.status.code(), Some(2), "{command} --run-id {id:?}: {stderr}");
+            let lines: Vec<&str> = stderr.lines().collect();
+            assert_eq!(lines.len(), 1, "{command} --run-id {id:?}: one line:\n{stderr}");
+            assert!(lines[0].starts_with(&format!("error: run id {id:?} ")), "{command} --run-id {id:?}: {stderr}");
+            assert!(!evidence.exists(), "{command} --run-id {id:?} created {}", evidence.display());
+        }
+    }
     Ok(())
 }
