@@ -57,7 +57,10 @@ phase1-up: ## Notebook step 1: build what is missing (control plane and evident,
 
 .PHONY: phase1-demo
 phase1-demo: evident ## Notebook step 2: run $(SCENARIO) on the local cluster while recording (exit 1 if an expectation fails)
-	$(EVIDENT) run $(SCENARIO) --keep
+	@# --replace-namespaces: this is the checkout's own throwaway cluster, where the tests also
+	@# create the lesson's namespaces (without evident's run label); on any other cluster,
+	@# `evident run` refuses to delete a namespace it did not create.
+	$(EVIDENT) run $(SCENARIO) --keep --replace-namespaces
 
 .PHONY: phase1-evidence
 phase1-evidence: evident ## Notebook step 3: rebuild the report of the newest run from its recording
