@@ -71,7 +71,8 @@ pub async fn client() -> anyhow::Result<Client> {
 
 /// Every namespace the end-to-end tests create. A test that changes the cluster deletes
 /// them all first, so pods a failed earlier test left behind cannot hold GPUs or add rows.
-pub const TEST_NAMESPACES: &[&str] = &["gpu-demo", "evident-crash", "evident-restart", "evident-canary"];
+pub const TEST_NAMESPACES: &[&str] =
+    &["gpu-demo", "evident-crash", "evident-restart", "evident-canary", "evident-hostile"];
 
 /// Serialises tests that change the cluster: `let _guard = exclusive().await;` (without
 /// the `.await` nothing is locked). An async lock, since the guard is held across the
