@@ -76,7 +76,7 @@ pub async fn client() -> anyhow::Result<Client> {
 /// Every namespace the end-to-end tests create. A test that changes the cluster deletes
 /// them all first, so pods a failed earlier test left behind cannot hold GPUs or add rows.
 pub const TEST_NAMESPACES: &[&str] =
-    &["gpu-demo", "evident-crash", "evident-restart", "evident-canary", "evident-bystander"];
+    &["gpu-demo", "evident-crash", "evident-restart", "evident-canary", "evident-bystander", "evident-hostile"];
 
 /// The file locked while a test changes the cluster: `cluster-tests.lock` in the cache folder
 /// (`$EVIDENT_CACHE`, else `~/.cache/evident`), where the cluster's own state lives. Not

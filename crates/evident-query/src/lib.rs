@@ -15,9 +15,9 @@
 //! Every table and view starts with a `run_id` column (the run directory's name), also over a
 //! single run, so one query works over one run or many and runs compare in one `GROUP BY`.
 //!
-//! Named queries (`queries/*.sql`, one metric each) load with [`NamedQuery::available`]; the
-//! binary embeds them, and a `queries/` folder on disk (found through `EVIDENT_QUERIES` or from
-//! the working directory upward) takes precedence.
+//! Named queries (`queries/*.sql`, one metric each) are embedded in the binary
+//! ([`named_query`]); only a folder passed explicitly replaces them ([`QuerySet::with_dir`]),
+//! never one found from the working directory.
 //!
 //! ```no_run
 //! # async fn demo() -> evident_query::Result<()> {
@@ -44,7 +44,7 @@ pub mod session;
 pub mod state_at;
 
 pub use format::OutputFormat;
-pub use named_query::{NamedQuery, named_query};
+pub use named_query::{NamedQuery, QuerySet, named_query};
 pub use run::Run;
 pub use run_set::RunSet;
 pub use session::Session;

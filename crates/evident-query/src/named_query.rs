@@ -2,17 +2,18 @@
 //! `-- <one-line description>`.
 //!
 //! The files are embedded into the binary at build time, so an installed `evident` has them
-//! anywhere; a `queries/` folder on disk takes precedence, file by file. The folder is
-//! `$EVIDENT_QUERIES` when set, else the first `queries/` found from the working directory
-//! upward. Subfolders (`queries/duckdb/`, `queries/expected/`) are not named queries.
+//! anywhere, and what a report or `evident query -f <name>` runs does not depend on the
+//! working directory: a stray `queries/fleet.sql` there changes nothing. Only a folder given
+//! explicitly ([`QuerySet::with_dir`]: `--queries <dir>`, or `$EVIDENT_QUERIES` through the
+//! same flag) replaces embedded queries, file by file, and [`QuerySet::overridden`] says which,
+//! so a report can say so. Subfolders (`queries/duckdb/`, `queries/expected/`) are not named
+//! queries.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-/// Environment variable naming the queries folder.
+/// Environment variable the `--queries` flag of the CLI reads when the flag is not given.
 pub const QUERIES_ENV: &str = "EVIDENT_QUERIES";
-/// Name of the queries folder looked up from the working directory upward.
-pub const QUERIES_DIR: &str = "queries";
 
 /// The named queries compiled into the binary, `(name, text)`.
 pub const EMBEDDED: &[(&str, &str)] = &[
@@ -43,9 +44,9 @@ pub enum NamedQueryError {
         #[source]
         source: std::io::Error,
     },
-    /// `$EVIDENT_QUERIES` names something that is not a folder.
-    #[error("{QUERIES_ENV}={path} is not a directory")]
-    BadEnv { path: PathBuf },
+    /// The queries folder given is not a folder.
+    #[error("queries folder {path} is not a directory; pass a folder of <name>.sql files")]
+    NotADirectory { path: PathBuf },
 }
 
 pub type Result<T, E = NamedQueryError> = std::result::Result<T, E>;
@@ -98,45 +99,84 @@ impl NamedQuery {
         Ok(queries)
     }
 
-    /// The queries compiled into the binary.
+    /// The queries compiled into the binary (a test checks each has its description line, so
+    /// none is ever left out).
     pub fn embedded() -> Vec<NamedQuery> {
-        EMBEDDED
-            .iter()
-            .map(|(name, text)| {
-                NamedQuery::parse(name, text, QueryOrigin::Embedded).expect("embedded queries are checked by tests")
-            })
-            .collect()
+        EMBEDDED.iter().filter_map(|(name, text)| NamedQuery::parse(name, text, QueryOrigin::Embedded).ok()).collect()
     }
 
-    /// The embedded queries, overridden and extended by the queries folder if one is found.
+    /// The queries compiled into the binary, by name (see [`QuerySet`] for an override folder).
     pub fn available() -> Result<Vec<NamedQuery>> {
-        let mut by_name: BTreeMap<String, NamedQuery> =
-            NamedQuery::embedded().into_iter().map(|query| (query.name.clone(), query)).collect();
-        if let Some(dir) = queries_dir()? {
-            for query in NamedQuery::load_dir(&dir)? {
-                by_name.insert(query.name.clone(), query);
-            }
-        }
-        Ok(by_name.into_values().collect())
+        Ok(QuerySet::embedded().all().cloned().collect())
     }
 }
 
-/// One named query by name (see [`NamedQuery::available`]).
+/// One named query compiled into the binary, by name. The working directory plays no part.
 pub fn named_query(name: &str) -> Result<NamedQuery> {
-    NamedQuery::available()?
-        .into_iter()
-        .find(|query| query.name == name)
-        .ok_or_else(|| NamedQueryError::Unknown { name: name.to_string() })
+    QuerySet::embedded().get(name).cloned()
 }
 
-/// The queries folder: `$EVIDENT_QUERIES`, else `queries/` from the working directory upward.
-pub fn queries_dir() -> Result<Option<PathBuf>> {
-    if let Some(dir) = std::env::var_os(QUERIES_ENV).filter(|value| !value.is_empty()) {
-        let dir = PathBuf::from(dir);
-        return if dir.is_dir() { Ok(Some(dir)) } else { Err(NamedQueryError::BadEnv { path: dir }) };
+/// The named queries a command runs: the embedded ones, replaced and extended file by file by
+/// an explicitly given folder, never by one found on disk by itself.
+#[derive(Debug, Clone)]
+pub struct QuerySet {
+    by_name: BTreeMap<String, NamedQuery>,
+    dir: Option<PathBuf>,
+}
+
+impl Default for QuerySet {
+    /// [`QuerySet::embedded`].
+    fn default() -> Self {
+        QuerySet::embedded()
     }
-    let cwd = std::env::current_dir().map_err(|source| NamedQueryError::Io { path: PathBuf::from("."), source })?;
-    Ok(crate::run_set::find_upward(&cwd, QUERIES_DIR))
+}
+
+impl QuerySet {
+    /// The queries compiled into the binary.
+    pub fn embedded() -> QuerySet {
+        let by_name = NamedQuery::embedded().into_iter().map(|query| (query.name.clone(), query)).collect();
+        QuerySet { by_name, dir: None }
+    }
+
+    /// The embedded queries with every `*.sql` directly in `dir` in place of the embedded one
+    /// of its name (or added). `dir` must be a folder; every file must start with its
+    /// `-- <description>` line.
+    pub fn with_dir(dir: &Path) -> Result<QuerySet> {
+        if !dir.is_dir() {
+            return Err(NamedQueryError::NotADirectory { path: dir.to_path_buf() });
+        }
+        let mut set = QuerySet::embedded();
+        for query in NamedQuery::load_dir(dir)? {
+            set.by_name.insert(query.name.clone(), query);
+        }
+        set.dir = Some(dir.to_path_buf());
+        Ok(set)
+    }
+
+    /// [`QuerySet::with_dir`] when a folder is given, else [`QuerySet::embedded`].
+    pub fn from_option(dir: Option<&Path>) -> Result<QuerySet> {
+        dir.map_or_else(|| Ok(QuerySet::embedded()), QuerySet::with_dir)
+    }
+
+    /// The query of this name.
+    pub fn get(&self, name: &str) -> Result<&NamedQuery> {
+        self.by_name.get(name).ok_or_else(|| NamedQueryError::Unknown { name: name.to_string() })
+    }
+
+    /// Every query, sorted by name.
+    pub fn all(&self) -> impl Iterator<Item = &NamedQuery> {
+        self.by_name.values()
+    }
+
+    /// The folder given to [`QuerySet::with_dir`], if any.
+    pub fn dir(&self) -> Option<&Path> {
+        self.dir.as_deref()
+    }
+
+    /// The queries read from that folder instead of the binary, sorted by name.
+    pub fn overridden(&self) -> Vec<&NamedQuery> {
+        self.all().filter(|query| matches!(query.origin, QueryOrigin::Disk(_))).collect()
+    }
 }
 
 #[cfg(test)]
@@ -156,6 +196,30 @@ mod tests {
         for (disk, built_in) in on_disk.iter().zip(&embedded) {
             assert_eq!(disk.sql, built_in.sql, "{} is embedded as it is on disk", disk.name);
         }
+    }
+
+    #[test]
+    fn every_embedded_query_parses() {
+        assert_eq!(NamedQuery::embedded().len(), EMBEDDED.len(), "each embedded query has its description line");
+    }
+
+    #[test]
+    fn only_a_given_folder_overrides_the_embedded_queries() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("fleet.sql"), "-- stray fleet\nSELECT 1 AS x").unwrap();
+        std::fs::write(dir.path().join("extra.sql"), "-- an extra query\nSELECT 2 AS y").unwrap();
+        let embedded = QuerySet::embedded();
+        assert_eq!(embedded.get("fleet").unwrap().origin, QueryOrigin::Embedded);
+        assert!(embedded.overridden().is_empty() && embedded.dir().is_none());
+        let set = QuerySet::with_dir(dir.path()).unwrap();
+        assert_eq!(set.get("fleet").unwrap().sql, "-- stray fleet\nSELECT 1 AS x");
+        let overridden: Vec<&str> = set.overridden().iter().map(|query| query.name.as_str()).collect();
+        assert_eq!(overridden, ["extra", "fleet"]);
+        assert_eq!(set.get("placement").unwrap().origin, QueryOrigin::Embedded);
+        assert!(matches!(
+            QuerySet::with_dir(&dir.path().join("fleet.sql")),
+            Err(NamedQueryError::NotADirectory { .. })
+        ));
     }
 
     #[test]

@@ -41,6 +41,10 @@ pub enum MomentError {
         "'{0}' is neither an RFC 3339 timestamp ('2026-06-14T15:40:00Z') nor an offset from the run's start ('+30s', '1500ms')"
     )]
     Unrecognised(String),
+    /// A timestamp or offset outside what a nanosecond timestamp holds (1677-09-21 to
+    /// 2262-04-11).
+    #[error("'{0}' is outside the times a recording can hold (1677-09-21 to 2262-04-11 UTC)")]
+    OutOfRange(String),
 }
 
 /// Reads a moment: an RFC 3339 timestamp, or an offset from the run's start.
@@ -49,9 +53,21 @@ pub fn parse_moment(text: &str) -> Result<Moment, MomentError> {
     if let Some(ns) = evident_core::time::parse_rfc3339_ns(text) {
         return Ok(Moment::At(ns));
     }
-    parse_offset_ns(text.strip_prefix('+').unwrap_or(text))
-        .map(Moment::AfterStart)
-        .ok_or_else(|| MomentError::Unrecognised(text.to_string()))
+    if chrono::DateTime::parse_from_rfc3339(text).is_ok() {
+        return Err(MomentError::OutOfRange(text.to_string()));
+    }
+    let offset = text.strip_prefix('+').unwrap_or(text);
+    match parse_offset_ns(offset) {
+        Some(ns) => Ok(Moment::AfterStart(ns)),
+        None if is_offset_shaped(offset) => Err(MomentError::OutOfRange(text.to_string())),
+        None => Err(MomentError::Unrecognised(text.to_string())),
+    }
+}
+
+/// Digits and units only: an offset, if a too large one.
+fn is_offset_shaped(text: &str) -> bool {
+    text.starts_with(|c: char| c.is_ascii_digit())
+        && text.chars().all(|c| c.is_ascii_digit() || matches!(c, '.' | 'n' | 'u' | 'µ' | 'm' | 'i' | 's' | 'h'))
 }
 
 /// `1m30s` -> ns. Units: ns, us, ms, s, m, h; a bare number is seconds.
@@ -114,14 +130,23 @@ impl StateAt {
                             "{FUNCTION_NAME}: run {run_id} has no started_at in run.json; pass a timestamp instead of an offset"
                         );
                     };
-                    per_run.push(
-                        col("run_id").eq(lit(run_id.as_str())).and(col("observed_at").lt_eq(at(started_at + offset))),
-                    );
+                    let Some(cutoff) = started_at.checked_add(offset) else {
+                        return plan_err!(
+                            "{FUNCTION_NAME}: {} after the start of run {run_id} is past 2262-04-11, the last time a recording can hold; pass a smaller offset",
+                            format_offset(offset)
+                        );
+                    };
+                    per_run.push(col("run_id").eq(lit(run_id.as_str())).and(col("observed_at").lt_eq(at(cutoff))));
                 }
                 Ok(per_run.into_iter().reduce(Expr::or).unwrap_or(lit(false)))
             }
         }
     }
+}
+
+/// An offset in seconds, for messages.
+fn format_offset(ns: i64) -> String {
+    format!("{} s", ns / 1_000_000_000)
 }
 
 fn string_literal(expr: &Expr) -> Option<&str> {
@@ -189,5 +214,15 @@ mod tests {
         assert!(parse_moment("yesterday").is_err());
         assert!(parse_moment("10parsecs").is_err());
         assert!(parse_moment("-5s").is_err());
+    }
+
+    #[test]
+    fn moments_a_timestamp_cannot_hold_are_refused_as_such() {
+        let out_of_range = |text: &str| Err(MomentError::OutOfRange(text.to_string()));
+        assert_eq!(parse_moment("1500-01-01T00:00:00Z"), out_of_range("1500-01-01T00:00:00Z"));
+        assert_eq!(parse_moment("2300-01-01T00:00:00Z"), out_of_range("2300-01-01T00:00:00Z"));
+        assert_eq!(parse_moment("99999999999999999999s"), out_of_range("99999999999999999999s"));
+        assert_eq!(parse_moment("+200000000h"), out_of_range("+200000000h"));
+        assert_eq!(parse_moment("100000000h100000000h"), out_of_range("100000000h100000000h"));
     }
 }

@@ -49,7 +49,11 @@ pub fn render(report: &Report) -> String {
     out
 }
 
-/// Escapes text for XML attributes and content.
+/// Text as XML 1.0 content or a quoted attribute value: `&`, `<`, `>`, `"` and `'` become
+/// references; tab, LF and CR become character references (an attribute keeps them instead of
+/// folding them into spaces); every character XML 1.0 forbids (C0 controls, U+FFFE, U+FFFF)
+/// and every C1 control (allowed, but a CI log printing the message would obey them) becomes
+/// U+FFFD, so the document always parses.
 pub fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
@@ -59,7 +63,11 @@ pub fn escape(text: &str) -> String {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&apos;"),
-            c if c.is_control() && c != '\n' && c != '\t' => {}
+            '\t' => out.push_str("&#9;"),
+            '\n' => out.push_str("&#10;"),
+            '\r' => out.push_str("&#13;"),
+            '\u{fffe}' | '\u{ffff}' => out.push(char::REPLACEMENT_CHARACTER),
+            c if c.is_control() => out.push(char::REPLACEMENT_CHARACTER),
             c => out.push(c),
         }
     }

@@ -14,8 +14,16 @@
 //! gpu-allocatable.txt  pods-<namespace>.txt  pending-pods.txt  describe-pod-<namespace>_<pod>.txt
 //! ```
 //!
-//! Each file is written to a temporary name and renamed, so a crash while writing leaves the
-//! previous version or the new one, never half a file.
+//! Each file is written to a temporary file of its own in the run directory, flushed to disk,
+//! renamed over its name, and the directory is flushed after the last rename, so a crash while
+//! writing leaves the previous version or the new one of each file, never half a file. File
+//! names made from recorded names (`describe-pod-<pod>.txt`) go through [`safe_file_name`]:
+//! one plain name in the run directory, whatever the recording holds.
+//!
+//! The named queries the report runs are those embedded in the binary, whatever the working
+//! directory holds; [`ReportOptions::queries`] replaces them only when given (`evident report
+//! --queries <dir>`), and the report then says which queries came from where (an Environment
+//! row and the first note).
 //!
 //! ```no_run
 //! # async fn demo() -> evident_report::Result<()> {
@@ -40,9 +48,11 @@ pub mod plot;
 pub mod scenario;
 pub mod timeline;
 
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 pub use evaluate::Outcome;
+pub use evident_query::QuerySet;
 pub use model::{Report, Summary};
 pub use observation::RunObservations;
 pub use scenario::{Expectation, RUN_SCENARIO_FILE, Scenario, ScenarioError};
@@ -70,6 +80,9 @@ pub enum Error {
     /// Writing an output file failed.
     #[error(transparent)]
     Write(#[from] evidence::EvidenceError),
+    /// The named queries could not be loaded (`--queries <dir>`).
+    #[error(transparent)]
+    Queries(#[from] evident_query::named_query::NamedQueryError),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -99,23 +112,62 @@ pub fn scenario_of_run(run_dir: &Path, override_spec: Option<&Path>) -> Result<S
     Ok(Scenario::load(&recorded)?)
 }
 
+/// How a report is built.
+#[derive(Debug, Clone, Default)]
+pub struct ReportOptions {
+    /// The named queries the report runs [default: [`QuerySet::embedded`], the ones compiled
+    /// into the binary]. Built with [`QuerySet::with_dir`], the report says which ones came
+    /// from the folder.
+    pub queries: QuerySet,
+}
+
+impl ReportOptions {
+    /// Runs the named queries of `queries` instead of the embedded ones.
+    pub fn with_queries(mut self, queries: QuerySet) -> Self {
+        self.queries = queries;
+        self
+    }
+}
+
 /// Checks the scenario against the run without writing anything (what `evident run` polls
 /// when the spec asks to wait until every expectation is decidable).
 pub async fn evaluate_run(run_dir: &Path, scenario: &Scenario) -> Result<Report> {
-    let observations = RunObservations::load(run_dir).await?;
-    Ok(Report::build(scenario, &observations))
+    evaluate_run_with(run_dir, scenario, &ReportOptions::default()).await
+}
+
+/// [`evaluate_run`] with options.
+pub async fn evaluate_run_with(run_dir: &Path, scenario: &Scenario, options: &ReportOptions) -> Result<Report> {
+    let observations = RunObservations::load_with(run_dir, &options.queries).await?;
+    let mut report = Report::build(scenario, &observations);
+    mark_query_overrides(&mut report, &options.queries);
+    Ok(report)
 }
 
 /// Builds the report of a run and writes every output into the run directory.
 pub async fn write_report(run_dir: &Path, scenario: &Scenario) -> Result<Written> {
-    let observations = RunObservations::load(run_dir).await?;
-    let report = Report::build(scenario, &observations);
+    write_report_with(run_dir, scenario, &ReportOptions::default()).await
+}
+
+/// [`write_report`] with options (`evident report --queries <dir>`; `evident run` passes the
+/// same).
+pub async fn write_report_with(run_dir: &Path, scenario: &Scenario, options: &ReportOptions) -> Result<Written> {
+    let observations = RunObservations::load_with(run_dir, &options.queries).await?;
+    let mut report = Report::build(scenario, &observations);
+    mark_query_overrides(&mut report, &options.queries);
     let namespaces: Vec<String> = scenario.namespaces().into_iter().collect();
     let mut outputs = evidence::evidence_files(&observations, &namespaces);
+    for output in &mut outputs {
+        output.name = safe_file_name(&output.name);
+        // The evidence files read like kubectl's output and are read on terminals: recorded
+        // text in them gets kubectl's escaping of terminal controls.
+        if let std::borrow::Cow::Owned(text) = evident_query::format::terminal_safe_lines(&output.text) {
+            output.text = text;
+        }
+    }
     outputs.push(evidence::EvidenceFile { name: REPORT_MD.into(), text: markdown::render(&report) });
     outputs.push(evidence::EvidenceFile { name: REPORT_HTML.into(), text: html::render(&report) });
     outputs.push(evidence::EvidenceFile { name: JUNIT_XML.into(), text: junit::render(&report) });
-    evidence::write_files(run_dir, &outputs)?;
+    write_durably(run_dir, &outputs)?;
     // The Evidence column says `(not written)` too; the log tells whoever runs it.
     for (row, evidence) in report.rows.iter().flat_map(|row| row.evidence.iter().map(move |file| (row, file))) {
         if let Some(file) = evidence.strip_suffix(model::NOT_WRITTEN) {
@@ -127,6 +179,82 @@ pub async fn write_report(run_dir: &Path, scenario: &Scenario) -> Result<Written
         files: outputs.iter().map(|output| run_dir.join(&output.name)).collect(),
         report,
     })
+}
+
+/// When named queries were overridden, says so where a reader looks: an Environment row and
+/// the first note.
+fn mark_query_overrides(report: &mut Report, queries: &QuerySet) {
+    let Some(dir) = queries.dir() else { return };
+    let names: Vec<&str> = queries.overridden().iter().map(|query| query.name.as_str()).collect();
+    let which = if names.is_empty() { "none of the report's".to_string() } else { names.join(", ") };
+    report.environment.push((
+        "Named queries".into(),
+        format!("overridden by --queries {}: {which} (the others built in)", dir.display()),
+    ));
+    report.notes.insert(
+        0,
+        format!(
+            "This report ran named queries from {} instead of the built-in ones ({which}); its numbers and verdicts \
+             may differ from a report with the queries of this evident version.",
+            dir.display()
+        ),
+    );
+}
+
+/// A name made safe as one file name in the run directory: characters other than ASCII
+/// letters, digits, `-`, `_` and `.` become `_`, a leading `.` becomes `_` (no hidden file, no
+/// `..`), and a name longer than 200 bytes is cut and ends in a hash of the whole name, so
+/// distinct long names stay distinct and every file system takes it. Kubernetes names (DNS
+/// labels and subdomains) come through unchanged unless very long.
+pub fn safe_file_name(name: &str) -> String {
+    const MAX_BYTES: usize = 200;
+    let mut safe: String = name
+        .chars()
+        .enumerate()
+        .map(|(index, c)| match c {
+            '.' if index == 0 => '_',
+            c if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') => c,
+            _ => '_',
+        })
+        .collect();
+    if safe.is_empty() {
+        safe.push('_');
+    }
+    if safe.len() > MAX_BYTES {
+        let (stem, extension) = match safe.rfind('.') {
+            Some(dot) if safe.len() - dot <= 8 => (&safe[..dot], &safe[dot..]),
+            _ => (safe.as_str(), ""),
+        };
+        let digest = fnv1a(name.as_bytes());
+        let keep = MAX_BYTES.saturating_sub(extension.len() + 17).min(stem.len());
+        safe = format!("{}-{digest:016x}{extension}", &stem[..keep]);
+    }
+    safe
+}
+
+/// 64-bit FNV-1a: a stable, dependency-free hash that tells long file names apart.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash: u64, &byte| (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3))
+}
+
+/// Writes each output through its own temporary file in `dir` (flushed to disk, then renamed
+/// over the output's name), then flushes the directory, so the renames survive a crash too.
+fn write_durably(dir: &Path, outputs: &[evidence::EvidenceFile]) -> Result<()> {
+    for output in outputs {
+        let path = dir.join(&output.name);
+        let error = |source| evidence::EvidenceError::Write { path: path.clone(), source };
+        let mut file = tempfile::Builder::new()
+            .prefix(&format!(".{}.", output.name))
+            .suffix(".tmp-evident")
+            .tempfile_in(dir)
+            .map_err(error)?;
+        file.write_all(output.text.as_bytes()).map_err(error)?;
+        file.as_file().sync_all().map_err(error)?;
+        file.persist(&path).map_err(|persist| error(persist.error))?;
+    }
+    let error = |source| evidence::EvidenceError::Write { path: dir.to_path_buf(), source };
+    std::fs::File::open(dir).and_then(|handle| handle.sync_all()).map_err(error)?;
+    Ok(())
 }
 
 impl Report {

@@ -4,6 +4,10 @@
 //!
 //! One function per section, run in the order of `SECTIONS`; each ends with a blank line,
 //! and a list section with no items writes nothing.
+//!
+//! Every text of the model (observed values, and the scenario's own words) is written through
+//! [`text`] (or [`code`] inside a code span), so what a cluster recorded cannot add a line,
+//! a table cell, markup or HTML to the page: only the renderer writes Markdown.
 
 use std::fmt::{self, Write as _};
 
@@ -27,14 +31,16 @@ pub fn render(report: &Report) -> String {
 
 /// The title, the description, the recording it was derived from, any gaps, the verdict.
 fn heading(report: &Report, out: &mut String) -> fmt::Result {
-    writeln!(out, "# {}\n", report.title)?;
+    writeln!(out, "# {}\n", text(&report.title))?;
     if !report.description.is_empty() {
-        writeln!(out, "{}\n", report.description)?;
+        writeln!(out, "{}\n", line(&report.description))?;
     }
     writeln!(
         out,
-        "Derived by `evident report` from recording `{}` (scenario `{}`), state at {}.\n",
-        report.run_id, report.scenario_name, report.recorded_until
+        "Derived by `evident report` from recording {} (scenario {}), state at {}.\n",
+        code(&report.run_id),
+        code(&report.scenario_name),
+        text(&report.recorded_until)
     )?;
     if !report.gaps.is_empty() {
         writeln!(
@@ -42,7 +48,7 @@ fn heading(report: &Report, out: &mut String) -> fmt::Result {
             "> **Warning: the recording has gaps.** Changes during these intervals were not observed; counts and timings across them may be incomplete:"
         )?;
         for gap in &report.gaps {
-            writeln!(out, "> - {gap}")?;
+            writeln!(out, "> - {}", line(gap))?;
         }
         writeln!(out)?;
     }
@@ -62,7 +68,7 @@ fn environment(report: &Report, out: &mut String) -> fmt::Result {
     writeln!(out, "| Item | Value |")?;
     writeln!(out, "|---|---|")?;
     for (item, value) in &report.environment {
-        writeln!(out, "| {} | {} |", cell(item), cell(value))?;
+        writeln!(out, "| {} | {} |", text(item), text(value))?;
     }
     writeln!(out)
 }
@@ -87,14 +93,14 @@ fn fleet(report: &Report, out: &mut String) -> fmt::Result {
         writeln!(out, "|---|---|---|")?;
     }
     for node in &fleet.gpu_nodes {
-        write!(out, "| {} | {} | {} |", cell(&node.name), cell(&node.pool), node.gpus)?;
+        write!(out, "| {} | {} | {} |", text(&node.name), text(&node.pool), node.gpus)?;
         if tainted {
-            write!(out, " {} |", cell(if node.taints.is_empty() { "-" } else { &node.taints }))?;
+            write!(out, " {} |", text(if node.taints.is_empty() { "-" } else { &node.taints }))?;
         }
         writeln!(out)?;
     }
     writeln!(out)?;
-    writeln!(out, "{}\n", fleet_sentences(report))
+    writeln!(out, "{}\n", text(&fleet_sentences(report)))
 }
 
 /// The sentences under the fleet table, shared with the HTML page: the total, the GPU-less
@@ -147,19 +153,19 @@ fn results(report: &Report, out: &mut String) -> fmt::Result {
             out,
             "| {} | {} | {} | {} | {} | {} |",
             row.number,
-            cell(&row.title),
-            cell(&row.expected),
-            cell(&row.observed),
-            cell(&row.evidence.join(", ")),
+            text(&row.title),
+            text(&row.expected),
+            text(&row.observed),
+            text(&row.evidence.join(", ")),
             row.verdict()
         )?;
     }
     writeln!(out)?;
     for totals in &report.namespace_totals {
-        writeln!(out, "{totals}\n")?;
+        writeln!(out, "{}\n", line(totals))?;
     }
     if let Some(causes) = &report.causes_sentence {
-        writeln!(out, "{causes}\n")?;
+        writeln!(out, "{}\n", line(causes))?;
     }
     Ok(())
 }
@@ -169,7 +175,7 @@ fn gpu_metrics(report: &Report, out: &mut String) -> fmt::Result {
     let section = &report.gpu_metrics;
     writeln!(out, "## GPU metrics\n")?;
     for sentence in &section.sentences {
-        writeln!(out, "{sentence}\n")?;
+        writeln!(out, "{}\n", line(sentence))?;
     }
     if section.rows.is_empty() {
         return Ok(());
@@ -183,10 +189,10 @@ fn gpu_metrics(report: &Report, out: &mut String) -> fmt::Result {
         writeln!(
             out,
             "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
-            cell(row.node.as_deref().unwrap_or("-")),
-            cell(row.gpu.as_deref().or(row.uuid.as_deref()).unwrap_or("-")),
-            cell(row.model.as_deref().unwrap_or("-")),
-            cell(&pod_of(row)),
+            text(row.node.as_deref().unwrap_or("-")),
+            text(row.gpu.as_deref().or(row.uuid.as_deref()).unwrap_or("-")),
+            text(row.model.as_deref().unwrap_or("-")),
+            text(&pod_of(row)),
             row.samples,
             figure(row.avg_util),
             figure(row.max_util),
@@ -210,9 +216,9 @@ fn bullets(out: &mut String, title: &str, items: &[String]) -> fmt::Result {
     if items.is_empty() {
         return Ok(());
     }
-    writeln!(out, "## {title}\n")?;
+    writeln!(out, "## {}\n", text(title))?;
     for item in items {
-        writeln!(out, "- {item}")?;
+        writeln!(out, "- {}", line(item))?;
     }
     writeln!(out)
 }
@@ -235,9 +241,72 @@ pub fn figure(value: Option<f64>) -> String {
     }
 }
 
-/// A table cell: pipes escaped, newlines folded.
-fn cell(text: &str) -> String {
-    text.replace('|', "\\|").replace('\n', " ")
+/// Plain text as Markdown that shows exactly this text, on one line, inside a line (a table
+/// cell, after other text): CommonMark's punctuation that can start markup (backslash,
+/// backtick, `*`, `_`, `[`, `]`, `|`, `~`, `#`, `!`) is backslash-escaped, `<`, `>` and `&`
+/// become entities (no raw HTML reaches the page), line breaks (CR, LF, tab, U+2028/9) become
+/// spaces, and any other control character and the noncharacters U+FFFE/U+FFFF become
+/// U+FFFD, so a terminal showing the file is not driven by it either.
+pub fn text(plain: &str) -> String {
+    escape(plain, None)
+}
+
+/// [`text`] at the start of a line or list item, where a leading `-`, `+` or `1.` would
+/// start a (nested) list: it is escaped too.
+pub fn line(plain: &str) -> String {
+    escape(plain, leading_list_marker(plain))
+}
+
+fn escape(plain: &str, list_marker: Option<usize>) -> String {
+    let mut out = String::with_capacity(plain.len() + 8);
+    for (index, c) in plain.char_indices() {
+        match c {
+            '\\' | '`' | '*' | '_' | '[' | ']' | '|' | '~' | '#' | '!' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '\r' | '\n' | '\t' | '\u{2028}' | '\u{2029}' => out.push(' '),
+            c if c.is_control() || matches!(c, '\u{fffe}' | '\u{ffff}') => out.push(char::REPLACEMENT_CHARACTER),
+            c => {
+                if Some(index) == list_marker {
+                    out.push('\\');
+                }
+                out.push(c);
+            }
+        }
+    }
+    out
+}
+
+/// Where a list marker at the start of `plain` is (`-`, `+`, or the `.`/`)` after digits):
+/// written after `- ` or at the start of a line it would open a nested list.
+fn leading_list_marker(plain: &str) -> Option<usize> {
+    let digits = plain.len() - plain.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+    match plain.as_bytes().get(digits) {
+        Some(b'-' | b'+') if digits == 0 => Some(0),
+        Some(b'.' | b')') if digits > 0 => Some(digits),
+        _ => None,
+    }
+}
+
+/// Text as a code span: fenced by one backtick more than its longest run of backticks (the
+/// only way to put a backtick in a code span), on one line, controls replaced as in [`text`].
+pub fn code(plain: &str) -> String {
+    let content: String = plain
+        .chars()
+        .map(|c| match c {
+            '\r' | '\n' | '\t' | '\u{2028}' | '\u{2029}' => ' ',
+            c if c.is_control() || matches!(c, '\u{fffe}' | '\u{ffff}') => char::REPLACEMENT_CHARACTER,
+            c => c,
+        })
+        .collect();
+    let longest = content.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+    let fence = "`".repeat(longest + 1);
+    let pad = if content.starts_with('`') || content.ends_with('`') { " " } else { "" };
+    format!("{fence}{pad}{content}{pad}{fence}")
 }
 
 fn number(n: usize) -> String {
@@ -246,5 +315,33 @@ fn number(n: usize) -> String {
         2 => "two".into(),
         3 => "three".into(),
         _ => n.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_escapes_markup_html_and_line_breaks() {
+        assert_eq!(text("cuda-batch-small (1 GPU, a100 pool)"), "cuda-batch-small (1 GPU, a100 pool)");
+        assert_eq!(text("a|b\\|c"), "a\\|b\\\\\\|c");
+        assert_eq!(text("x\r\n**Result: PASS**"), "x  \\*\\*Result: PASS\\*\\*");
+        assert_eq!(text("<img src=x onerror=alert(1)>&"), "&lt;img src=x onerror=alert(1)&gt;&amp;");
+        assert_eq!(text("`t` _u_ [l](j) ~s~ #h!"), "\\`t\\` \\_u\\_ \\[l\\](j) \\~s\\~ \\#h\\!");
+        assert_eq!(text("\u{1b}[2J\u{fffe}"), "\u{fffd}\\[2J\u{fffd}");
+        assert_eq!(text("-"), "-", "inside a line a dash is text");
+        assert_eq!(line("- item"), "\\- item");
+        assert_eq!(line("+1"), "\\+1");
+        assert_eq!(line("12. twelve"), "12\\. twelve");
+        assert_eq!(line("12 pods"), "12 pods");
+    }
+
+    #[test]
+    fn code_spans_hold_backticks() {
+        assert_eq!(code("k8s-20260614"), "`k8s-20260614`");
+        assert_eq!(code("a`b"), "``a`b``");
+        assert_eq!(code("`x"), "`` `x ``");
+        assert_eq!(code("a\nb"), "`a b`");
     }
 }

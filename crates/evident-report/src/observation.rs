@@ -468,9 +468,15 @@ const BOUNDS: Query = Query::Inline {
 };
 
 impl RunObservations {
-    /// Opens the run directory and reads every observation the report needs.
+    /// Opens the run directory and reads every observation the report needs, with the named
+    /// queries embedded in the binary.
     pub async fn load(run_dir: &Path) -> Result<RunObservations> {
-        let reader = RunReader::open(run_dir).await?;
+        RunObservations::load_with(run_dir, &evident_query::QuerySet::embedded()).await
+    }
+
+    /// [`RunObservations::load`] with the named queries of `queries`.
+    pub async fn load_with(run_dir: &Path, queries: &evident_query::QuerySet) -> Result<RunObservations> {
+        let reader = RunReader::open(run_dir, queries).await?;
         let mut gpu_allocation: Vec<AllocationRow> = reader.rows(GPU_ALLOCATION).await?;
         gpu_allocation.sort_by_key(|row| row.seq);
         let bounds: Bounds = reader.rows(BOUNDS).await?.into_iter().next().unwrap_or_default();
@@ -532,16 +538,17 @@ struct RunReader {
     dir: String,
     run: evident_query::Run,
     session: evident_query::Session,
+    queries: evident_query::QuerySet,
 }
 
 impl RunReader {
-    async fn open(run_dir: &Path) -> Result<RunReader> {
+    async fn open(run_dir: &Path, queries: &evident_query::QuerySet) -> Result<RunReader> {
         let dir = run_dir.display().to_string();
         let query_error = |source: evident_query::Error| ObservationError::Query { run: dir.clone(), source };
         let runs = evident_query::RunSet::open_run(run_dir).map_err(|e| query_error(e.into()))?;
         let run = runs.runs()[0].clone();
         let session = evident_query::Session::new(&runs).await.map_err(|e| query_error(e.into()))?;
-        Ok(RunReader { dir, run, session })
+        Ok(RunReader { dir, run, session, queries: queries.clone() })
     }
 
     /// Runs `query` and decodes every row of its result into a `T`.
@@ -549,7 +556,9 @@ impl RunReader {
         let query_error = |source: evident_query::Error| ObservationError::Query { run: self.dir.clone(), source };
         let sql = match query {
             Query::Inline { sql, .. } => Cow::Borrowed(sql),
-            Query::Named(name) => Cow::Owned(evident_query::named_query(name).map_err(|e| query_error(e.into()))?.sql),
+            Query::Named(name) => {
+                Cow::Borrowed(self.queries.get(name).map_err(|e| query_error(e.into()))?.sql.as_str())
+            }
         };
         let batches = self.session.sql(&sql).await.map_err(|e| query_error(e.into()))?;
         decode::decode(&batches).map_err(|source| ObservationError::Decode { query: query.name(), source })

@@ -28,8 +28,10 @@ pub struct StampSpan {
     pub version: Option<String>,
 }
 
+/// Seconds from the run's start to `ns`; in i128, as a recording's times can be anything an
+/// i64 holds and their difference may not be.
 fn secs(observations: &RunObservations, ns: i64) -> f64 {
-    (ns - observations.started_ns) as f64 / 1e9
+    (i128::from(ns) - i128::from(observations.started_ns)) as f64 / 1e9
 }
 
 /// Pods per phase over time (deleted pods leave every phase).
@@ -180,6 +182,14 @@ mod tests {
             allocatable: 8,
             requested,
         }
+    }
+
+    #[test]
+    fn seconds_from_the_start_do_not_wrap_for_times_far_apart() {
+        let mut observations = observations();
+        observations.started_ns = i64::MAX;
+        let seconds = secs(&observations, i64::MIN);
+        assert!(seconds < -1.8e10, "{seconds}: 584 years before the start, not after it");
     }
 
     #[test]

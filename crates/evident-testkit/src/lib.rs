@@ -23,6 +23,7 @@
 //! Parquet segment the same rows, schema and footer metadata (whose order in the footer varies,
 //! as in every file the recorder writes).
 
+pub mod hostile;
 pub mod objects;
 pub mod plan;
 pub mod runs;

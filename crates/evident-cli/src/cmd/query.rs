@@ -5,6 +5,10 @@
 //! datafusion-cli's habits (`;` ends a statement, `\q` quits, history in
 //! `$HOME/.cache/evident/query_history`). Without a terminal the SQL is read from stdin.
 //! Output is written only after the query succeeded, so a failing query writes nothing.
+//!
+//! Named queries are the ones built into the binary; `--queries <dir>` replaces them file by
+//! file (a `queries/` folder in the working directory does not). `-f <path>` to an existing
+//! file always runs that file.
 
 use std::io::{IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
@@ -12,9 +16,9 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
-use evident_query::format::{self, OutputFormat};
-use evident_query::named_query::{NamedQuery, QueryOrigin, named_query};
-use evident_query::{RunSet, Session};
+use evident_query::format::{self, OutputFormat, terminal_safe};
+use evident_query::named_query::{NamedQuery, QueryOrigin};
+use evident_query::{QuerySet, RunSet, Session};
 
 #[derive(Debug, clap::Args)]
 #[command(
@@ -52,6 +56,12 @@ pub struct Args {
     /// Write the results to this file instead of stdout (required for parquet).
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+
+    /// Folder of <name>.sql files to use instead of the built-in named queries of the same
+    /// name (and besides them) [default: the queries built into evident, whatever the working
+    /// directory holds].
+    #[arg(long, value_name = "DIR", env = evident_query::named_query::QUERIES_ENV)]
+    pub queries: Option<PathBuf>,
 }
 
 /// Output formats of `evident query`.
@@ -79,8 +89,9 @@ impl From<Format> for OutputFormat {
 }
 
 pub async fn execute(args: Args) -> anyhow::Result<ExitCode> {
+    let queries = QuerySet::from_option(args.queries.as_deref())?;
     if args.list {
-        print_list(&NamedQuery::available()?)?;
+        print_list(&queries)?;
         return Ok(ExitCode::SUCCESS);
     }
     if args.format == Format::Parquet && args.output.is_none() {
@@ -88,7 +99,7 @@ pub async fn execute(args: Args) -> anyhow::Result<ExitCode> {
     }
     let sql = match (&args.sql, &args.file) {
         (Some(sql), _) => Some(sql.clone()),
-        (None, Some(file)) => Some(read_sql_file(file)?),
+        (None, Some(file)) => Some(read_sql_file(file, &queries)?),
         (None, None) => None,
     };
     let interactive = sql.is_none() && std::io::stdin().is_terminal();
@@ -104,7 +115,7 @@ pub async fn execute(args: Args) -> anyhow::Result<ExitCode> {
             run_once(&session, &sql, args.format.into(), args.output.as_deref()).await?;
             Ok(ExitCode::SUCCESS)
         }
-        None => shell(&session, &runs).await,
+        None => shell(&session, &runs, &queries).await,
     }
 }
 
@@ -118,15 +129,15 @@ fn open_runs(args: &Args) -> anyhow::Result<RunSet> {
 
 /// A path to a .sql file; else a named query by name (also `queries/<name>.sql` when no such
 /// file exists here, so the embedded queries work from any directory).
-fn read_sql_file(file: &str) -> anyhow::Result<String> {
+fn read_sql_file(file: &str, queries: &QuerySet) -> anyhow::Result<String> {
     let path = Path::new(file);
     if path.is_file() {
         return std::fs::read_to_string(path).with_context(|| format!("cannot read {file}"));
     }
     let name = path.file_stem().map(|stem| stem.to_string_lossy().into_owned()).unwrap_or_default();
     let looks_named = !file.contains('/') || path.parent().is_some_and(|parent| parent.ends_with("queries"));
-    if looks_named && let Ok(query) = named_query(&name) {
-        return Ok(query.sql);
+    if looks_named && let Ok(query) = queries.get(&name) {
+        return Ok(query.sql.clone());
     }
     bail!("{file}: no such SQL file and no named query '{name}' (see `evident query --list`)")
 }
@@ -140,15 +151,18 @@ fn read_stdin() -> anyhow::Result<String> {
     Ok(sql)
 }
 
-fn print_list(queries: &[NamedQuery]) -> anyhow::Result<()> {
-    let width = queries.iter().map(|query| query.name.len()).max().unwrap_or(0);
+fn print_list(queries: &QuerySet) -> anyhow::Result<()> {
+    let queries: Vec<&NamedQuery> = queries.all().collect();
+    let width = queries.iter().map(|query| query.name.chars().count()).max().unwrap_or(0);
     let mut out = std::io::stdout().lock();
     for query in queries {
         let origin = match &query.origin {
-            QueryOrigin::Disk(_) => "",
-            QueryOrigin::Embedded => " (built in)",
+            QueryOrigin::Disk(path) => format!(" (from {})", path.display()),
+            QueryOrigin::Embedded => " (built in)".to_string(),
         };
-        writeln!(out, "{:width$}  {}{origin}", query.name, query.description)?;
+        // A query file's first line is text from disk: printed with its controls made visible.
+        let line = format!("{:width$}  {}{origin}", query.name, query.description);
+        writeln!(out, "{}", terminal_safe(&line))?;
     }
     Ok(())
 }
@@ -166,7 +180,15 @@ async fn run_once(session: &Session, sql: &str, format: OutputFormat, output: Op
         (_, None) => {
             let mut bytes = Vec::new();
             format::render(format, &schema, &batches, &mut bytes)?;
-            std::io::stdout().lock().write_all(&bytes)?;
+            // The table is terminal-safe already; CSV keeps values exact, unless it would go
+            // straight to a terminal, which would obey the controls in recorded values.
+            let stdout = std::io::stdout();
+            if format == OutputFormat::Csv && stdout.is_terminal() {
+                let text = String::from_utf8_lossy(&bytes);
+                stdout.lock().write_all(format::terminal_safe_lines(&text).as_bytes())?;
+            } else {
+                stdout.lock().write_all(&bytes)?;
+            }
         }
     }
     Ok(())
@@ -186,7 +208,7 @@ End a statement with ';'. Commands:
   \\i NAME   run a named query (or a .sql file)
   \\?        this help";
 
-async fn shell(session: &Session, runs: &RunSet) -> anyhow::Result<ExitCode> {
+async fn shell(session: &Session, runs: &RunSet, queries: &QuerySet) -> anyhow::Result<ExitCode> {
     use rustyline::error::ReadlineError;
 
     let mut editor = rustyline::DefaultEditor::new().context("cannot start the interactive shell")?;
@@ -204,7 +226,7 @@ async fn shell(session: &Session, runs: &RunSet) -> anyhow::Result<ExitCode> {
                 let trimmed = line.trim();
                 if buffer.is_empty() && trimmed.starts_with('\\') {
                     let _ = editor.add_history_entry(trimmed);
-                    if !shell_command(session, trimmed).await {
+                    if !shell_command(session, queries, trimmed).await {
                         break;
                     }
                     continue;
@@ -229,18 +251,17 @@ async fn shell(session: &Session, runs: &RunSet) -> anyhow::Result<ExitCode> {
 }
 
 /// Runs a backslash command; false means quit.
-async fn shell_command(session: &Session, command: &str) -> bool {
+async fn shell_command(session: &Session, queries: &QuerySet, command: &str) -> bool {
     let (name, argument) = command.split_once(' ').map_or((command, ""), |(name, rest)| (name, rest.trim()));
     match name {
         "\\q" | "\\quit" => return false,
         "\\d" => run_in_shell(session, "SELECT table_name, table_type FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name").await,
-        "\\l" => match NamedQuery::available() {
-            Ok(queries) => {
-                let _ = print_list(&queries);
+        "\\l" => {
+            if let Err(error) = print_list(queries) {
+                eprintln!("error: {error}");
             }
-            Err(error) => eprintln!("error: {error}"),
-        },
-        "\\i" => match read_sql_file(argument) {
+        }
+        "\\i" => match read_sql_file(argument, queries) {
             Ok(sql) => run_in_shell(session, &sql).await,
             Err(error) => eprintln!("error: {error}"),
         },
@@ -253,7 +274,7 @@ async fn run_in_shell(session: &Session, sql: &str) {
     let started = Instant::now();
     match run_once(session, sql, OutputFormat::Table, None).await {
         Ok(()) => println!("Elapsed {:.3} s", started.elapsed().as_secs_f64()),
-        Err(error) => eprintln!("error: {}", format!("{error:#}").replace('\n', " ")),
+        Err(error) => eprintln!("error: {}", terminal_safe(&format!("{error:#}"))),
     }
 }
 

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
+use evident_query::format::terminal_safe;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -14,6 +15,12 @@ pub struct Args {
     /// Scenario spec to check the run against [default: <run>/scenario.yaml, stored by `evident run`].
     #[arg(long, value_name = "SPEC")]
     pub scenario: Option<PathBuf>,
+
+    /// Folder of <name>.sql files to run instead of the built-in named queries of the same
+    /// name; the report says which were replaced [default: the queries built into evident,
+    /// whatever the working directory holds].
+    #[arg(long, value_name = "DIR", env = evident_query::named_query::QUERIES_ENV)]
+    pub queries: Option<PathBuf>,
 }
 
 pub async fn execute(args: Args) -> anyhow::Result<ExitCode> {
@@ -38,16 +45,22 @@ pub async fn execute(args: Args) -> anyhow::Result<ExitCode> {
         }
         Err(error) => return Err(error.into()),
     };
-    let written = evident_report::write_report(&run, &scenario).await?;
+    let queries = evident_report::QuerySet::from_option(args.queries.as_deref())?;
+    let options = evident_report::ReportOptions::default().with_queries(queries);
+    let written = evident_report::write_report_with(&run, &scenario, &options).await?;
     for row in &written.report.rows {
+        // Observed text is the cluster's: printed with its terminal controls made visible.
         println!(
             "{} {:>2}. {} | expected: {} | observed: {}",
             if row.passed() { "PASS" } else { "FAIL" },
             row.number,
-            row.title,
-            row.expected,
-            row.observed
+            terminal_safe(&row.title),
+            terminal_safe(&row.expected),
+            terminal_safe(&row.observed)
         );
+    }
+    if let Some(dir) = options.queries.dir() {
+        eprintln!("note: named queries from {} replaced the built-in ones; the report says so", dir.display());
     }
     let summary = written.summary;
     println!(

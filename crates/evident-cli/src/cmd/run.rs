@@ -147,9 +147,13 @@ impl Terminal {
             Event::Reported { written, run_dir } => {
                 for row in &written.report.rows {
                     let verdict = if row.passed() { "PASS" } else { "FAIL" };
+                    let safe = evident_query::format::terminal_safe;
                     println!(
                         "{verdict}  {}  {}: expected {}; observed {}",
-                        row.number, row.title, row.expected, row.observed
+                        row.number,
+                        safe(&row.title),
+                        safe(&row.expected),
+                        safe(&row.observed)
                     );
                 }
                 println!(

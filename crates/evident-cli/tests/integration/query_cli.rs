@@ -242,3 +242,28 @@ fn in_progress_segments_are_never_read() {
     );
     assert_eq!(text(&output.stdout), text(&baseline.stdout));
 }
+
+#[test]
+fn named_queries_come_from_the_binary_unless_a_folder_is_given() {
+    let dir = tempfile::tempdir().unwrap();
+    let queries = dir.path().join("queries");
+    std::fs::create_dir(&queries).unwrap();
+    std::fs::write(queries.join("fleet.sql"), "-- a stray fleet\nSELECT 'stray' AS node").unwrap();
+    let run = sample();
+    let run = run.to_str().unwrap();
+
+    let built_in = evident(&["query", "--run", run, "-f", "fleet"], dir.path());
+    assert_eq!(built_in.status.code(), Some(0), "{}", text(&built_in.stderr));
+    assert!(!text(&built_in.stdout).contains("stray"), "a queries/ folder in the working directory is not used");
+    let listed = text(&evident(&["query", "--list"], dir.path()).stdout);
+    assert!(listed.lines().any(|line| line.starts_with("fleet ") && line.ends_with("(built in)")), "{listed}");
+
+    let flag = evident(&["query", "--run", run, "--queries", queries.to_str().unwrap(), "-f", "fleet"], dir.path());
+    assert_eq!(flag.status.code(), Some(0), "{}", text(&flag.stderr));
+    assert!(text(&flag.stdout).contains("| stray |"), "{}", text(&flag.stdout));
+
+    // A path to a file is that file, flag or not.
+    let file = evident(&["query", "--run", run, "-f", "queries/fleet.sql"], dir.path());
+    assert_eq!(file.status.code(), Some(0), "{}", text(&file.stderr));
+    assert!(text(&file.stdout).contains("| stray |"), "{}", text(&file.stdout));
+}

@@ -109,6 +109,19 @@ async fn state_at_replays_the_log() {
     assert!(error.contains("unknown kind 'secrets'"), "{error}");
 }
 
+/// An offset that takes the run's start past what a timestamp holds is refused by name; it
+/// used to wrap around into a moment before the run, which holds no rows.
+#[tokio::test]
+async fn state_at_refuses_moments_past_what_a_timestamp_holds() {
+    let dir = lesson1();
+    let session = session_over(&dir.path().join("lesson1")).await;
+    // 2 500 000 h is 9.0e18 ns: an i64 alone, but not added to the start (1.78e18 ns).
+    let error = session.sql("SELECT * FROM state_at('pods', '+2500000h')").await.unwrap_err().to_string();
+    assert!(error.contains("after the start of run lesson1 is past 2262-04-11"), "{error}");
+    let error = session.sql("SELECT * FROM state_at('pods', '1600-01-01T00:00:00Z')").await.unwrap_err().to_string();
+    assert!(error.contains("outside the times a recording can hold"), "{error}");
+}
+
 #[tokio::test]
 async fn scheduling_reasons_splits_pending_messages() {
     let dir = lesson1();

@@ -81,11 +81,9 @@ async fn lesson1_passes_with_the_notebooks_totals_and_causes() {
         assert!(markdown.contains(heading), "missing {heading}");
     }
     assert!(markdown.contains("| # | Scenario | Expected | Observed | Evidence file | Result |"));
-    assert!(
-        markdown.contains(
-            "| 4 | queue-pressure (40 replicas vs 32 GPUs) | ~32 Running, ~8 Pending | 31 Running, 9 Pending"
-        )
-    );
+    assert!(markdown.contains(
+        "| 4 | queue-pressure (40 replicas vs 32 GPUs) | \\~32 Running, \\~8 Pending | 31 Running, 9 Pending"
+    ));
     assert!(markdown.contains("| kwok-gpu-l40s-1 | l40s | 4 |"));
     assert!(markdown.contains("Total: 32 GPUs."));
     assert!(markdown.contains("| KWOK release | kwok-v0.7.0 |"), "{markdown}");

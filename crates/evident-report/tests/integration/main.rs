@@ -4,6 +4,7 @@
 //! once per crate instead of once per file.
 
 mod gpu_metrics_report;
+mod hostile_input;
 mod html_browser;
 mod lesson1_report;
 mod verdict;
