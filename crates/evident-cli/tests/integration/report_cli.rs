@@ -109,7 +109,8 @@ fn stray_queries(root: &Path) -> PathBuf {
     std::fs::create_dir_all(&queries).unwrap();
     std::fs::write(
         queries.join("fleet.sql"),
-        "-- a stray fleet\nSELECT 'stray-node' AS node, 'stray' AS pool, CAST(99 AS BIGINT) AS gpus",
+        "-- a stray fleet: one node of 99 GPUs\nSELECT run_id, name AS node, pool, CAST(99 AS BIGINT) AS gpus, \
+         CAST(99 AS BIGINT) AS fleet_gpus, taints FROM nodes_latest WHERE name = 'kwok-gpu-a100-0' ORDER BY node",
     )
     .unwrap();
     queries

@@ -15,6 +15,8 @@ use evident_testkit::hostile::{HOSTILE, HOSTILE_POD, write_lesson1_hostile};
 fn lesson1_spec() -> Scenario {
     let spec = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../manifests/scenarios/lesson1.yaml");
     let mut scenario = Scenario::load(&spec).expect("the committed lesson1 spec is valid");
+    // The hostile node is part of this scenario's fleet, so its pool label reaches the fleet table.
+    scenario.fleet_nodes.push("kwok-gpu-hostile-0".into());
     scenario.scenarios.push(ScenarioCase {
         number: 5,
         name: "hostile".into(),
@@ -98,7 +100,7 @@ async fn hostile_text_reaches_the_report_as_text_only() {
     assert!(hostile_row.observed.contains("<img src=x"), "{}", hostile_row.observed);
     assert!(!hostile_row.passed());
     assert!(report.namespace_totals[0].contains("evil <img"), "{}", report.namespace_totals[0]);
-    assert!(report.fleet.gpu_nodes.iter().any(|(_, pool, _)| pool.contains("**Result: PASS**")));
+    assert!(report.fleet.gpu_nodes.iter().any(|node| node.pool.contains("**Result: PASS**")));
     assert!(report.gpu_metrics.rows.iter().any(|row| row.model.as_deref() == Some(HOSTILE)));
 
     let markdown = read(&run, "report.md");
