@@ -15,8 +15,6 @@ use evident_testkit::hostile::{HOSTILE, HOSTILE_POD, write_lesson1_hostile};
 fn lesson1_spec() -> Scenario {
     let spec = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../manifests/scenarios/lesson1.yaml");
     let mut scenario = Scenario::load(&spec).expect("the committed lesson1 spec is valid");
-    // The hostile node is part of this scenario's fleet, so its pool label reaches the fleet table.
-    scenario.fleet_nodes.push("kwok-gpu-hostile-0".into());
     scenario.scenarios.push(ScenarioCase {
         number: 5,
         name: "hostile".into(),
@@ -95,17 +93,26 @@ async fn hostile_text_reaches_the_report_as_text_only() {
     let report = &written.report;
 
     // The hostile text reached the model: in a table cell, the namespace totals sentence and
-    // the fleet table (pool), so what follows checks the sinks, not an absent input.
+    // the fleet sentence, so what follows checks the sinks, not an absent input.
     let hostile_row = report.rows.iter().find(|row| row.number == 5).unwrap();
     assert!(hostile_row.observed.contains("<img src=x"), "{}", hostile_row.observed);
     assert!(!hostile_row.passed());
     assert!(report.namespace_totals[0].contains("evil <img"), "{}", report.namespace_totals[0]);
-    assert!(report.fleet.gpu_nodes.iter().any(|node| node.pool.contains("**Result: PASS**")));
+    // The hostile node is outside the scenario's fleet (its pool is hostile): the fleet sentence
+    // names it.
+    assert!(report.fleet.outside.iter().any(|node| node == "kwok-gpu-hostile-0"), "{:?}", report.fleet.outside);
     assert!(report.gpu_metrics.rows.iter().any(|row| row.model.as_deref() == Some(HOSTILE)));
 
     let markdown = read(&run, "report.md");
     let results: Vec<&str> = markdown.lines().filter(|line| line.contains("**Result:")).collect();
-    assert_eq!(results, ["**Result: FAIL** — 4 of 5 expectations passed."], "exactly one verdict line");
+    // One verdict line, and it is the report's own: the hostile row fails (the extra hostile
+    // node also makes the lesson-1 cause checks undecidable, as 0/7 in their messages is not the
+    // 8 nodes recorded), so a forged PASS line would stand out.
+    let verdict = format!(
+        "**Result: FAIL** — {} of 5 expectations passed.",
+        report.rows.iter().filter(|row| row.passed()).count()
+    );
+    assert_eq!(results, [verdict.as_str()], "exactly one verdict line");
     assert!(!markdown.contains("<img"), "no raw HTML in report.md");
     assert!(markdown.contains("&lt;img src=x onerror=alert(1)&gt;"));
     assert_no_forbidden("report.md", &markdown);
@@ -136,13 +143,17 @@ async fn hostile_text_reaches_the_report_as_text_only() {
     let document = roxmltree::Document::parse(&junit).expect("junit.xml is well-formed XML");
     let cases: Vec<_> = document.descendants().filter(|node| node.has_tag_name("testcase")).collect();
     assert_eq!(cases.len(), 5);
-    let failure = document.descendants().find(|node| node.has_tag_name("failure")).expect("the hostile row fails");
+    let failure = document
+        .descendants()
+        .filter(|node| node.has_tag_name("failure"))
+        .find(|node| node.attribute("message").is_some_and(|message| message.contains("img src=x")))
+        .expect("the hostile row fails");
     let message = failure.attribute("message").unwrap();
     assert!(message.contains("<img src=x onerror=alert(1)>"), "the text survives, as text: {message}");
     assert!(message.contains("\n**Result: PASS**"), "line breaks survive in the attribute: {message:?}");
 
     // The pod's name is a path out of the run directory: its describe file stays inside.
-    let describe = read(&run, "describe-pod-.._hostile-pod.txt");
+    let describe = read(&run, &evident_report::evidence::describe_file_name("gpu-demo", HOSTILE_POD));
     assert!(!dir.path().join("hostile-pod.txt").exists());
     for c in ['\u{1b}', '\u{9b}', '\u{7}', '\r'] {
         assert!(!describe.contains(c), "the describe file, read on terminals, holds {c:?}");
