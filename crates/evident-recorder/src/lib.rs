@@ -9,7 +9,8 @@
 //! frames and segments are), [`table_store`] (the one write path every table uses),
 //! [`recover`](mod@recover) (the one replay loop: WAL tails to Parquet after a crash),
 //! [`run_manifest`] (`run.json`) and [`lock`] (one writer per run). [`config`] and [`clock`] hold
-//! the store settings and the wall clock. On top: [`change_store`] (the change log, the run's
+//! the store settings and the wall clock. [`last_known`] reads a run's last known state back
+//! from its segments, so a resumed recording's watches can tombstone what vanished meanwhile. On top: [`change_store`] (the change log, the run's
 //! lock and manifest; what the watcher calls) and [`metric_store`] (the `metrics` table).
 //! Test data (realistic objects, whole generated runs) lives in the dev-only crate
 //! `evident-testkit`, never here.
@@ -23,6 +24,7 @@ pub mod change_store;
 pub mod clock;
 pub mod config;
 pub mod durable;
+pub mod last_known;
 pub mod lock;
 pub mod metric_store;
 pub mod raw;

@@ -32,11 +32,12 @@ use tracing::warn;
 use crate::change_store::{ChangeStore, StoreError};
 use crate::clock::now_ns;
 use crate::config::StoreConfig;
+use crate::last_known::{LastKnown, LastKnownError};
 use crate::metric_store::{MetricStore, MetricStoreError};
 use crate::recover::RecoveryReport;
 use crate::run_manifest;
 use crate::scrape::{self, Endpoint, ScrapeError, ScrapeResult};
-use crate::watch::{self, Observation, WatchState};
+use crate::watch::{self, EpochTracker, Observation, WatchState};
 
 /// Errors of a recording.
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +54,9 @@ pub enum RecordingError {
     /// Writing scraped metrics failed.
     #[error(transparent)]
     Metrics(#[from] MetricStoreError),
+    /// Reading the run's last known state (to resume it) failed; the run was closed again.
+    #[error(transparent)]
+    LastKnown(#[from] LastKnownError),
 }
 
 pub type Result<T, E = RecordingError> = std::result::Result<T, E>;
@@ -190,6 +194,15 @@ impl Recording {
             .max(if store.manifest_mut().row_counts.values().any(|rows| *rows > 0) { 1 } else { 0 })
             + 1;
 
+        // A resumed run's watches start from what it last saw alive (see `last_known`).
+        let last_known = match LastKnown::read(&config.run_dir, &config.kinds) {
+            Ok(last_known) => last_known,
+            Err(error) => {
+                store.close(StopReason::Error)?;
+                return Err(error.into());
+            }
+        };
+
         let stats = Arc::new(Mutex::new(LiveStats::default()));
         let (sender, receiver) = mpsc::channel::<Message>();
         let writer_stats = stats.clone();
@@ -200,6 +213,7 @@ impl Recording {
 
         let mut watches = Vec::new();
         for kind in &config.kinds {
+            let kind_state = last_known.kind(*kind);
             let scopes: Vec<Option<String>> = if *kind == Kind::Node || config.namespaces.is_empty() {
                 vec![None]
             } else {
@@ -209,9 +223,10 @@ impl Recording {
                 let api = watch::api_for(client.clone(), *kind, scope.as_deref());
                 let sender = sender.clone();
                 let label = scope.clone().unwrap_or_else(|| "all".to_string());
-                let kind = *kind;
+                let known = kind_state.seed_for(scope.as_deref());
+                let tracker = EpochTracker::resumed(*kind, first_epoch, known, kind_state.last_observed_at_ns);
                 watches.push(tokio::spawn(async move {
-                    watch::follow(api, kind, label, first_epoch, move |observation| {
+                    watch::follow(api, tracker, label, move |observation| {
                         sender.send(Message::Observed(observation)).is_ok()
                     })
                     .await;

@@ -311,7 +311,7 @@ impl<T: Table> Replay<T> {
         for (partition, table) in T::PARTITIONS.iter().enumerate() {
             for found in segment::scan_table(run_dir, table)? {
                 durable_last_seq[partition] = durable_last_seq[partition].max(Some(found.segment.last_seq));
-                report.next_seq = report.next_seq.max(found.segment.last_seq + 1);
+                report.next_seq = report.next_seq.max(found.segment.last_seq.saturating_add(1));
                 report.last_observed_at_ns = report.last_observed_at_ns.max(found.last_observed_at_ns);
             }
         }
@@ -331,8 +331,9 @@ impl<T: Table> Replay<T> {
         let mut reader = WalReader::open(path, Some(self.expected_seq.unwrap_or(first_seq)))?;
         while let Some(frame) = reader.next_frame(T::FRAME_TYPE)? {
             report.records_read += 1;
-            self.expected_seq = Some(frame.seq + 1);
-            report.next_seq = report.next_seq.max(frame.seq + 1);
+            // Seqs come from the file; a damaged or hand-made one must not overflow.
+            self.expected_seq = Some(frame.seq.saturating_add(1));
+            report.next_seq = report.next_seq.max(frame.seq.saturating_add(1));
             let seq = frame.seq;
             let invalid = |source| RecoverError::InvalidRecord { seq, path: path.to_path_buf(), source };
             T::decode(seq, frame.body, |record| self.record(seq, record, report))
@@ -366,15 +367,17 @@ impl<T: Table> Replay<T> {
             report.records_already_durable += 1;
             return Ok(());
         }
-        let writer = match &mut self.writers[partition] {
+        let slot = &mut self.writers[partition];
+        let mut writer = match slot.take() {
             Some(writer) => writer,
-            empty => empty.insert(T::create_writer(&self.run_dir, partition, seq)?),
+            None => T::create_writer(&self.run_dir, partition, seq)?,
         };
-        T::write(writer, seq, record)?;
+        T::write(&mut writer, seq, record)?;
         report.records_recovered += 1;
         if writer.rows() >= self.segment_max_rows {
-            let finished = self.writers[partition].take().expect("writer present").finish()?;
-            report.segments_written.push(finished.segment);
+            report.segments_written.push(writer.finish()?.segment);
+        } else {
+            *slot = Some(writer);
         }
         Ok(())
     }

@@ -11,10 +11,19 @@
 //!   [`Gap`] (from the last change seen before it, to the end of the relist);
 //! - between lists, applies are `ADDED` (uid not known) or `MODIFIED`, deletes `DELETED`.
 //!
+//! A resumed run's watches start from the run's last known state
+//! ([`crate::last_known`], via [`EpochTracker::resumed`]): their first list is a relist like
+//! any other, so whatever was deleted while the recorder was down is tombstoned too.
+//!
 //! Memory grows with the number of live objects (the last version of each is kept for the
 //! tombstones), not with the number of changes. Errors are retried with [`RetryBackoff`]
 //! (250 ms doubling to at most 4 s); each one is reported as a [`WatchState::Retrying`]
-//! observation.
+//! observation, and the state goes back to `Listing`/`Watching` as soon as the watch is
+//! healthy again: at its next event, or, when nothing changes (kube-runtime resumes a watch
+//! from its resourceVersion without a word), once a probe ([`PROBE_INTERVAL`]) finds the API
+//! server answering a list of the kind again. A relist's [`Gap`] names the error that caused
+//! it: the last one before the relist began, never one from before the watch was last
+//! healthy.
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
@@ -23,7 +32,7 @@ use evident_core::run_manifest::Gap;
 use evident_core::{Kind, Op};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Event as CoreEvent, Node, Pod};
-use kube::api::ApiResource;
+use kube::api::{ApiResource, ListParams};
 use kube::runtime::WatchStreamExt;
 use kube::runtime::utils::Backoff;
 use kube::runtime::watcher::{self, Event};
@@ -79,23 +88,34 @@ pub fn api_for(client: Client, kind: Kind, namespace: Option<&str>) -> Api<RawOb
     }
 }
 
+/// While a watch is retrying, how often the API server is probed (and how long a probe may
+/// take): a list of at most one object of the watched kind and scope.
+pub const PROBE_INTERVAL: Duration = Duration::from_secs(1);
+
 /// Follows one kind (in one namespace scope) until `sink` refuses an observation, which is
-/// how the recording tells watches to stop.
+/// how the recording tells watches to stop. `tracker` holds the kind, the first epoch and,
+/// for a resumed run, the objects the run last saw alive.
 pub async fn follow(
     api: Api<RawObject>,
-    kind: Kind,
+    mut tracker: EpochTracker,
     scope: String,
-    first_epoch: u32,
     mut sink: impl FnMut(Observation) -> bool,
 ) {
+    let kind = tracker.kind;
     let resource = api_resource(kind);
-    let mut tracker = EpochTracker::new(kind, first_epoch);
+    let probe_api = api.clone();
     let stream = watcher::watcher(api, watcher::Config::default()).backoff(RetryBackoff::default());
     futures::pin_mut!(stream);
-    while let Some(item) = stream.next().await {
-        let observations = match item {
-            Ok(event) => tracker.on_event(event_to_watched(event, &resource), now_ns()),
-            Err(error) => tracker.on_error(&error.to_string()),
+    loop {
+        let observations = tokio::select! {
+            item = stream.next() => match item {
+                Some(Ok(event)) => tracker.on_event(event_to_watched(event, &resource), now_ns()),
+                Some(Err(error)) => tracker.on_error(&error.to_string()),
+                None => return,
+            },
+            answered = probe(&probe_api), if tracker.is_retrying() => {
+                if answered { tracker.on_server_answers() } else { Vec::new() }
+            }
         };
         for observation in observations {
             let observation = match observation {
@@ -107,6 +127,14 @@ pub async fn follow(
             }
         }
     }
+}
+
+/// Waits [`PROBE_INTERVAL`], then asks the API server for at most one object's metadata;
+/// true if it answered within [`PROBE_INTERVAL`].
+async fn probe(api: &Api<RawObject>) -> bool {
+    tokio::time::sleep(PROBE_INTERVAL).await;
+    let params = ListParams::default().limit(1);
+    matches!(tokio::time::timeout(PROBE_INTERVAL, api.list_metadata(&params)).await, Ok(Ok(_)))
 }
 
 /// Retry delays of a watch: 250 ms, doubling, at most 4 s; back to 250 ms once a request
@@ -165,6 +193,9 @@ fn to_watched(mut object: RawObject, resource: &ApiResource) -> WatchedObject {
     WatchedObject { uid: object.metadata.uid.unwrap_or_default(), json: object.json }
 }
 
+/// The gap reason of a resumed run's first list when no error came before it.
+pub const RESUMED_REASON: &str = "the recorder was not running (resumed run)";
+
 /// The epoch bookkeeping of one watch, separated from the network so it can be tested.
 #[derive(Debug)]
 pub struct EpochTracker {
@@ -175,7 +206,12 @@ pub struct EpochTracker {
     /// Uids listed in the current list, while one is in progress.
     listed: Option<HashSet<String>>,
     last_change_ns: Option<i64>,
+    /// The last error since the watch was last healthy: the cause of a relist, if one follows.
     last_error: Option<String>,
+    /// Why the list in progress was started; the reason of its gap.
+    relist_cause: Option<String>,
+    /// The last state reported is [`WatchState::Retrying`].
+    retrying: bool,
 }
 
 impl EpochTracker {
@@ -188,7 +224,27 @@ impl EpochTracker {
             listed: None,
             last_change_ns: None,
             last_error: None,
+            relist_cause: None,
+            retrying: false,
         }
+    }
+
+    /// A watch of a resumed run: it starts knowing `known` (live objects by uid, as JSON
+    /// text, from [`crate::last_known`]) and the run's last change of the kind at
+    /// `last_change_ns`, so its first list tombstones every known object it does not list
+    /// and reports the downtime as a gap.
+    pub fn resumed(kind: Kind, first_epoch: u32, known: HashMap<String, String>, last_change_ns: Option<i64>) -> Self {
+        let mut tracker = EpochTracker::new(kind, first_epoch);
+        if !known.is_empty() || last_change_ns.is_some() {
+            tracker.last_error = Some(RESUMED_REASON.to_string());
+        }
+        tracker.known = known;
+        tracker.last_change_ns = last_change_ns;
+        tracker
+    }
+
+    pub fn kind(&self) -> Kind {
+        self.kind
     }
 
     pub fn epoch(&self) -> u32 {
@@ -199,49 +255,98 @@ impl EpochTracker {
         self.known.len()
     }
 
+    /// True while the last state reported is [`WatchState::Retrying`].
+    pub fn is_retrying(&self) -> bool {
+        self.retrying
+    }
+
     pub fn on_error(&mut self, error: &str) -> Vec<Observation> {
-        let error = error.replace('\n', " ");
+        let error = error.replace(['\n', '\r'], " ");
         self.last_error = Some(error.clone());
-        vec![Observation::State { kind: self.kind, scope: String::new(), state: WatchState::Retrying { error } }]
+        self.retrying = true;
+        vec![self.state(WatchState::Retrying { error })]
+    }
+
+    /// The API server answers again (a probe succeeded) while the watch is retrying: back to
+    /// the state before the error. The error is kept: if the watch now relists, it is the
+    /// cause.
+    pub fn on_server_answers(&mut self) -> Vec<Observation> {
+        if !self.retrying || self.epoch == 0 {
+            return Vec::new();
+        }
+        self.retrying = false;
+        vec![self.current_state()]
     }
 
     pub fn on_event(&mut self, event: Event<WatchedObject>, now_ns: i64) -> Vec<Observation> {
+        let mut observations = Vec::new();
         match event {
             Event::Init => {
-                self.epoch += 1;
+                self.epoch = self.epoch.saturating_add(1);
                 self.listed = Some(HashSet::new());
-                vec![self.state(WatchState::Listing { epoch: self.epoch })]
+                self.relist_cause = self.last_error.take();
+                self.retrying = false;
+                observations.push(self.state(WatchState::Listing { epoch: self.epoch }));
             }
             Event::InitApply(WatchedObject { uid, json }) => {
+                self.healthy(&mut observations);
                 if let Some(listed) = self.listed.as_mut() {
                     listed.insert(uid.clone());
                 }
                 self.known.insert(uid, json.clone());
-                vec![self.change(Op::Sync, json, now_ns)]
+                observations.push(self.change(Op::Sync, json, now_ns));
             }
-            Event::InitDone => self.finish_list(now_ns),
+            Event::InitDone => {
+                self.retrying = false;
+                self.last_error = None;
+                observations.extend(self.finish_list(now_ns));
+            }
             Event::Apply(WatchedObject { uid, json }) => {
+                self.healthy(&mut observations);
                 let op = if self.known.contains_key(&uid) { Op::Modified } else { Op::Added };
                 self.known.insert(uid, json.clone());
-                vec![self.change(op, json, now_ns)]
+                observations.push(self.change(op, json, now_ns));
             }
             Event::Delete(WatchedObject { uid, json }) => {
+                self.healthy(&mut observations);
                 self.known.remove(&uid);
-                vec![self.change(Op::Deleted, json, now_ns)]
+                observations.push(self.change(Op::Deleted, json, now_ns));
             }
+        }
+        observations
+    }
+
+    /// An event arrived: the watch works. A retry state is cleared, and an error from before
+    /// can no longer be the cause of a later relist.
+    fn healthy(&mut self, observations: &mut Vec<Observation>) {
+        if self.listed.is_none() {
+            self.last_error = None;
+        }
+        if self.retrying {
+            self.retrying = false;
+            observations.push(self.current_state());
+        }
+    }
+
+    /// `Listing` while a list is in progress, else `Watching`.
+    fn current_state(&self) -> Observation {
+        match self.listed {
+            Some(_) => self.state(WatchState::Listing { epoch: self.epoch }),
+            None => self.state(WatchState::Watching { epoch: self.epoch }),
         }
     }
 
     fn finish_list(&mut self, now_ns: i64) -> Vec<Observation> {
         let listed = self.listed.take().unwrap_or_default();
         let vanished: Vec<String> = self.known.keys().filter(|uid| !listed.contains(*uid)).cloned().collect();
-        let mut observations = Vec::with_capacity(vanished.len() + 2);
+        let mut observations = Vec::with_capacity(vanished.len().saturating_add(2));
         let gap_from = self.last_change_ns;
         for uid in &vanished {
             if let Some(object) = self.known.remove(uid) {
                 observations.push(self.change(Op::DeletedInGap, object, now_ns));
             }
         }
+        let cause = self.relist_cause.take();
         // The first list of a run is not a gap; every later one is.
         if self.epoch > 1 || !vanished.is_empty() {
             observations.push(Observation::Gap(Gap {
@@ -249,7 +354,7 @@ impl EpochTracker {
                 epoch: self.epoch,
                 from: gap_from.map(evident_core::time::format_ns).unwrap_or_default(),
                 to: evident_core::time::format_ns(now_ns),
-                reason: self.last_error.take().unwrap_or_else(|| "relist".to_string()),
+                reason: cause.unwrap_or_else(|| "relist".to_string()),
                 tombstones: vanished.len() as u64,
             }));
         }
@@ -346,5 +451,114 @@ mod tests {
         assert_eq!((gap.epoch, gap.tombstones), (2, 1));
         assert!(gap.reason.contains("410"), "{}", gap.reason);
         assert_eq!(tracker.live_objects(), 1);
+    }
+
+    fn states(observations: &[Observation]) -> Vec<WatchState> {
+        observations
+            .iter()
+            .filter_map(|o| match o {
+                Observation::State { state, .. } => Some(state.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn gaps(observations: &[Observation]) -> Vec<Gap> {
+        observations
+            .iter()
+            .filter_map(|o| if let Observation::Gap(gap) = o { Some(gap.clone()) } else { None })
+            .collect()
+    }
+
+    fn listed(tracker: &mut EpochTracker, uids: &[&str], now: i64) -> Vec<Observation> {
+        let mut all = tracker.on_event(Event::Init, now);
+        for uid in uids {
+            all.extend(tracker.on_event(Event::InitApply(pod(uid, "1")), now));
+        }
+        all.extend(tracker.on_event(Event::InitDone, now));
+        all
+    }
+
+    #[test]
+    fn an_event_after_an_error_clears_the_retry_state() {
+        let mut tracker = EpochTracker::new(Kind::Pod, 1);
+        listed(&mut tracker, &["a"], 10);
+        assert_eq!(
+            states(&tracker.on_error("connection refused")),
+            [WatchState::Retrying { error: "connection refused".into() }]
+        );
+        // kube-runtime resumed the watch from its resourceVersion: no relist, just events.
+        let after = tracker.on_event(Event::Apply(pod("a", "2")), 20);
+        assert_eq!(states(&after), [WatchState::Watching { epoch: 1 }]);
+        assert_eq!(ops(&after), [(Op::Modified, 1, "a".into())]);
+        assert!(!tracker.is_retrying());
+        // Only once: later events report no state.
+        assert!(states(&tracker.on_event(Event::Delete(pod("a", "3")), 30)).is_empty());
+    }
+
+    #[test]
+    fn the_server_answering_again_clears_the_retry_state_of_a_quiet_watch() {
+        let mut tracker = EpochTracker::new(Kind::Node, 1);
+        assert!(tracker.on_server_answers().is_empty(), "nothing to clear before an error");
+        listed(&mut tracker, &["a"], 10);
+        tracker.on_error("connection refused");
+        assert_eq!(states(&tracker.on_server_answers()), [WatchState::Watching { epoch: 1 }]);
+        assert!(tracker.on_server_answers().is_empty(), "reported once");
+        // An error in the middle of a list goes back to listing, not watching.
+        tracker.on_error("410 Gone");
+        tracker.on_event(Event::Init, 20);
+        tracker.on_error("connection reset");
+        assert_eq!(states(&tracker.on_server_answers()), [WatchState::Listing { epoch: 2 }]);
+    }
+
+    #[test]
+    fn a_relist_names_the_error_that_caused_it_not_an_older_one() {
+        let mut tracker = EpochTracker::new(Kind::Pod, 1);
+        listed(&mut tracker, &["a"], 10);
+        // An error the watch recovered from without a relist...
+        tracker.on_error("connection refused");
+        tracker.on_event(Event::Apply(pod("a", "2")), 20);
+        // ...is not the cause of a relist much later.
+        let relist = listed(&mut tracker, &["a"], 30);
+        assert_eq!(gaps(&relist)[0].reason, "relist");
+        // The error right before a relist is.
+        tracker.on_error("first error");
+        tracker.on_server_answers();
+        tracker.on_error("410 Gone: too old resource version");
+        let relist = listed(&mut tracker, &["a"], 40);
+        assert_eq!(gaps(&relist)[0].reason, "410 Gone: too old resource version");
+        assert_eq!(states(&relist).last(), Some(&WatchState::Watching { epoch: 3 }));
+    }
+
+    #[test]
+    fn a_resumed_watch_tombstones_what_vanished_while_the_recorder_was_down() {
+        let known: HashMap<String, String> =
+            ["a", "b", "c"].into_iter().map(|uid| (uid.to_string(), pod(uid, "1").json)).collect();
+        let mut tracker = EpochTracker::resumed(Kind::Pod, 3, known, Some(5));
+        let first = listed(&mut tracker, &["a", "d"], 50);
+        let mut ops = ops(&first);
+        ops.sort_by(|x, y| (x.0.as_str(), &x.2).cmp(&(y.0.as_str(), &y.2)));
+        assert_eq!(
+            ops,
+            [
+                (Op::DeletedInGap, 3, "b".into()),
+                (Op::DeletedInGap, 3, "c".into()),
+                (Op::Sync, 3, "a".into()),
+                (Op::Sync, 3, "d".into()),
+            ]
+        );
+        let gap = &gaps(&first)[0];
+        assert_eq!((gap.epoch, gap.tombstones, gap.reason.as_str()), (3, 2, RESUMED_REASON));
+        assert_eq!(
+            (gap.from.as_str(), gap.to.as_str()),
+            (evident_core::time::format_ns(5).as_str(), evident_core::time::format_ns(50).as_str())
+        );
+        assert_eq!(tracker.live_objects(), 2);
+        // The tombstone carries the last known object.
+        let tombstone = first.iter().find_map(|o| match o {
+            Observation::Change { op: Op::DeletedInGap, object, .. } if uid_of(object) == "b" => Some(object.clone()),
+            _ => None,
+        });
+        assert_eq!(tombstone, Some(pod("b", "1").json));
     }
 }

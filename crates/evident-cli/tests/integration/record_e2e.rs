@@ -2,7 +2,7 @@
 //! SIGKILL and recovered, stopped with SIGTERM, across an API server restart, and with
 //! secrets in the cluster that must not reach the evidence.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -16,7 +16,7 @@ use evident_e2e::{
     TEST_NAMESPACES, client, cluster_script, delete_namespaces, ensure_fleet, exclusive, kubeconfig, wait_for,
 };
 use k8s_openapi::api::core::v1::{Namespace, Node, Pod, Secret};
-use kube::api::{ListParams, Patch, PatchParams, PostParams};
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
 use serde_json::json;
 
@@ -189,6 +189,68 @@ async fn api_pods(client: &Client, namespace: &str) -> anyhow::Result<BTreeMap<S
         .collect())
 }
 
+/// A change found in the WAL: (seq, table, uid, resource_version).
+type WalRecord = (u64, String, String, String);
+
+/// The changes in the run's WAL that no Parquet segment holds yet, read the way recovery
+/// reads them (each WAL file up to its first damaged frame).
+fn unfolded_wal_records(run_dir: &Path) -> anyhow::Result<Vec<WalRecord>> {
+    use evident_recorder::record::ChangeCodec;
+    use evident_recorder::table::{ChangeLog, Table};
+    use evident_recorder::{segment, wal};
+    let mut durable_last_seq = BTreeMap::new();
+    for table in ChangeLog::PARTITIONS {
+        for found in segment::scan_table(run_dir, table)? {
+            let last = durable_last_seq.entry(table.to_string()).or_insert(found.segment.last_seq);
+            *last = (*last).max(found.segment.last_seq);
+        }
+    }
+    let mut records = Vec::new();
+    for (_, path) in wal::list_segments(&run_dir.join(ChangeLog::WAL_DIR))? {
+        let mut reader = wal::WalReader::open(&path, None)?;
+        while let Some(frame) = reader.next_frame(wal::FrameType::Change)? {
+            let change = ChangeCodec::decode(frame.seq, frame.body)?;
+            let table = change.kind.table().to_string();
+            if durable_last_seq.get(&table).is_some_and(|last| change.seq <= *last) {
+                continue;
+            }
+            let object: serde_json::Value = serde_json::from_str(&change.json)?;
+            let text = |field: &str| object["metadata"][field].as_str().unwrap_or_default().to_string();
+            records.push((change.seq, table, text("uid"), text("resourceVersion")));
+        }
+    }
+    Ok(records)
+}
+
+/// `evident query --format csv` over one run; the rows without the header, split at commas.
+fn query_rows(run_dir: &Path, sql: &str) -> anyhow::Result<Vec<Vec<String>>> {
+    let output = evident().args(["query", "--format", "csv", "--run"]).arg(run_dir).arg(sql).output()?;
+    ensure!(output.status.success(), "evident query failed: {}", String::from_utf8_lossy(&output.stderr));
+    let text = String::from_utf8(output.stdout)?;
+    Ok(text.lines().skip(1).map(|line| line.split(',').map(str::to_string).collect()).collect())
+}
+
+/// A node nobody runs (no KWOK annotation): recorded, then deleted while the recorder is down.
+const DOOMED_NODE: &str = "evident-crash-doomed";
+
+async fn delete_node(client: &Client, name: &str) -> anyhow::Result<()> {
+    let nodes: Api<Node> = Api::all(client.clone());
+    match nodes.delete(name, &DeleteParams::default()).await {
+        Ok(_) => {}
+        Err(kube::Error::Api(status)) if status.code == 404 => return Ok(()),
+        Err(error) => return Err(error.into()),
+    }
+    wait_for("the node to be deleted", Duration::from_secs(30), || async {
+        Ok(if nodes.get_opt(name).await?.is_none() { Ok(()) } else { Err(format!("{name} still exists")) })
+    })
+    .await
+}
+
+async fn api_node_uids(client: &Client) -> anyhow::Result<BTreeSet<String>> {
+    let nodes: Api<Node> = Api::all(client.clone());
+    Ok(nodes.list(&ListParams::default()).await?.items.into_iter().filter_map(|n| n.metadata.uid).collect())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_at_several_points_then_recover_and_resume() -> anyhow::Result<()> {
     let _guard = exclusive().await;
@@ -197,14 +259,38 @@ async fn sigkill_at_several_points_then_recover_and_resume() -> anyhow::Result<(
     let out = tempfile::tempdir()?;
     for (round, kill_after_ms) in [300u64, 1_200, 2_500].into_iter().enumerate() {
         fresh_namespace(&client, namespace).await?;
+        delete_node(&client, DOOMED_NODE).await?;
+        let nodes: Api<Node> = Api::all(client.clone());
+        nodes
+            .create(&PostParams::default(), &serde_json::from_value(json!({"metadata": {"name": DOOMED_NODE}}))?)
+            .await?;
+        // Pods that exist before the recording starts, so its first list records them.
+        create_pods(&client, namespace, "before", 4).await?;
         let run_id = format!("crash-{round}");
         let run_dir = out.path().join(&run_id);
         let mut recorder = start_recorder(out.path(), &run_id, namespace, &[])?;
         let creator = {
             let client = client.clone();
-            tokio::spawn(async move { create_pods(&client, namespace, "churn", 20).await })
+            // One pod every 150 ms: changes keep coming until after the last kill point, so
+            // every kill lands while the WAL holds changes not yet in Parquet.
+            tokio::spawn(async move {
+                for index in 0..20 {
+                    create_pods(&client, namespace, &format!("churn-{index}"), 1).await?;
+                    tokio::time::sleep(Duration::from_millis(150)).await;
+                }
+                anyhow::Ok(())
+            })
         };
+        // The kill must land mid-write: after `kill_after_ms`, and once the WAL holds changes
+        // that are not in Parquet yet (segments roll every second; the WAL is fsynced every
+        // 500 ms).
+        let started = std::time::Instant::now();
         tokio::time::sleep(Duration::from_millis(kill_after_ms)).await;
+        while unfolded_wal_records(&run_dir).map_or(true, |records| records.is_empty())
+            && started.elapsed() < Duration::from_secs(30)
+        {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         signal(&recorder, "KILL")?;
         let _ = wait_exit(&mut recorder, Duration::from_secs(10))?;
         creator.await??;
@@ -216,22 +302,71 @@ async fn sigkill_at_several_points_then_recover_and_resume() -> anyhow::Result<(
                     .with_context(|| format!("round {round}: a Parquet file left by the crash must open"))?;
             }
         }
+        let unfolded = unfolded_wal_records(&run_dir)?;
+        ensure!(!unfolded.is_empty(), "round {round}: the kill landed with every change already in Parquet");
         let recover = evident().arg("recover").arg(&run_dir).output()?;
         ensure!(
             recover.status.success(),
             "round {round}: recover failed: {}",
             String::from_utf8_lossy(&recover.stderr)
         );
+        let said = String::from_utf8_lossy(&recover.stdout);
+        ensure!(
+            said.contains(&format!(": recovered {} record(s) into", unfolded.len())),
+            "round {round}: recover must report the {} change(s) only the WAL held: {said}",
+            unfolded.len()
+        );
         ensure!(
             parquet_files(&run_dir).iter().all(|f| f.extension().is_some_and(|e| e == "parquet")),
             "round {round}: no .inprogress file after recovery: {:?}",
             parquet_files(&run_dir)
         );
+        // Every change only the WAL held is now queryable, with its identity.
+        let queried: BTreeSet<WalRecord> = query_rows(
+            &run_dir,
+            "SELECT seq, 'nodes', uid, resource_version FROM nodes UNION ALL \
+             SELECT seq, 'pods', uid, resource_version FROM pods UNION ALL \
+             SELECT seq, 'events', uid, resource_version FROM events",
+        )?
+        .into_iter()
+        .filter_map(|row| match row.as_slice() {
+            [seq, table, uid, rv] => Some((seq.parse().ok()?, table.clone(), uid.clone(), rv.clone())),
+            _ => None,
+        })
+        .collect();
+        let missing: Vec<&WalRecord> = unfolded.iter().filter(|record| !queried.contains(*record)).collect();
+        ensure!(missing.is_empty(), "round {round}: recovered changes not queryable: {missing:?}");
         let recovered = rows(&run_dir).await?;
         assert_log_is_clean(&recovered).with_context(|| format!("round {round} after recover"))?;
         let again = evident().arg("recover").arg(&run_dir).output()?;
         ensure!(again.status.success());
         assert_eq!(rows(&run_dir).await?.len(), recovered.len(), "round {round}: a second recover changes nothing");
+
+        // While the recorder is down, two recorded pods and the recorded extra node go away.
+        let recorded_before = recorded_pods(&run_dir).await?;
+        let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
+        let mut deleted = Vec::new();
+        for pod in pods.list(&ListParams::default()).await?.items {
+            let uid = pod.metadata.uid.clone().unwrap_or_default();
+            if deleted.len() < 2 && recorded_before.contains_key(&uid) {
+                pods.delete(&pod.metadata.name.clone().unwrap_or_default(), &DeleteParams::default().grace_period(0))
+                    .await?;
+                deleted.push(uid);
+            }
+        }
+        ensure!(deleted.len() == 2, "round {round}: the recording holds 2 live pods to delete: {recorded_before:?}");
+        let doomed_uid = nodes.get(DOOMED_NODE).await?.metadata.uid.unwrap_or_default();
+        ensure!(
+            recovered.iter().any(|r| r.0 == "nodes" && r.4 == doomed_uid),
+            "round {round}: the recording holds node {DOOMED_NODE}"
+        );
+        delete_node(&client, DOOMED_NODE).await?;
+        wait_for("the deleted pods to be gone", Duration::from_secs(60), || async {
+            let live = api_pods(&client, namespace).await?;
+            let left = deleted.iter().filter(|uid| live.contains_key(*uid)).count();
+            Ok(if left == 0 { Ok(()) } else { Err(format!("{left} still there")) })
+        })
+        .await?;
 
         // The next record into the same run resumes it: a new epoch lists what exists now.
         let mut resumed = start_recorder(out.path(), &run_id, namespace, &["--until-quiet", "3s"])?;
@@ -240,8 +375,6 @@ async fn sigkill_at_several_points_then_recover_and_resume() -> anyhow::Result<(
         let all = rows(&run_dir).await?;
         assert_log_is_clean(&all).with_context(|| format!("round {round} after resume"))?;
         ensure!(all.len() > recovered.len(), "round {round}: the resumed recording appended rows");
-        // A kill before anything reached the log leaves no epoch behind; the resumed
-        // recording must then start at 1, and otherwise after the last recovered one.
         let recovered_epoch = recovered.iter().map(|r| r.3).max().unwrap_or(0);
         let last_epoch = all.iter().filter(|r| r.0 == "pods").map(|r| r.3).max().unwrap_or(0);
         ensure!(
@@ -249,7 +382,45 @@ async fn sigkill_at_several_points_then_recover_and_resume() -> anyhow::Result<(
             "round {round}: resuming opens epoch {} (got {last_epoch})",
             recovered_epoch + 1
         );
-        assert_eq!(recorded_pods(&run_dir).await?, api_pods(&client, namespace).await?, "round {round}: final state");
+        // What vanished while the recorder was down is tombstoned, so the views agree with
+        // the API server.
+        let tombstoned: BTreeSet<(String, String)> =
+            all.iter().filter(|r| r.2 == "DELETED_IN_GAP").map(|r| (r.0.clone(), r.4.clone())).collect();
+        let mut expected_tombstones: BTreeSet<(String, String)> =
+            deleted.iter().map(|uid| ("pods".to_string(), uid.clone())).collect();
+        expected_tombstones.insert(("nodes".to_string(), doomed_uid.clone()));
+        assert_eq!(tombstoned, expected_tombstones, "round {round}: tombstones of the resumed epoch");
+        let api = api_pods(&client, namespace).await?;
+        assert_eq!(recorded_pods(&run_dir).await?, api, "round {round}: final state");
+        let pods_latest: BTreeMap<String, String> =
+            query_rows(&run_dir, "SELECT uid, resource_version FROM pods_latest")?
+                .into_iter()
+                .filter_map(|row| match row.as_slice() {
+                    [uid, rv] => Some((uid.clone(), rv.clone())),
+                    _ => None,
+                })
+                .collect();
+        assert_eq!(pods_latest, api, "round {round}: pods_latest is the API server's pods");
+        let nodes_latest: BTreeSet<String> =
+            query_rows(&run_dir, "SELECT uid FROM nodes_latest")?.into_iter().flatten().collect();
+        assert_eq!(
+            nodes_latest,
+            api_node_uids(&client).await?,
+            "round {round}: nodes_latest is the API server's nodes"
+        );
+        let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(run_dir.join("run.json"))?)?;
+        let gaps = manifest["gaps"].as_array().cloned().unwrap_or_default();
+        let tombstones_of = |kind: &str| {
+            gaps.iter()
+                .filter(|gap| gap["kind"] == kind && gap["epoch"].as_u64() == Some(u64::from(last_epoch)))
+                .map(|gap| gap["tombstones"].as_u64().unwrap_or(0))
+                .sum::<u64>()
+        };
+        assert_eq!(
+            (tombstones_of("Pod"), tombstones_of("Node")),
+            (2, 1),
+            "round {round}: the gaps count them: {gaps:?}"
+        );
     }
     delete_namespaces(&client, &[namespace], Duration::from_secs(120)).await?;
     Ok(())
@@ -313,6 +484,37 @@ async fn sigterm_stops_cleanly_across_an_api_server_restart() -> anyhow::Result<
         let epoch = gap["epoch"].as_u64().context("gap epoch")? as u32;
         ensure!(epoch >= 2, "a gap opens a later epoch: {gap}");
         ensure!(all.iter().any(|r| r.3 == epoch && r.2 == "SYNC"), "gap {gap} has its SYNC rows");
+    }
+    delete_namespaces(&client, &[namespace], Duration::from_secs(120)).await?;
+    Ok(())
+}
+
+/// After the API server comes back, a watch that resumes from its resourceVersion (no
+/// relist, and in a quiet namespace no event either) must stop showing "retrying", or
+/// `--until-quiet` never fires.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn until_quiet_fires_after_an_api_server_restart() -> anyhow::Result<()> {
+    let _guard = exclusive().await;
+    let client = client().await?;
+    let namespace = "evident-restart";
+    fresh_namespace(&client, namespace).await?;
+    let out = tempfile::tempdir()?;
+    let run_dir = out.path().join("quiet-restart");
+    let mut recorder = start_recorder(out.path(), "quiet-restart", namespace, &["--until-quiet", "10s"])?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    cluster_script(&["restart-apiserver", "3"])?;
+    let back = std::time::Instant::now();
+    // Quiet for 10 s after the watches are healthy again: retries are capped at 4 s, so the
+    // recording stops well within a minute of the server's return.
+    let status = wait_exit(&mut recorder, Duration::from_secs(60)).with_context(|| {
+        format!("--until-quiet did not fire after the restart; stderr: {}", stderr_of(&mut recorder))
+    })?;
+    ensure!(status.success(), "record failed: {}", stderr_of(&mut recorder));
+    let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(run_dir.join("run.json"))?)?;
+    assert_eq!(manifest["stop_reason"], "until-quiet", "stopped {:?} after the server was back", back.elapsed());
+    // A relist, if there was one, names the error that caused it.
+    for gap in manifest["gaps"].as_array().cloned().unwrap_or_default() {
+        ensure!(gap["reason"].as_str().is_some_and(|r| !r.is_empty() && r != "relist"), "gap without its cause: {gap}");
     }
     delete_namespaces(&client, &[namespace], Duration::from_secs(120)).await?;
     Ok(())
