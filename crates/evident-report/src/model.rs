@@ -182,10 +182,9 @@ impl Report {
 fn environment(scenario: &Scenario, observations: &RunObservations, fleet: &Fleet) -> Vec<(String, String)> {
     let manifest = &observations.manifest;
     let or_unknown = |text: &str| if text.is_empty() { "not recorded".to_string() } else { text.to_string() };
-    let date = if manifest.started_at.len() >= 10 {
-        manifest.started_at[..10].to_string()
-    } else {
-        format_ns(observations.started_ns)[..10].to_string()
+    let date = match manifest.started_date() {
+        Some(date) => date.to_string(),
+        None => format_ns(observations.started_ns).chars().take(10).collect(),
     };
     let kwok = if manifest.cluster.kwok_version.is_empty() {
         observations
