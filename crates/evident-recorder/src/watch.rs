@@ -80,13 +80,14 @@ pub fn api_for(client: Client, kind: Kind, namespace: Option<&str>) -> Api<RawOb
 }
 
 /// Follows one kind (in one namespace scope) until `sink` refuses an observation, which is
-/// how the recording tells watches to stop.
-pub async fn follow(
+/// how the recording tells watches to stop. The sink may wait (the recording's queue is
+/// bounded): the watch reads no further meanwhile.
+pub async fn follow<Sent: std::future::Future<Output = bool>>(
     api: Api<RawObject>,
     kind: Kind,
     scope: String,
     first_epoch: u32,
-    mut sink: impl FnMut(Observation) -> bool,
+    mut sink: impl FnMut(Observation) -> Sent,
 ) {
     let resource = api_resource(kind);
     let mut tracker = EpochTracker::new(kind, first_epoch);
@@ -102,7 +103,7 @@ pub async fn follow(
                 Observation::State { kind, state, .. } => Observation::State { kind, scope: scope.clone(), state },
                 other => other,
             };
-            if !sink(observation) {
+            if !sink(observation).await {
                 return;
             }
         }
