@@ -3,6 +3,7 @@
 //! One test binary for the whole crate (one module per area), so the dependency graph links
 //! once per crate instead of once per file.
 
+mod faults;
 mod metrics_e2e;
 mod query_cli;
 mod record_e2e;
