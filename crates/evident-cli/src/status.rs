@@ -51,7 +51,7 @@ impl StatusLine {
         });
         let elapsed = self.last_at.elapsed().as_secs_f64();
         if elapsed >= 1.0 {
-            self.rate = (stats.total_changes - self.last_total) as f64 / elapsed;
+            self.rate = stats.total_changes.saturating_sub(self.last_total) as f64 / elapsed;
             self.last_total = stats.total_changes;
             self.last_at = Instant::now();
         }

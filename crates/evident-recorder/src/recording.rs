@@ -225,7 +225,8 @@ impl Recording {
             .max()
             .unwrap_or(0)
             .max(if store.manifest_mut().row_counts.values().any(|rows| *rows > 0) { 1 } else { 0 })
-            + 1;
+            // run.json may have been edited: an epoch of u32::MAX must not wrap round to 0.
+            .saturating_add(1);
 
         let reserve = Reserve::create(&config.run_dir).map_err(RecordingError::Reserve)?;
         let stats = Arc::new(Mutex::new(LiveStats::default()));
@@ -562,7 +563,7 @@ fn observe(store: &mut ChangeStore, observation: Observation, stats: &Mutex<Live
                 *stats.changes_by_kind.entry(kind.table()).or_default() += 1;
                 stats.total_changes += 1;
                 stats.last_change = Some(Instant::now());
-                stats.lag_ms = (now_ns() - observed_at_ns) as f64 / 1e6;
+                stats.lag_ms = now_ns().saturating_sub(observed_at_ns) as f64 / 1e6;
                 if kwok.is_some() {
                     stats.kwok_version = kwok;
                 }
