@@ -3,10 +3,11 @@
 //! the drawing.
 
 use std::io::IsTerminal;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use evident_core::RunManifest;
+use evident_core::layout;
 use evident_recorder::recording::LiveStats;
 use evident_recorder::watch::WatchState;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -50,7 +51,7 @@ impl StatusLine {
         });
         let elapsed = self.last_at.elapsed().as_secs_f64();
         if elapsed >= 1.0 {
-            self.rate = (stats.total_changes - self.last_total) as f64 / elapsed;
+            self.rate = stats.total_changes.saturating_sub(self.last_total) as f64 / elapsed;
             self.last_total = stats.total_changes;
             self.last_at = Instant::now();
         }
@@ -137,4 +138,33 @@ fn metrics_summary(manifest: &RunManifest) -> String {
         text.push_str(&format!(", {bad_lines} bad line(s) skipped"));
     }
     text
+}
+
+/// One `WARN` line when `run_dir` holds write-ahead log files no recording is writing: the
+/// recording crashed, or stopped on a failed write, and nobody ran `evident recover`, so the
+/// changes still only in the log are missing from every answer. `None` for a finished run,
+/// and for one still recording (its lock is held).
+pub fn unrecovered_warning(run_dir: &Path) -> Option<String> {
+    let holds_wal = |dir: PathBuf| {
+        std::fs::read_dir(dir).is_ok_and(|entries| {
+            entries.flatten().any(|entry| layout::parse_wal_file_name(&entry.file_name().to_string_lossy()).is_some())
+        })
+    };
+    if !holds_wal(layout::wal_dir(run_dir)) && !holds_wal(layout::metrics_wal_dir(run_dir)) {
+        return None;
+    }
+    if is_recording(run_dir) {
+        return None;
+    }
+    let shown = run_dir.display();
+    Some(format!(
+        "WARN {shown} was not closed (the recording crashed or failed) and its write-ahead log was not recovered: its last changes are missing here; run `evident recover {shown}` first"
+    ))
+}
+
+/// True while a recorder holds the run's lock (see `evident_recorder::lock`). Probes with a
+/// shared lock on the existing file and creates nothing.
+fn is_recording(run_dir: &Path) -> bool {
+    let Ok(file) = std::fs::File::open(run_dir.join(evident_recorder::lock::LOCK_FILE)) else { return false };
+    matches!(file.try_lock_shared(), Err(std::fs::TryLockError::WouldBlock))
 }

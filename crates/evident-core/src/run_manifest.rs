@@ -41,6 +41,10 @@ pub struct RunManifest {
     /// Why the recording stopped; [`StopReason::NotStopped`] (written as `""`) while
     /// recording, and after a crash until recovery.
     pub stop_reason: StopReason,
+    /// Why writing failed, with the path and the operating system's words, when
+    /// `stop_reason` is [`StopReason::WriteFailed`]; absent otherwise.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub stop_error: String,
     pub cluster: ClusterInfo,
     pub settings: RecorderSettings,
     pub segments: Vec<Segment>,
@@ -52,6 +56,10 @@ pub struct RunManifest {
     /// Metrics endpoints scraped while recording; absent when none was.
     #[serde(skip_serializing_if = "MetricsInfo::is_empty")]
     pub metrics: MetricsInfo,
+    /// How the queue from the watches to the writer fared (written by a live recording;
+    /// absent from runs written otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub writer_queue: Option<WriterQueue>,
 }
 
 impl RunManifest {
@@ -59,6 +67,17 @@ impl RunManifest {
     /// the query layer alike (each does its own file IO).
     pub fn from_json(bytes: &[u8]) -> Result<RunManifest, serde_json::Error> {
         serde_json::from_slice(bytes)
+    }
+
+    /// The `YYYY-MM-DD` date `started_at` begins with, if it begins with one (the file may
+    /// come from anywhere: a hand-edited or foreign `started_at` gives `None`, never a panic).
+    pub fn started_date(&self) -> Option<&str> {
+        let date = self.started_at.get(..10)?;
+        let dashes_and_digits = date
+            .bytes()
+            .enumerate()
+            .all(|(at, byte)| if at == 4 || at == 7 { byte == b'-' } else { byte.is_ascii_digit() });
+        dashes_and_digits.then_some(date)
     }
 
     /// The text of `run.json`: pretty JSON and a final newline.
@@ -94,6 +113,10 @@ pub enum StopReason {
     Recovered,
     /// `writer-disconnected`: every sender to the recorder's writer went away without a stop.
     WriterDisconnected,
+    /// `write-failed`: writing the recording failed (disk full, read-only file system, a
+    /// failed fsync); `stop_error` says how. What was fsynced before is kept: `evident
+    /// recover` folds it into Parquet.
+    WriteFailed,
     /// Any other string, kept as written.
     Other(String),
 }
@@ -110,6 +133,7 @@ impl StopReason {
             StopReason::Error => "error",
             StopReason::Recovered => "recovered",
             StopReason::WriterDisconnected => "writer-disconnected",
+            StopReason::WriteFailed => "write-failed",
             StopReason::Other(text) => text,
         }
     }
@@ -125,6 +149,7 @@ impl StopReason {
             "error" => StopReason::Error,
             "recovered" => StopReason::Recovered,
             "writer-disconnected" => StopReason::WriterDisconnected,
+            "write-failed" => StopReason::WriteFailed,
             other => StopReason::Other(other.to_string()),
         }
     }
@@ -199,6 +224,21 @@ impl MetricsInfo {
             }
         }
     }
+}
+
+/// The bounded queue between a recording's watches and its writer: when the writer falls
+/// behind (a slow disk, a stalled fsync) the queue fills and the watches wait (the API server
+/// keeps the changes meanwhile), so memory and what a crash can lose stay bounded.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct WriterQueue {
+    /// Observations and scrapes the queue holds at most.
+    pub capacity: u64,
+    /// Times a watch or scraper found the queue full and waited.
+    pub waits: u64,
+    /// Their total wait, and the longest one, in ms.
+    pub waited_ms: u64,
+    pub longest_wait_ms: u64,
 }
 
 /// What scraping one endpoint gave.
@@ -297,6 +337,7 @@ mod tests {
             (StopReason::Error, "error"),
             (StopReason::Recovered, "recovered"),
             (StopReason::WriterDisconnected, "writer-disconnected"),
+            (StopReason::WriteFailed, "write-failed"),
         ];
         for (reason, text) in known {
             assert_eq!(serde_json::to_string(&reason).unwrap(), format!("\"{text}\""));
@@ -331,5 +372,33 @@ mod tests {
         assert_eq!(manifest.stop_reason, StopReason::NotStopped);
         let manifest: RunManifest = serde_json::from_str(r#"{"stop_reason": "until-quiet"}"#).unwrap();
         assert_eq!(manifest.stop_reason, StopReason::UntilQuiet);
+    }
+
+    #[test]
+    fn the_start_date_of_a_foreign_started_at_is_none_not_a_panic() {
+        let date_of = |started_at: &str| {
+            RunManifest { started_at: started_at.into(), ..RunManifest::default() }.started_date().map(str::to_string)
+        };
+        assert_eq!(date_of("2026-06-14T15:39:51.000Z").as_deref(), Some("2026-06-14"));
+        // A multi-byte character across byte 10: slicing `[..10]` panicked here.
+        assert_eq!(date_of("2026-06-1é…T15:39"), None);
+        assert_eq!(date_of("ééééééééé"), None);
+        assert_eq!(date_of("yesterday at noon"), None);
+        assert_eq!(date_of("2026-06"), None);
+    }
+
+    #[test]
+    fn a_failed_write_and_the_queue_are_written_only_when_there() {
+        let quiet = RunManifest::default().to_json().unwrap();
+        let quiet = String::from_utf8(quiet).unwrap();
+        assert!(!quiet.contains("stop_error") && !quiet.contains("writer_queue"), "{quiet}");
+        let failed = RunManifest {
+            stop_reason: StopReason::WriteFailed,
+            stop_error: "write /r/wal/wal-0.log: No space left on device (os error 28)".into(),
+            writer_queue: Some(WriterQueue { capacity: 1024, waits: 2, waited_ms: 30, longest_wait_ms: 20 }),
+            ..RunManifest::default()
+        };
+        let again = RunManifest::from_json(&failed.to_json().unwrap()).unwrap();
+        assert_eq!(again, failed);
     }
 }

@@ -38,6 +38,7 @@ pub mod table;
 pub mod table_store;
 pub mod wal;
 pub mod watch;
+pub mod writer_queue;
 
 pub use change_store::{ChangeStore, StoreError, StoreStats};
 pub use config::StoreConfig;

@@ -9,8 +9,11 @@
 //!   rebuilt from the segment files' footers whenever a run is opened or recovered
 //!   ([`sync_segments`]), so a crash between a segment's rename and the manifest update
 //!   loses nothing.
+//! - While a run records, `<run>/.reserve` ([`Reserve`]) holds [`RESERVE_BYTES`] of written
+//!   zeros: on a full disk the recorder deletes it and so has room to write why it stopped.
+//!   It is deleted when the recording stops; one left by a crash is replaced at the next open.
 
-use std::io;
+use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
 
 use evident_core::layout;
@@ -59,6 +62,44 @@ pub fn write(run_dir: &Path, manifest: &RunManifest) -> Result<()> {
     let bytes = manifest.to_json().map_err(|source| ManifestError::Invalid { path: path.clone(), source })?;
     durable::write_atomically(&path, &bytes)?;
     Ok(())
+}
+
+/// Name of the space reserve inside a run directory.
+pub const RESERVE_FILE: &str = ".reserve";
+
+/// Bytes the reserve holds: room for a `run.json` of a few hundred segments.
+pub const RESERVE_BYTES: usize = 64 << 10;
+
+/// Disk space set aside while a run records, so that when a write fails for want of space
+/// (`ENOSPC`), `run.json` can still be rewritten with the stop reason: deleting the reserve
+/// frees the room the atomic rewrite needs.
+#[derive(Debug)]
+pub struct Reserve {
+    path: PathBuf,
+}
+
+impl Reserve {
+    /// Writes [`RESERVE_BYTES`] of zeros (really allocated, not a sparse file) to
+    /// `<run>/.reserve` and fsyncs them.
+    pub fn create(run_dir: &Path) -> Result<Reserve> {
+        let path = run_dir.join(RESERVE_FILE);
+        let written = std::fs::File::create(&path).map_err(durable::at("create", &path)).and_then(|mut file| {
+            file.write_all(&vec![0u8; RESERVE_BYTES]).map_err(durable::at("write", &path))?;
+            file.sync_all().map_err(durable::at("fsync", &path))
+        });
+        if let Err(error) = written {
+            // A part-written reserve only takes space.
+            let _ = std::fs::remove_file(&path);
+            return Err(error.into());
+        }
+        Ok(Reserve { path })
+    }
+
+    /// Deletes the reserve, giving its space back.
+    pub fn release(self) -> Result<()> {
+        durable::remove_file(&self.path)?;
+        Ok(())
+    }
 }
 
 /// A manifest for a new run in `run_dir`: its id is the directory's name.
@@ -123,6 +164,16 @@ mod tests {
         assert_eq!(manifest.row_counts["nodes"], 0);
         write(&run, &manifest).unwrap();
         assert_eq!(read(&run).unwrap(), Some(manifest));
+    }
+
+    #[test]
+    fn the_reserve_holds_its_bytes_until_released() {
+        let dir = tempfile::tempdir().unwrap();
+        let reserve = Reserve::create(dir.path()).unwrap();
+        let file = dir.path().join(RESERVE_FILE);
+        assert_eq!(std::fs::metadata(&file).unwrap().len(), RESERVE_BYTES as u64);
+        reserve.release().unwrap();
+        assert!(!file.exists());
     }
 
     #[test]

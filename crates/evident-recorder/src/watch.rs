@@ -94,12 +94,13 @@ pub const PROBE_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Follows one kind (in one namespace scope) until `sink` refuses an observation, which is
 /// how the recording tells watches to stop. `tracker` holds the kind, the first epoch and,
-/// for a resumed run, the objects the run last saw alive.
-pub async fn follow(
+/// for a resumed run, the objects the run last saw alive. The sink may wait (the recording's
+/// queue is bounded): the watch reads no further meanwhile.
+pub async fn follow<Sent: std::future::Future<Output = bool>>(
     api: Api<RawObject>,
     mut tracker: EpochTracker,
     scope: String,
-    mut sink: impl FnMut(Observation) -> bool,
+    mut sink: impl FnMut(Observation) -> Sent,
 ) {
     let kind = tracker.kind;
     let resource = api_resource(kind);
@@ -122,7 +123,7 @@ pub async fn follow(
                 Observation::State { kind, state, .. } => Observation::State { kind, scope: scope.clone(), state },
                 other => other,
             };
-            if !sink(observation) {
+            if !sink(observation).await {
                 return;
             }
         }

@@ -223,10 +223,10 @@ impl Report {
 fn environment(scenario: &Scenario, observations: &RunObservations, fleet: &Fleet) -> Vec<(String, String)> {
     let manifest = &observations.manifest;
     let or_unknown = |text: &str| if text.is_empty() { "not recorded".to_string() } else { text.to_string() };
-    let day = |text: &str| text.get(..10).map(str::to_string);
-    let date = day(&manifest.started_at)
-        .or_else(|| day(&format_ns(observations.started_ns)))
-        .unwrap_or_else(|| "not recorded".to_string());
+    let date = match manifest.started_date() {
+        Some(date) => date.to_string(),
+        None => format_ns(observations.started_ns).chars().take(10).collect(),
+    };
     let kwok = if manifest.cluster.kwok_version.is_empty() {
         observations
             .nodes

@@ -109,6 +109,11 @@ pub async fn execute(args: Args) -> anyhow::Result<ExitCode> {
         None => Some(read_stdin()?),
     };
     let runs = open_runs(&args)?;
+    for run in runs.runs() {
+        if let Some(warning) = crate::status::unrecovered_warning(&run.dir) {
+            eprintln!("{warning}");
+        }
+    }
     let session = Session::new(&runs).await?;
     match sql {
         Some(sql) => {

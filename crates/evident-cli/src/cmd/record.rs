@@ -112,9 +112,17 @@ pub async fn execute(args: Args) -> anyhow::Result<ExitCode> {
     eprintln!("recording {} (Kubernetes {}) into {}", info.server, info.server_version, run_dir.display());
     let stop = StopWhen { duration: args.duration, until_quiet: args.until_quiet };
     let mut status_line = StatusLine::new(!args.quiet);
-    let reason = settle::follow(&recording, &stop, interrupted(), |stats| status_line.update(stats)).await;
+    // A failed write ends the recording at once, as an interrupt would; `stop` then returns
+    // the failure (with the path and the cause), which exits 2.
+    let interrupted_or_failed = async {
+        tokio::select! {
+            _ = interrupted() => {}
+            _ = recording.failed() => {}
+        }
+    };
+    let reason = settle::follow(&recording, &stop, interrupted_or_failed, |stats| status_line.update(stats)).await;
     status_line.finish();
-    let manifest = recording.stop(reason).await.context("recording did not close cleanly")?;
+    let manifest = recording.stop(reason).await.with_context(|| format!("recording {} stopped", run_dir.display()))?;
     eprintln!("{}", status::summary(&manifest, &run_dir));
     Ok(ExitCode::SUCCESS)
 }

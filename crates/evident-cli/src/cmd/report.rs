@@ -35,6 +35,9 @@ pub async fn execute(args: Args) -> anyhow::Result<ExitCode> {
             evident_query::run_set::newest_run_dir(&evidence)?
         }
     };
+    if let Some(warning) = crate::status::unrecovered_warning(&run) {
+        eprintln!("{warning}");
+    }
     let scenario = match evident_report::scenario_of_run(&run, args.scenario.as_deref()) {
         Ok(scenario) => scenario,
         Err(evident_report::Error::Scenario(error)) => {

@@ -3,6 +3,7 @@
 //! One test binary for the whole crate (one module per area), so the dependency graph links
 //! once per crate instead of once per file.
 
+mod faults;
 mod hostile_e2e;
 mod metrics_e2e;
 mod query_cli;
