@@ -124,6 +124,8 @@ pub struct RunnerConfig {
     /// Delete and re-create namespaces of the scenario that exist and were not created by
     /// `evident run`. Default: false, such a namespace stops the run.
     pub replace_namespaces: bool,
+    /// How the report is built: the named queries it runs (default: those built into evident).
+    pub report: evident_report::ReportOptions,
 }
 
 impl RunnerConfig {
@@ -135,6 +137,7 @@ impl RunnerConfig {
             metrics: MetricsConfig::default(),
             keep: false,
             replace_namespaces: false,
+            report: evident_report::ReportOptions::default(),
         }
     }
 }
@@ -342,7 +345,7 @@ impl ScenarioRunner {
 
         std::fs::write(run_dir.join(RUN_SCENARIO_FILE), self.config.scenario.to_yaml())
             .map_err(|source| RunnerError::StoreScenario { run_dir: run_dir.clone(), source })?;
-        let written = evident_report::write_report(run_dir, &self.config.scenario).await?;
+        let written = evident_report::write_report_with(run_dir, &self.config.scenario, &self.config.report).await?;
         if reason == StopReason::Duration {
             let undecided = if settle.decidable { undecided(&written) } else { Vec::new() };
             observer.observe(Event::NotSettled { timeout: Duration::from_secs(settle.timeout_secs), undecided });
@@ -380,12 +383,13 @@ impl ScenarioRunner {
         }
         let run_dir = &self.config.run_dir;
         let scenario = &self.config.scenario;
+        let options = &self.config.report;
         let all_decided = || async move {
             // Nothing recorded yet: nothing decided, and no segment to read.
             if recording.stats().total_changes == 0 {
                 return Ok(false);
             }
-            let report = evident_report::evaluate_run(run_dir, scenario).await?;
+            let report = evident_report::evaluate_run_with(run_dir, scenario, options).await?;
             Ok::<_, RunnerError>(report.all_decided())
         };
         settle::follow_until(recording, &stop, interrupt, on_tick, all_decided).await

@@ -105,10 +105,10 @@ where
     follow_live(live, writer_died(recording), stop, true, interrupt, on_tick, settled).await
 }
 
-/// Completes when the writer of `recording` died. The recorder does not tell yet, so this
-/// never completes: the writer's error comes from [`Recording::stop`].
-fn writer_died(_recording: &Recording) -> impl Future<Output = ()> {
-    std::future::pending()
+/// Completes when the writer of `recording` died ([`Recording::failed`]); following then ends
+/// at once as [`StopReason::Error`], and [`Recording::stop`] returns the writer's error.
+fn writer_died(recording: &Recording) -> impl Future<Output = ()> + '_ {
+    recording.failed()
 }
 
 /// The loop of [`follow`] and [`follow_until`] over any source of live figures (the

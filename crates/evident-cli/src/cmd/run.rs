@@ -46,6 +46,12 @@ pub struct Args {
     #[arg(long)]
     pub replace_namespaces: bool,
 
+    /// Folder of <name>.sql files to run instead of the built-in named queries of the same
+    /// name; the report says which were replaced [default: the queries built into evident,
+    /// whatever the working directory holds].
+    #[arg(long, value_name = "DIR", env = evident_query::named_query::QUERIES_ENV)]
+    pub queries: Option<PathBuf>,
+
     #[command(flatten)]
     pub metrics: crate::cmd::record::MetricsArgs,
 
@@ -63,6 +69,8 @@ pub async fn execute(args: Args) -> anyhow::Result<ExitCode> {
     config.metrics = args.metrics.config()?;
     config.keep = args.keep;
     config.replace_namespaces = args.replace_namespaces;
+    config.report = evident_report::ReportOptions::default()
+        .with_queries(evident_report::QuerySet::from_option(args.queries.as_deref())?);
     let scenario_name = config.scenario.name.clone();
     let runner = ScenarioRunner::new(config)?;
 
