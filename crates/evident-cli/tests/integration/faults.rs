@@ -308,7 +308,7 @@ async fn an_oversized_metrics_answer_is_a_failed_scrape_and_a_token_in_the_url_i
             ensure!(!bytes.windows(14).any(|w| w == b"CANARYSECRET42"), "{} holds the token", path.display());
         }
     }
-    ensure!(fine_stats["url"].as_str().unwrap_or_default().contains("token=sha256:"), "{fine_stats}");
+    ensure!(fine_stats["url"].as_str().unwrap_or_default().contains("token=hmac:"), "{fine_stats}");
     let (row, _) = query_one_row(&run_dir, "SELECT count(*) AS n, min(endpoint) AS endpoint FROM metrics")?;
     ensure!(row["n"].as_u64().unwrap_or(0) >= 2, "{row}");
     ensure!(row["endpoint"] == fine_stats["url"], "{row}");

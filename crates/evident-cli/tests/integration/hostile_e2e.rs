@@ -140,7 +140,7 @@ async fn a_hostile_event_message_and_label_through_the_cluster_reach_every_sink_
     let document = roxmltree::Document::parse(&junit).context("junit.xml parses")?;
     let failure = document.descendants().find(|node| node.has_tag_name("failure")).context("a failure")?;
     ensure!(failure.text().is_some_and(|message| message.contains("<img src=x")), "{junit}");
-    let describe = std::fs::read_to_string(run.join("describe-pod-hostile-pod.txt"))?;
+    let describe = std::fs::read_to_string(run.join("describe-pod-evident-hostile_hostile-pod.txt"))?;
     ensure!(describe.contains(HOSTILE_LABEL), "the label is recorded and shown: {describe}");
     ensure!(!describe.contains('\u{1b}') && describe.contains("^[[2J"), "{describe}");
 

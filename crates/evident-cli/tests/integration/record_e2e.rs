@@ -709,7 +709,7 @@ async fn secrets_and_env_values_never_reach_the_run_directory() -> anyhow::Resul
     )?;
     let report = evident().arg("report").arg(&run_dir).arg("--scenario").arg(&scenario).output()?;
     ensure!(report.status.code() == Some(0), "evident report: {}", String::from_utf8_lossy(&report.stderr));
-    let describe = std::fs::read_to_string(run_dir.join("describe-pod-canary.txt"))?;
+    let describe = std::fs::read_to_string(run_dir.join("describe-pod-evident-canary_canary.txt"))?;
     ensure!(describe.contains(&format!("PAYLOAD:  {env_hash} (redacted by the recorder)")), "{describe}");
 
     let text = run_text(&run_dir).await?;
