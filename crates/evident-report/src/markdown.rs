@@ -175,7 +175,9 @@ fn gpu_metrics(report: &Report, out: &mut String) -> fmt::Result {
     let section = &report.gpu_metrics;
     writeln!(out, "## GPU metrics\n")?;
     for sentence in &section.sentences {
-        writeln!(out, "{}\n", line(sentence))?;
+        // evident's own hint is Markdown as written (its code spans); observed text is escaped.
+        let sentence = if sentence == crate::gpu_metrics::HOW_TO_RECORD { sentence.clone() } else { line(sentence) };
+        writeln!(out, "{sentence}\n")?;
     }
     if section.rows.is_empty() {
         return Ok(());
