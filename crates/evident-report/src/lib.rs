@@ -40,6 +40,7 @@ pub mod evaluate;
 pub mod evidence;
 pub mod gpu_metrics;
 pub mod html;
+mod html_text;
 pub mod junit;
 pub mod markdown;
 pub mod model;

@@ -6,7 +6,7 @@
 
 use std::fmt::Write as _;
 
-use crate::html::escape;
+use crate::html_text::escape;
 use crate::timeline::{StampSpan, StepSeries};
 
 const WIDTH: f64 = 760.0;

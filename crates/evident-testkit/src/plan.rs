@@ -22,6 +22,22 @@
 
 use std::collections::BTreeSet;
 
+/// Start of the lesson-1 run: 2026-06-14T15:39:51Z, the notebook's evidence directory time.
+pub const LESSON1_START_NS: i64 = 1_781_451_591_000_000_000;
+
+/// Five lowercase alphanumerics, like a ReplicaSet's pod name suffix.
+pub(crate) fn replica_suffix(number: i64) -> String {
+    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    let mut value = (number as u64).wrapping_mul(2_654_435_761).wrapping_add(97_531) % 14_348_907;
+    (0..5)
+        .map(|_| {
+            let c = ALPHABET[(value % ALPHABET.len() as u64) as usize] as char;
+            value /= ALPHABET.len() as u64;
+            c
+        })
+        .collect()
+}
+
 /// A whole run, by its parameters. See the module documentation.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Plan {
@@ -174,7 +190,7 @@ impl Plan {
     pub fn generate(seed: u64) -> Plan {
         let mut dice = Dice(seed);
         let mut clock = Clock::default();
-        let start_ns = crate::runs::LESSON1_START_NS;
+        let start_ns = LESSON1_START_NS;
         let mut nodes = vec![PlannedNode {
             name: "evident-control-plane".into(),
             pool: None,
@@ -210,7 +226,7 @@ impl Plan {
             } else {
                 let deployment =
                     format!("{}-{}", if namespace == "oracle-serve" { "serve" } else { "train" }, number % 2);
-                let name = format!("{deployment}-{POD_TEMPLATE_HASH}-{}", crate::runs::replica_suffix(number));
+                let name = format!("{deployment}-{POD_TEMPLATE_HASH}-{}", replica_suffix(number));
                 (Some(deployment), name)
             };
             let gpus = if number == 7 { 0 } else { [1, 2, 1, 4, 1, 8][dice.range(0, 6) as usize] };

@@ -36,7 +36,8 @@ use evident_recorder::metric_store::{MetricStore, MetricStoreError, Scrape};
 use evident_recorder::{ChangeStore, StoreConfig, StoreError};
 use serde_json::{Value, json};
 
-use crate::plan::{Fate, GpuReading, POD_TEMPLATE_HASH, Plan};
+pub use crate::plan::LESSON1_START_NS;
+use crate::plan::{Fate, GpuReading, POD_TEMPLATE_HASH, Plan, replica_suffix};
 
 /// Why a run could not be generated.
 #[derive(Debug, thiserror::Error)]
@@ -67,9 +68,6 @@ pub enum RunWriteError {
 }
 
 pub type Result<T, E = RunWriteError> = std::result::Result<T, E>;
-
-/// Start of the lesson-1 run: 2026-06-14T15:39:51Z, the notebook's evidence directory time.
-pub const LESSON1_START_NS: i64 = 1_781_451_591_000_000_000;
 
 const NS_PER_MS: i64 = 1_000_000;
 const FLUSH_EVERY: usize = 50_000;
@@ -402,19 +400,6 @@ impl RunScript {
 
 fn ms(value: i64) -> i64 {
     value * NS_PER_MS
-}
-
-/// Five lowercase alphanumerics, like a ReplicaSet's pod name suffix.
-pub(crate) fn replica_suffix(number: i64) -> String {
-    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
-    let mut value = (number as u64).wrapping_mul(2_654_435_761).wrapping_add(97_531) % 14_348_907;
-    (0..5)
-        .map(|_| {
-            let c = ALPHABET[(value % ALPHABET.len() as u64) as usize] as char;
-            value /= ALPHABET.len() as u64;
-            c
-        })
-        .collect()
 }
 
 fn insufficient_gpu_message(nodes: usize) -> String {
