@@ -200,6 +200,8 @@ pub fn recover(run_dir: &Path) -> Result<RecoveryReport> {
         rows => rows as usize,
     };
     let report = recover_in_place(run_dir, &mut manifest, segment_max_rows, true)?;
+    // A recorder that crashed left the space it set aside for run.json: give it back.
+    durable::remove_file(&run_dir.join(run_manifest::RESERVE_FILE))?;
     lock.release()?;
     Ok(report)
 }

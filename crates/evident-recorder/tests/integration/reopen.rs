@@ -263,3 +263,22 @@ fn a_segment_that_is_not_parquet_fails_the_last_known_state_with_its_name() {
     let error = evident_recorder::last_known::LastKnown::read(&run, &[Kind::Pod]).unwrap_err().to_string();
     assert!(error.contains("part-00000000000000000099.parquet"), "{error}");
 }
+
+#[test]
+fn recovering_a_crashed_recording_gives_back_its_space_reserve() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("k8s-crashed");
+    let mut cluster = SyntheticCluster::new(20, 3);
+    let (mut store, _) = ChangeStore::open(&run, StoreConfig::default()).unwrap();
+    append(&mut store, &mut cluster, 30);
+    // What a recording sets aside at start and a crash leaves behind.
+    let _reserve = evident_recorder::run_manifest::Reserve::create(&run).unwrap();
+    // A crash: the store is dropped without being closed (the WAL is not folded into Parquet).
+    drop(store);
+    let reserve_path = run.join(evident_recorder::run_manifest::RESERVE_FILE);
+    assert!(reserve_path.is_file());
+
+    let report = evident_recorder::recover(&run).unwrap();
+    assert!(!report.is_noop(), "the crashed run had records to fold");
+    assert!(!reserve_path.exists(), "recover leaves no .reserve behind");
+}
