@@ -19,7 +19,7 @@
 //! original appended ([`describe_file_name`]), so no name leaves the run directory and two
 //! pods never share a file.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use sha2::{Digest, Sha256};
 
@@ -66,7 +66,7 @@ pub fn evidence_files(observations: &RunObservations, namespaces: &[String]) -> 
     }];
     for namespace in namespaces {
         files.push(EvidenceFile {
-            name: format!("pods-{namespace}.txt"),
+            name: pods_file_name(namespace),
             text: header(&format!("kubectl get pods -n {namespace} -o wide")) + &pods_wide(observations, namespace),
         });
     }
@@ -87,10 +87,16 @@ pub fn evidence_files(observations: &RunObservations, namespaces: &[String]) -> 
 /// The names of the files [`evidence_files`] writes, in the same order.
 pub fn file_names(observations: &RunObservations, namespaces: &[String]) -> Vec<String> {
     let mut names = vec!["gpu-allocatable.txt".to_string()];
-    names.extend(namespaces.iter().map(|namespace| format!("pods-{namespace}.txt")));
+    names.extend(namespaces.iter().map(|namespace| pods_file_name(namespace)));
     names.push("pending-pods.txt".to_string());
     names.extend(described_pods(observations, namespaces).map(|pod| describe_file_name(&pod.namespace, &pod.name)));
     names
+}
+
+/// `pods-<namespace>.txt`, made one plain file name ([`safe_file_name`]): the namespace comes
+/// from the scenario.
+fn pods_file_name(namespace: &str) -> String {
+    safe_file_name(&format!("pods-{namespace}.txt"))
 }
 
 /// The pods that get a describe file: the Pending pods of `namespaces`.
@@ -129,19 +135,40 @@ pub fn describe_file_name(namespace: &str, pod: &str) -> String {
     format!("describe-pod-{stem}-{hash}.txt")
 }
 
-/// Writes the files into `dir`, each atomically.
-pub fn write_files(dir: &Path, files: &[EvidenceFile]) -> Result<()> {
-    for file in files {
-        write_atomically(&dir.join(&file.name), file.text.as_bytes())?;
+/// A name made safe as one file name in the run directory: characters other than ASCII
+/// letters, digits, `-`, `_` and `.` become `_`, a leading `.` becomes `_` (no hidden file, no
+/// `..`), and a name longer than 200 bytes is cut and ends in a hash of the whole name, so
+/// distinct long names stay distinct and every file system takes it. Kubernetes names (DNS
+/// labels and subdomains) come through unchanged unless very long.
+pub fn safe_file_name(name: &str) -> String {
+    const MAX_BYTES: usize = 200;
+    let mut safe: String = name
+        .chars()
+        .enumerate()
+        .map(|(index, c)| match c {
+            '.' if index == 0 => '_',
+            c if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') => c,
+            _ => '_',
+        })
+        .collect();
+    if safe.is_empty() {
+        safe.push('_');
     }
-    Ok(())
+    if safe.len() > MAX_BYTES {
+        let (stem, extension) = match safe.rfind('.') {
+            Some(dot) if safe.len() - dot <= 8 => (&safe[..dot], &safe[dot..]),
+            _ => (safe.as_str(), ""),
+        };
+        let digest = fnv1a(name.as_bytes());
+        let keep = MAX_BYTES.saturating_sub(extension.len() + 17).min(stem.len());
+        safe = format!("{}-{digest:016x}{extension}", &stem[..keep]);
+    }
+    safe
 }
 
-pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let error = |source| EvidenceError::Write { path: path.to_path_buf(), source };
-    let tmp = path.with_extension("tmp-evident");
-    std::fs::write(&tmp, bytes).map_err(error)?;
-    std::fs::rename(&tmp, path).map_err(error)
+/// 64-bit FNV-1a: a stable, dependency-free hash that tells long file names apart.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash: u64, &byte| (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3))
 }
 
 fn is_pending(pod: &ObservedPod) -> bool {

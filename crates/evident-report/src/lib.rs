@@ -17,8 +17,9 @@
 //! Each file is written to a temporary file of its own in the run directory, flushed to disk,
 //! renamed over its name, and the directory is flushed after the last rename, so a crash while
 //! writing leaves the previous version or the new one of each file, never half a file. File
-//! names made from recorded names (`describe-pod-<pod>.txt`) go through [`safe_file_name`]:
-//! one plain name in the run directory, whatever the recording holds.
+//! names made from recorded or scenario names are one plain name in the run directory, whatever
+//! they hold ([`evidence::describe_file_name`], [`safe_file_name`]), named once in
+//! [`evidence`] for both the files and the report's Evidence column.
 //!
 //! The named queries the report runs are those embedded in the binary, whatever the working
 //! directory holds; [`ReportOptions::queries`] replaces them only when given (`evident report
@@ -53,6 +54,7 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 pub use evaluate::Outcome;
+pub use evidence::safe_file_name;
 pub use evident_query::QuerySet;
 pub use model::{Report, Summary};
 pub use observation::RunObservations;
@@ -158,7 +160,6 @@ pub async fn write_report_with(run_dir: &Path, scenario: &Scenario, options: &Re
     let namespaces: Vec<String> = scenario.namespaces().into_iter().collect();
     let mut outputs = evidence::evidence_files(&observations, &namespaces);
     for output in &mut outputs {
-        output.name = safe_file_name(&output.name);
         // The evidence files read like kubectl's output and are read on terminals: recorded
         // text in them gets kubectl's escaping of terminal controls.
         if let std::borrow::Cow::Owned(text) = evident_query::format::terminal_safe_lines(&output.text) {
@@ -200,42 +201,6 @@ fn mark_query_overrides(report: &mut Report, queries: &QuerySet) {
             dir.display()
         ),
     );
-}
-
-/// A name made safe as one file name in the run directory: characters other than ASCII
-/// letters, digits, `-`, `_` and `.` become `_`, a leading `.` becomes `_` (no hidden file, no
-/// `..`), and a name longer than 200 bytes is cut and ends in a hash of the whole name, so
-/// distinct long names stay distinct and every file system takes it. Kubernetes names (DNS
-/// labels and subdomains) come through unchanged unless very long.
-pub fn safe_file_name(name: &str) -> String {
-    const MAX_BYTES: usize = 200;
-    let mut safe: String = name
-        .chars()
-        .enumerate()
-        .map(|(index, c)| match c {
-            '.' if index == 0 => '_',
-            c if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') => c,
-            _ => '_',
-        })
-        .collect();
-    if safe.is_empty() {
-        safe.push('_');
-    }
-    if safe.len() > MAX_BYTES {
-        let (stem, extension) = match safe.rfind('.') {
-            Some(dot) if safe.len() - dot <= 8 => (&safe[..dot], &safe[dot..]),
-            _ => (safe.as_str(), ""),
-        };
-        let digest = fnv1a(name.as_bytes());
-        let keep = MAX_BYTES.saturating_sub(extension.len() + 17).min(stem.len());
-        safe = format!("{}-{digest:016x}{extension}", &stem[..keep]);
-    }
-    safe
-}
-
-/// 64-bit FNV-1a: a stable, dependency-free hash that tells long file names apart.
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash: u64, &byte| (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3))
 }
 
 /// Writes each output through its own temporary file in `dir` (flushed to disk, then renamed

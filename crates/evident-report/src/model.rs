@@ -213,11 +213,6 @@ impl Report {
         }
         summary
     }
-
-    /// The evidence directory as the notebook names it.
-    pub fn evidence_dir(&self) -> String {
-        format!("evidence/{}/", self.run_id)
-    }
 }
 
 fn environment(scenario: &Scenario, observations: &RunObservations, fleet: &Fleet) -> Vec<(String, String)> {
