@@ -1,6 +1,8 @@
 //! `evident query` as a user runs it: the real binary over the committed synthetic sample and
 //! over damaged copies of it. Errors must be one line on stderr, exit code 2, nothing written.
 
+use crate::evident_at;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -10,16 +12,6 @@ fn repo() -> PathBuf {
 
 fn sample() -> PathBuf {
     repo().join("evidence/sample-synthetic")
-}
-
-fn evident(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_evident"))
-        .args(args)
-        .current_dir(cwd)
-        .env_remove("EVIDENT_QUERIES")
-        .env("EVIDENT_LOG", "error")
-        .output()
-        .expect("the evident binary runs")
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -69,7 +61,7 @@ fn pods_segment(run: &Path) -> PathBuf {
 #[test]
 fn a_named_query_file_prints_its_expected_table() {
     let run = sample();
-    let output = evident(&["query", "--run", run.to_str().unwrap(), "-f", "queries/fleet.sql"], &repo());
+    let output = evident_at(&["query", "--run", run.to_str().unwrap(), "-f", "queries/fleet.sql"], &repo());
     assert!(output.status.success(), "{}", text(&output.stderr));
     let expected = std::fs::read_to_string(repo().join("queries/expected/sample-synthetic/fleet.txt")).unwrap();
     assert_eq!(text(&output.stdout), expected);
@@ -79,13 +71,13 @@ fn a_named_query_file_prints_its_expected_table() {
 fn named_queries_are_built_in_and_found_by_name_anywhere() {
     let elsewhere = tempfile::tempdir().unwrap();
     let run = sample();
-    let by_name = evident(&["query", "--run", run.to_str().unwrap(), "-f", "queue_pressure"], elsewhere.path());
+    let by_name = evident_at(&["query", "--run", run.to_str().unwrap(), "-f", "queue_pressure"], elsewhere.path());
     assert!(by_name.status.success(), "{}", text(&by_name.stderr));
     let expected =
         std::fs::read_to_string(repo().join("queries/expected/sample-synthetic/queue_pressure.txt")).unwrap();
     assert_eq!(text(&by_name.stdout), expected);
 
-    let list = evident(&["query", "--list"], elsewhere.path());
+    let list = evident_at(&["query", "--list"], elsewhere.path());
     assert!(list.status.success());
     let listing = text(&list.stdout);
     for file in std::fs::read_dir(repo().join("queries")).unwrap() {
@@ -113,7 +105,7 @@ fn default_run_is_the_newest_under_evidence() {
     std::fs::write(&manifest, text_before.replace("2026-06-14T15:39:51Z", "2026-06-15T08:00:00Z")).unwrap();
     let nested = folder.path().join("some/sub/dir");
     std::fs::create_dir_all(&nested).unwrap();
-    let output = evident(&["query", "--format", "csv", "SELECT run_id FROM run"], &nested);
+    let output = evident_at(&["query", "--format", "csv", "SELECT run_id FROM run"], &nested);
     assert!(output.status.success(), "{}", text(&output.stderr));
     assert_eq!(text(&output.stdout), "run_id\nnewer\n");
 }
@@ -123,20 +115,23 @@ fn formats_csv_json_and_parquet() {
     let run = sample();
     let run = run.to_str().unwrap();
     let sql = "SELECT name, gpu_allocatable FROM nodes_latest WHERE pool = 'h100'";
-    let csv = evident(&["query", "--run", run, "--format", "csv", sql], &repo());
+    let csv = evident_at(&["query", "--run", run, "--format", "csv", sql], &repo());
     assert_eq!(text(&csv.stdout), "name,gpu_allocatable\nkwok-gpu-h100-0,8\n");
-    let json = evident(&["query", "--run", run, "--format", "json", sql], &repo());
+    let json = evident_at(&["query", "--run", run, "--format", "json", sql], &repo());
     assert_eq!(text(&json.stdout), "[{\"name\":\"kwok-gpu-h100-0\",\"gpu_allocatable\":8}]\n");
 
     let out = tempfile::tempdir().unwrap();
     let file = out.path().join("h100.parquet");
-    let parquet = evident(&["query", "--run", run, "--format", "parquet", "-o", file.to_str().unwrap(), sql], &repo());
+    let parquet =
+        evident_at(&["query", "--run", run, "--format", "parquet", "-o", file.to_str().unwrap(), sql], &repo());
     assert!(parquet.status.success(), "{}", text(&parquet.stderr));
-    let back =
-        evident(&["query", "--run", run, "--format", "csv", &format!("SELECT * FROM '{}'", file.display())], &repo());
+    let back = evident_at(
+        &["query", "--run", run, "--format", "csv", &format!("SELECT * FROM '{}'", file.display())],
+        &repo(),
+    );
     assert_eq!(text(&back.stdout), "name,gpu_allocatable\nkwok-gpu-h100-0,8\n", "{}", text(&back.stderr));
 
-    let no_output = evident(&["query", "--run", run, "--format", "parquet", sql], &repo());
+    let no_output = evident_at(&["query", "--run", run, "--format", "parquet", sql], &repo());
     assert_one_line_error(&no_output, &["--output"]);
 }
 
@@ -160,7 +155,7 @@ fn bad_sql_is_one_line_and_writes_nothing() {
     let run = sample();
     let out = tempfile::tempdir().unwrap();
     let target = out.path().join("result.csv");
-    let output = evident(
+    let output = evident_at(
         &[
             "query",
             "--run",
@@ -176,16 +171,16 @@ fn bad_sql_is_one_line_and_writes_nothing() {
     assert_one_line_error(&output, &["SELEC"]);
     assert_eq!(std::fs::read_dir(out.path()).unwrap().count(), 0, "nothing written");
 
-    let unknown = evident(&["query", "--run", run.to_str().unwrap(), "SELECT * FROM secrets"], &repo());
+    let unknown = evident_at(&["query", "--run", run.to_str().unwrap(), "SELECT * FROM secrets"], &repo());
     assert_one_line_error(&unknown, &["secrets"]);
 }
 
 #[test]
 fn a_missing_run_is_one_line() {
-    let output = evident(&["query", "--run", "/nonexistent/run-dir", "SELECT 1"], &repo());
+    let output = evident_at(&["query", "--run", "/nonexistent/run-dir", "SELECT 1"], &repo());
     assert_one_line_error(&output, &["/nonexistent/run-dir", "does not exist"]);
     let not_a_run = tempfile::tempdir().unwrap();
-    let output = evident(&["query", "--run", not_a_run.path().to_str().unwrap(), "SELECT 1"], &repo());
+    let output = evident_at(&["query", "--run", not_a_run.path().to_str().unwrap(), "SELECT 1"], &repo());
     assert_one_line_error(&output, &["run.json"]);
 }
 
@@ -197,7 +192,7 @@ fn an_empty_run_is_one_line() {
     std::fs::write(run.join("run.json"), r#"{"run_id": "k8s-20260614-160000", "started_at": "2026-06-14T16:00:00Z"}"#)
         .unwrap();
     std::fs::write(run.join("pods/part-00000000000000000000.parquet.inprogress"), b"PAR1 half written").unwrap();
-    let output = evident(&["query", "--run", run.to_str().unwrap(), "SELECT 1"], &repo());
+    let output = evident_at(&["query", "--run", run.to_str().unwrap(), "SELECT 1"], &repo());
     assert_one_line_error(&output, &["has no Parquet segments", "evident recover"]);
 }
 
@@ -207,7 +202,7 @@ fn a_truncated_segment_is_named() {
     let segment = pods_segment(&run);
     let bytes = std::fs::read(&segment).unwrap();
     std::fs::write(&segment, &bytes[..bytes.len() * 2 / 3]).unwrap();
-    let output = evident(&["query", "--run", run.to_str().unwrap(), "SELECT 1"], &repo());
+    let output = evident_at(&["query", "--run", run.to_str().unwrap(), "SELECT 1"], &repo());
     assert_one_line_error(&output, &[segment.to_str().unwrap(), "truncated or corrupt"]);
 }
 
@@ -223,7 +218,8 @@ fn a_corrupt_page_is_named() {
         *byte ^= 0x5a;
     }
     std::fs::write(&segment, &bytes).unwrap();
-    let output = evident(&["query", "--run", run.to_str().unwrap(), "SELECT name, phase, object FROM pods"], &repo());
+    let output =
+        evident_at(&["query", "--run", run.to_str().unwrap(), "SELECT name, phase, object FROM pods"], &repo());
     assert_one_line_error(&output, &[segment.to_str().unwrap(), "corrupt"]);
 }
 
@@ -231,12 +227,12 @@ fn a_corrupt_page_is_named() {
 fn in_progress_segments_are_never_read() {
     let (_dir, run) = copy_of_sample();
     std::fs::write(run.join("pods/part-99999999999999999999.parquet.inprogress"), b"not parquet at all").unwrap();
-    let output = evident(
+    let output = evident_at(
         &["query", "--run", run.to_str().unwrap(), "--format", "csv", "SELECT COUNT(*) AS n FROM pods"],
         &repo(),
     );
     assert!(output.status.success(), "{}", text(&output.stderr));
-    let baseline = evident(
+    let baseline = evident_at(
         &["query", "--run", sample().to_str().unwrap(), "--format", "csv", "SELECT COUNT(*) AS n FROM pods"],
         &repo(),
     );
@@ -252,18 +248,18 @@ fn named_queries_come_from_the_binary_unless_a_folder_is_given() {
     let run = sample();
     let run = run.to_str().unwrap();
 
-    let built_in = evident(&["query", "--run", run, "-f", "fleet"], dir.path());
+    let built_in = evident_at(&["query", "--run", run, "-f", "fleet"], dir.path());
     assert_eq!(built_in.status.code(), Some(0), "{}", text(&built_in.stderr));
     assert!(!text(&built_in.stdout).contains("stray"), "a queries/ folder in the working directory is not used");
-    let listed = text(&evident(&["query", "--list"], dir.path()).stdout);
+    let listed = text(&evident_at(&["query", "--list"], dir.path()).stdout);
     assert!(listed.lines().any(|line| line.starts_with("fleet ") && line.ends_with("(built in)")), "{listed}");
 
-    let flag = evident(&["query", "--run", run, "--queries", queries.to_str().unwrap(), "-f", "fleet"], dir.path());
+    let flag = evident_at(&["query", "--run", run, "--queries", queries.to_str().unwrap(), "-f", "fleet"], dir.path());
     assert_eq!(flag.status.code(), Some(0), "{}", text(&flag.stderr));
     assert!(text(&flag.stdout).contains("| stray |"), "{}", text(&flag.stdout));
 
     // A path to a file is that file, flag or not.
-    let file = evident(&["query", "--run", run, "-f", "queries/fleet.sql"], dir.path());
+    let file = evident_at(&["query", "--run", run, "-f", "queries/fleet.sql"], dir.path());
     assert_eq!(file.status.code(), Some(0), "{}", text(&file.stderr));
     assert!(text(&file.stdout).contains("| stray |"), "{}", text(&file.stdout));
 }

@@ -1,6 +1,8 @@
 //! `evident report` as a user runs it: the real binary over a synthetic lesson-1 run
 //! (evident-query's replay of the notebook in the recorder's on-disk layout).
 
+use crate::evident_at;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -93,16 +95,6 @@ fn an_invalid_spec_names_each_problem_on_its_own_line() {
     assert!(lines[1].contains("unknown expectation kind \"pod_flying\""));
 }
 
-fn evident_in(cwd: &Path, args: &[&std::ffi::OsStr]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_evident"))
-        .args(args)
-        .current_dir(cwd)
-        .env_remove("EVIDENT_QUERIES")
-        .env("EVIDENT_LOG", "error")
-        .output()
-        .unwrap()
-}
-
 /// A `queries/fleet.sql` that claims a fleet of 99 GPUs on one node.
 fn stray_queries(root: &Path) -> PathBuf {
     let queries = root.join("queries");
@@ -126,17 +118,17 @@ fn a_stray_queries_folder_does_not_change_the_report_and_the_flag_is_reported() 
     let stray = dir.path().join("stray");
     let queries = stray_queries(&stray);
 
-    let output = evident_in(&clean, &["report".as_ref(), run.as_os_str()]);
+    let output = evident_at(&["report".as_ref(), run.as_os_str()], &clean);
     assert_eq!(output.status.code(), Some(0), "stderr: {}", text(&output.stderr));
     let built_in = std::fs::read_to_string(run.join("report.md")).unwrap();
     assert!(built_in.contains("Total: 32 GPUs."), "{built_in}");
 
-    let output = evident_in(&stray, &["report".as_ref(), run.as_os_str()]);
+    let output = evident_at(&["report".as_ref(), run.as_os_str()], &stray);
     assert_eq!(output.status.code(), Some(0), "stderr: {}", text(&output.stderr));
     let from_stray_dir = std::fs::read_to_string(run.join("report.md")).unwrap();
     assert_eq!(from_stray_dir, built_in, "the working directory's queries/ plays no part");
 
-    let output = evident_in(&clean, &["report".as_ref(), run.as_os_str(), "--queries".as_ref(), queries.as_os_str()]);
+    let output = evident_at(&["report".as_ref(), run.as_os_str(), "--queries".as_ref(), queries.as_os_str()], &clean);
     assert_eq!(output.status.code(), Some(0), "stderr: {}", text(&output.stderr));
     let overridden = std::fs::read_to_string(run.join("report.md")).unwrap();
     assert!(overridden.contains("Total: 99 GPUs."), "{overridden}");
@@ -146,7 +138,7 @@ fn a_stray_queries_folder_does_not_change_the_report_and_the_flag_is_reported() 
     assert!(text(&output.stderr).contains("replaced the built-in ones"), "{}", text(&output.stderr));
 
     let missing = dir.path().join("absent");
-    let output = evident_in(&clean, &["report".as_ref(), run.as_os_str(), "--queries".as_ref(), missing.as_os_str()]);
+    let output = evident_at(&["report".as_ref(), run.as_os_str(), "--queries".as_ref(), missing.as_os_str()], &clean);
     assert_eq!(output.status.code(), Some(2));
     let stderr = text(&output.stderr);
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
