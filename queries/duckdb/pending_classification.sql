@@ -54,24 +54,26 @@ run_end AS (
     ) AS all_changes
     GROUP BY run_id
 ),
-latest_failed_event AS (
+failed_events AS (
     SELECT run_id, involved_uid, message,
+        row_number() OVER (PARTITION BY run_id, involved_uid ORDER BY seq) AS nth,
         row_number() OVER (PARTITION BY run_id, involved_uid ORDER BY seq DESC) AS recency
     FROM events
     WHERE reason = 'FailedScheduling'
 ),
 candidates AS (
-    SELECT run_id, namespace, pod, uid, 'first refusal' AS moment, seq, observed_at, gpu_request, object,
-        scheduled_message AS message
-    FROM refusals
-    WHERE nth = 1
+    SELECT r.run_id, r.namespace, r.pod, r.uid, 'first refusal' AS moment, r.seq, r.observed_at, r.gpu_request,
+        r.object, COALESCE(r.scheduled_message, f.message) AS message
+    FROM refusals AS r
+    LEFT JOIN failed_events AS f ON f.run_id = r.run_id AND f.involved_uid = r.uid AND f.nth = 1
+    WHERE r.nth = 1
     UNION ALL
     SELECT p.run_id, p.namespace, p.name, p.uid, 'end', e.seq, e.observed_at, p.gpu_request, p.object,
         COALESCE(p.scheduled_message, f.message)
     FROM pods_latest AS p
     JOIN refusals AS r ON r.run_id = p.run_id AND r.uid = p.uid AND r.nth = 1
     JOIN run_end AS e ON e.run_id = p.run_id
-    LEFT JOIN latest_failed_event AS f ON f.run_id = p.run_id AND f.involved_uid = p.uid AND f.recency = 1
+    LEFT JOIN failed_events AS f ON f.run_id = p.run_id AND f.involved_uid = p.uid AND f.recency = 1
     WHERE p.phase = 'Pending' AND p.node_name IS NULL AND p.gpu_request > 0
 ),
 pod_rules AS (
