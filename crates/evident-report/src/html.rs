@@ -172,7 +172,7 @@ fn pending_gpu(report: &Report, out: &mut String) -> fmt::Result {
         writeln!(out, "<p>{}</p>", escape(sentence))?;
     }
     if !section.rows.is_empty() {
-        out.push_str("<table id=\"pending-classes-table\"><tr><th>Pod</th><th>Class</th><th>GPUs asked</th><th>Largest node it may use</th><th>Free in fleet</th><th>Free where it may go</th><th>Largest free block there</th><th>Scheduler's message</th></tr>\n");
+        out.push_str("<table id=\"pending-classes-table\"><tr><th>Pod</th><th>Class</th><th>GPUs asked</th><th>Largest node it may use</th><th>Free in fleet</th><th>Free where it may go</th><th>Largest free block there</th><th>Scheduler's reasons</th></tr>\n");
         for row in &section.rows {
             let cells = [
                 format!("{}/{}", row.namespace, row.pod),
@@ -182,7 +182,7 @@ fn pending_gpu(report: &Report, out: &mut String) -> fmt::Result {
                 row.fleet_free.to_string(),
                 row.eligible_free.to_string(),
                 row.largest_eligible_free_block.to_string(),
-                row.scheduler_message.clone().unwrap_or_else(|| "-".into()),
+                crate::pending::scheduler_reasons(row),
             ];
             out.push_str("<tr>");
             for cell in cells {

@@ -183,7 +183,7 @@ fn pending_gpu(report: &Report, out: &mut String) -> fmt::Result {
     }
     writeln!(
         out,
-        "| Pod | Class | GPUs asked | Largest node it may use | Free in fleet | Free where it may go | Largest free block there | Scheduler's message |"
+        "| Pod | Class | GPUs asked | Largest node it may use | Free in fleet | Free where it may go | Largest free block there | Scheduler's reasons |"
     )?;
     writeln!(out, "|---|---|---|---|---|---|---|---|")?;
     for row in &section.rows {
@@ -197,7 +197,7 @@ fn pending_gpu(report: &Report, out: &mut String) -> fmt::Result {
             row.fleet_free,
             row.eligible_free,
             row.largest_eligible_free_block,
-            text(row.scheduler_message.as_deref().unwrap_or("-"))
+            text(&crate::pending::scheduler_reasons(row))
         )?;
     }
     writeln!(out)

@@ -114,6 +114,22 @@ pub fn describe(row: &PendingClassRow) -> String {
     }
 }
 
+/// The scheduler's reasons in its message (the per-node histogram, without the PostFilter
+/// sentences), as `1 node(s) had untolerated taint(s), 6 Insufficient nvidia.com/gpu`; `-`
+/// without a message.
+pub fn scheduler_reasons(row: &PendingClassRow) -> String {
+    let Some(message) = row.scheduler_message.as_deref() else { return "-".to_string() };
+    let reasons: Vec<String> = crate::cause::parse(message)
+        .reasons
+        .into_iter()
+        .map(|reason| match reason.nodes {
+            Some(nodes) => format!("{nodes} {}", reason.reason),
+            None => reason.reason,
+        })
+        .collect();
+    if reasons.is_empty() { message.to_string() } else { reasons.join(", ") }
+}
+
 /// The fleet's free GPUs and largest free block after every change, from `gpu_capacity_timeline`.
 fn capacity_series(observations: &RunObservations) -> StepSeries {
     let start = observations.started_ns;
