@@ -183,7 +183,8 @@ mod tests {
         assert!(node_admits(&exists, &tainted));
         let everything = json!({"spec": {"tolerations": [{"operator": "Exists"}]}});
         assert!(node_admits(&everything, &tainted));
-        let wrong_effect = json!({"spec": {"tolerations": [{"key": "gpu", "operator": "Exists", "effect": "NoExecute"}]}});
+        let wrong_effect =
+            json!({"spec": {"tolerations": [{"key": "gpu", "operator": "Exists", "effect": "NoExecute"}]}});
         assert!(!node_admits(&wrong_effect, &tainted));
         let preferred = gpu_node(json!([{"key": "gpu", "effect": "PreferNoSchedule"}]));
         assert!(node_admits(&json!({"spec": {}}), &preferred), "PreferNoSchedule only discourages");
@@ -194,8 +195,7 @@ mod tests {
         let mut cordoned = gpu_node(json!([]));
         cordoned["spec"]["unschedulable"] = json!(true);
         assert!(!node_admits(&json!({"spec": {}}), &cordoned));
-        let tolerant =
-            json!({"spec": {"tolerations": [{"key": UNSCHEDULABLE_TAINT, "operator": "Exists", "effect": "NoSchedule"}]}});
+        let tolerant = json!({"spec": {"tolerations": [{"key": UNSCHEDULABLE_TAINT, "operator": "Exists", "effect": "NoSchedule"}]}});
         assert!(node_admits(&tolerant, &cordoned));
     }
 }

@@ -48,7 +48,9 @@ pub fn build(observations: &RunObservations) -> PendingSection {
         start = end;
     }
     if sentences.is_empty() {
-        sentences.push("No pod asking for nvidia.com/gpu was held back by the scheduler at the end of the recording.".into());
+        sentences.push(
+            "No pod asking for nvidia.com/gpu was held back by the scheduler at the end of the recording.".into(),
+        );
     }
     PendingSection { sentences, rows, capacity: capacity_series(observations) }
 }

@@ -34,9 +34,13 @@ fn column(batches: &[RecordBatch], name: &str) -> Vec<String> {
         let column = cast(batch.column_by_name(name).unwrap_or_else(|| panic!("no column {name}")), &DataType::Utf8)
             .expect("castable to text");
         let column = column.as_string::<i32>();
-        values.extend((0..column.len()).map(|row| {
-            if column.is_null(row) { "NULL".to_string() } else { column.value(row).to_string() }
-        }));
+        values.extend(
+            (0..column.len()).map(
+                |row| {
+                    if column.is_null(row) { "NULL".to_string() } else { column.value(row).to_string() }
+                },
+            ),
+        );
     }
     values
 }

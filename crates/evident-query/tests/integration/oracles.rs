@@ -512,26 +512,30 @@ fn gpu_state_at(oracle: &Oracle, until_ms: i64) -> BTreeMap<usize, (i64, i64)> {
     state
 }
 
+/// A row's scope in `gpu_capacity_timeline`'s order: (is the fleet, pool is NULL, pool).
+type ScopeKey<'a> = (bool, bool, &'a str);
+
 async fn gpu_capacity_timeline(oracle: &Oracle) {
     let mut expected = Vec::new();
     for (at, ..) in gpu_changes(oracle) {
         let state = gpu_state_at(oracle, at);
-        let mut scopes: BTreeMap<(u8, Option<&str>), Vec<(i64, i64)>> = BTreeMap::new();
+        // (is the fleet, pool is NULL, pool): 'pool' rows first, a NULL pool last among them.
+        let mut scopes: BTreeMap<ScopeKey, Vec<(i64, i64)>> = BTreeMap::new();
         for (node, figures) in &state {
             let pool = oracle.plan.nodes[*node].pool.as_deref();
-            // 'pool' rows first, NULL pool last among them, then 'fleet'.
-            scopes.entry((0, pool.or(Some("\u{10FFFF}")))).or_default().push(*figures);
-            scopes.entry((1, None)).or_default().push(*figures);
+            scopes.entry((false, pool.is_none(), pool.unwrap_or(""))).or_default().push(*figures);
+            scopes.entry((true, false, "")).or_default().push(*figures);
         }
-        for ((scope, pool), nodes) in scopes {
-            let free: Vec<i64> = nodes.iter().map(|(allocatable, allocated)| (allocatable - allocated).max(0)).collect();
+        for ((fleet, no_pool, pool), nodes) in scopes {
+            let free: Vec<i64> =
+                nodes.iter().map(|(allocatable, allocated)| (allocatable - allocated).max(0)).collect();
             let allocatable: i64 = nodes.iter().map(|node| node.0).sum();
             let allocated: i64 = nodes.iter().map(|node| node.1).sum();
             let at_least = |n: i64| Int(free.iter().filter(|free| **free >= n).count() as i64);
             expected.push(vec![
                 Int(oracle.receipt(at)),
-                text(if scope == 0 { "pool" } else { "fleet" }),
-                opt(pool.filter(|pool| *pool != "\u{10FFFF}"), text),
+                text(if fleet { "fleet" } else { "pool" }),
+                if fleet || no_pool { Null } else { text(pool) },
                 Int(nodes.iter().filter(|node| node.0 > 0).count() as i64),
                 Int(allocatable),
                 Int(allocated),
