@@ -88,7 +88,7 @@ fits AS (
     FROM candidates AS c
     JOIN node_versions AS n
         ON n.run_id = c.run_id AND n.seq <= c.seq AND (n.until_seq IS NULL OR n.until_seq > c.seq)
-        AND n.op NOT IN ('DELETED', 'DELETED_IN_GAP')
+        AND n.op NOT IN ('DELETED', 'DELETED_IN_GAP') AND n.allocatable > 0
     LEFT JOIN allocated AS a
         ON a.run_id = n.run_id AND a.node = n.node AND a.seq <= c.seq AND (a.until_seq IS NULL OR a.until_seq > c.seq)
 ),

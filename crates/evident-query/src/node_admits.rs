@@ -7,6 +7,7 @@
 //! `queries/duckdb/pending_classification.sql` restates the same rules with DuckDB's JSON
 //! functions; keep the two in step (the parity test compares their output).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, BooleanBuilder, StringArray};
@@ -56,18 +57,21 @@ impl ScalarUDFImpl for NodeAdmits {
         else {
             return exec_err!("{FUNCTION_NAME} expects two strings");
         };
-        let object = |text: Option<&str>| {
-            text.and_then(|text| serde_json::from_str::<Value>(text).ok()).filter(Value::is_object)
-        };
+        let object = |text: &str| serde_json::from_str::<Value>(text).ok().filter(Value::is_object);
         let mut admitted = BooleanBuilder::with_capacity(pods.len());
-        // Consecutive rows often repeat a pod (one pod against every node): parse it once.
-        let mut pod: (Option<&str>, Option<Value>) = (None, None);
-        for (pod_text, node_text) in pods.iter().zip(nodes.iter()) {
-            if pod_text.is_none() || pod.0 != pod_text {
-                pod = (pod_text, object(pod_text));
+        // A pod is judged against every node, and every pod against the same nodes: each
+        // distinct text is parsed once per batch, not once per row.
+        let mut parsed: HashMap<&str, Option<Value>> = HashMap::new();
+        for (pod, node) in pods.iter().zip(nodes.iter()) {
+            let (Some(pod), Some(node)) = (pod, node) else {
+                admitted.append_null();
+                continue;
+            };
+            for text in [pod, node] {
+                parsed.entry(text).or_insert_with(|| object(text));
             }
-            match (&pod.1, object(node_text)) {
-                (Some(pod), Some(node)) => admitted.append_value(evident_core::placement::node_admits(pod, &node)),
+            match (&parsed[pod], &parsed[node]) {
+                (Some(pod), Some(node)) => admitted.append_value(evident_core::placement::node_admits(pod, node)),
                 _ => admitted.append_null(),
             }
         }
