@@ -109,3 +109,35 @@ async fn crafted_run_has_one_pod_of_each_class() {
     );
     assert_eq!(["nodes_free_1", "nodes_free_2", "nodes_free_4", "nodes_free_8"].map(at_end), [2, 2, 2, 0]);
 }
+
+/// With a device plugin, a node's first rows have no `nvidia.com/gpu` (issue 15): a pod refused
+/// before any node advertised GPUs waits for capacity then, and is judged against the
+/// advertised allocatable afterwards.
+#[tokio::test]
+async fn classes_follow_the_allocatable_a_node_advertises_at_each_moment() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("late-gpus");
+    let mut script = evident_testkit::runs::RunScript::new(&run).unwrap();
+    let node = script.node_advertising_later("kwok-gpu-a100-0", Some("a100"), 8, &[]);
+    let early = script.pod("gpu-late", "early-16", None, 16, serde_json::json!({}));
+    let message = "0/1 nodes are available: 1 Insufficient nvidia.com/gpu. preemption: 0/1 nodes are available: 1 \
+                   Preemption is not helpful for scheduling.";
+    script.refuse(early, message);
+    script.advertise(node);
+    script.finish().unwrap();
+
+    let batches = query(&run, "pending_classification").await;
+    let moments = column(&batches, "moment");
+    let row = |moment: &str| moments.iter().position(|m| m == moment).unwrap();
+    let (first, end) = (row("first refusal"), row("end"));
+    let at = |name: &str, index: usize| column(&batches, name)[index].clone();
+    assert_eq!([at("class", first), at("gpu_nodes", first)], ["capacity", "0"], "no GPU advertised yet");
+    assert_eq!(
+        [at("class", end), at("gpu_nodes", end), at("largest_eligible_allocatable", end)],
+        ["shape", "1", "8"],
+        "16 GPUs on the 8 it advertised since"
+    );
+
+    let timeline = query(&run, "gpu_capacity_timeline").await;
+    assert_eq!(column(&timeline, "allocatable_gpus"), ["8", "8"], "pool and fleet from the advertising row on");
+}
