@@ -18,7 +18,8 @@
 -- class is NULL when an eligible node had the request free in the recorded state: the refusal
 -- was not about GPUs as modelled here (CPU, memory, ...), or the state moved in between.
 -- scheduler_message is the pod's PodScheduled message at that moment, else its first (at the
--- first refusal) or latest (at the end) FailedScheduling Event's. DuckDB variant: queries/duckdb/pending_classification.sql.
+-- first refusal) or latest (at the end) FailedScheduling Event's.
+-- DuckDB variant: queries/duckdb/pending_classification.sql.
 WITH node_versions AS (
     SELECT run_id, name AS node, seq, op, COALESCE(gpu_allocatable, 0) AS allocatable, object,
         LEAD(seq) OVER (PARTITION BY run_id, uid ORDER BY seq) AS until_seq
