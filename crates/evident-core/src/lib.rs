@@ -21,6 +21,7 @@ pub mod gpu;
 pub mod json;
 pub mod layout;
 pub mod metric;
+pub mod placement;
 pub mod redact;
 pub mod run_manifest;
 pub mod schema;

@@ -11,6 +11,7 @@
 //! | `metrics` | GPU metrics scraped while recording (`--metrics`): one row per sample per scrape, empty when none were |
 //! | `state_at('<kind>', '<time>')` | each object as it was at a moment: an RFC 3339 timestamp, or an offset from the run's start such as `'+30s'`, `'1500ms'`, `'2m'` |
 //! | `scheduling_reasons(message)` | a FailedScheduling message split into a list of `{reason, nodes}`; use with `unnest` |
+//! | `node_admits(pod_object, node_object)` | whether the pod's node selector, required node affinity and tolerations admit the node (taints, cordon); resources not judged |
 //!
 //! Every table and view starts with a `run_id` column (the run directory's name), also over a
 //! single run, so one query works over one run or many and runs compare in one `GROUP BY`.
@@ -38,6 +39,7 @@
 pub mod failed_scheduling;
 pub mod format;
 pub mod named_query;
+pub mod node_admits;
 pub mod run;
 pub mod run_set;
 pub mod session;

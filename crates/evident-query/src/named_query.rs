@@ -19,10 +19,12 @@ pub const QUERIES_ENV: &str = "EVIDENT_QUERIES";
 pub const EMBEDDED: &[(&str, &str)] = &[
     ("fleet", include_str!("../../../queries/fleet.sql")),
     ("gpu_allocation", include_str!("../../../queries/gpu_allocation.sql")),
+    ("gpu_capacity_timeline", include_str!("../../../queries/gpu_capacity_timeline.sql")),
     ("gpu_metrics", include_str!("../../../queries/gpu_metrics.sql")),
     ("namespace_totals", include_str!("../../../queries/namespace_totals.sql")),
     ("node_version_stamping", include_str!("../../../queries/node_version_stamping.sql")),
     ("pending_causes", include_str!("../../../queries/pending_causes.sql")),
+    ("pending_classification", include_str!("../../../queries/pending_classification.sql")),
     ("placement", include_str!("../../../queries/placement.sql")),
     ("pod_latency", include_str!("../../../queries/pod_latency.sql")),
     ("queue_pressure", include_str!("../../../queries/queue_pressure.sql")),

@@ -28,6 +28,7 @@ use datafusion::parquet::errors::ParquetError;
 use evident_core::Kind;
 
 use crate::failed_scheduling::SchedulingReasons;
+use crate::node_admits::NodeAdmits;
 use crate::run::Run;
 use crate::run_set::RunSet;
 use crate::state_at::{self, StateAt, TOMBSTONE_OPS};
@@ -99,6 +100,7 @@ impl Session {
         let run_starts = runs.runs().iter().map(|run| (run.id.clone(), run.started_at_ns())).collect();
         context.register_udtf(state_at::FUNCTION_NAME, Arc::new(StateAt::new(tables, run_starts)));
         context.register_udf(SchedulingReasons::udf());
+        context.register_udf(NodeAdmits::udf());
         let segments = runs
             .runs()
             .iter()

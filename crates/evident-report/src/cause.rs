@@ -11,7 +11,7 @@
 //! - *Eligible* nodes are the recorded nodes (at the end of the recording) that the pod's own
 //!   node selection admits: every `nodeSelector` label, and one term of the required node
 //!   affinity (`In`, `NotIn`, `Exists`, `DoesNotExist`, `Gt`, `Lt`, `matchFields` on
-//!   `metadata.name`).
+//!   `metadata.name`), as [`evident_core::placement`] models it.
 //! - Every other node is attributed to the reason the scheduler gives it, replaying its filter
 //!   order: `were unschedulable` for a cordoned node the pod does not tolerate, else
 //!   `untolerated taint` for a `NoSchedule`/`NoExecute` taint the pod does not tolerate, else
@@ -26,14 +26,12 @@
 //! Only the reasons count: the PostFilter sentences (DRA's `no new claims to deallocate`,
 //! preemption) say what was tried afterwards, not why the pod did not fit.
 
+use evident_core::placement::{self, UNSCHEDULABLE_TAINT};
 use serde_json::Value;
 
 pub use evident_query::failed_scheduling::{NodeReason, SchedulingFailure, parse};
 
 use crate::observation::{NodeTaint, ObservedNode};
-
-/// The taint the node lifecycle puts on a cordoned node; tolerating it admits the pod there.
-const UNSCHEDULABLE_TAINT: &str = "node.kubernetes.io/unschedulable";
 
 /// What a reason says about a node, as far as attributing nodes needs it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -219,87 +217,17 @@ impl Attribution {
 
 /// A taint that keeps pods off the node (`PreferNoSchedule` only discourages).
 fn repels(taint: &NodeTaint) -> bool {
-    matches!(taint.effect.as_str(), "NoSchedule" | "NoExecute")
+    placement::repels(&taint.effect)
 }
 
-/// Whether one of the pod's tolerations tolerates `taint` (Kubernetes' `ToleratesTaint`).
+/// Whether one of the pod's tolerations tolerates `taint`.
 fn tolerates(tolerations: &[Value], taint: &NodeTaint) -> bool {
-    tolerations.iter().any(|toleration| {
-        let text = |field: &str| toleration.get(field).and_then(Value::as_str).unwrap_or("");
-        let effect = text("effect");
-        if !effect.is_empty() && effect != taint.effect {
-            return false;
-        }
-        let operator = match text("operator") {
-            "" => "Equal",
-            operator => operator,
-        };
-        let key = text("key");
-        if key.is_empty() {
-            return operator == "Exists";
-        }
-        key == taint.key
-            && match operator {
-                "Exists" => true,
-                "Equal" => text("value") == taint.value,
-                _ => false,
-            }
-    })
+    placement::tolerates(tolerations, &taint.key, &taint.value, &taint.effect)
 }
 
 /// Whether the pod's `nodeSelector` and required node affinity admit the node.
 fn admits(spec: &Value, node: &ObservedNode) -> bool {
-    let label = |key: &str| node.labels.get(key).map(String::as_str);
-    let selector_holds = spec
-        .get("nodeSelector")
-        .and_then(Value::as_object)
-        .into_iter()
-        .flatten()
-        .all(|(key, value)| value.as_str().is_some_and(|value| label(key) == Some(value)));
-    if !selector_holds {
-        return false;
-    }
-    let terms = spec.pointer("/affinity/nodeAffinity/requiredDuringSchedulingIgnoredDuringExecution/nodeSelectorTerms");
-    match terms {
-        None | Some(Value::Null) => true,
-        Some(terms) => terms.as_array().is_some_and(|terms| terms.iter().any(|term| term_matches(term, node))),
-    }
-}
-
-/// A node selector term: every expression and field requirement holds; an empty term matches
-/// no node.
-fn term_matches(term: &Value, node: &ObservedNode) -> bool {
-    let list = |field: &str| term.get(field).and_then(Value::as_array).map_or(&[][..], Vec::as_slice);
-    let (expressions, fields) = (list("matchExpressions"), list("matchFields"));
-    if expressions.is_empty() && fields.is_empty() {
-        return false;
-    }
-    expressions.iter().all(|requirement| {
-        let key = requirement.get("key").and_then(Value::as_str).unwrap_or("");
-        requirement_holds(requirement, node.labels.get(key).map(String::as_str))
-    }) && fields.iter().all(|requirement| {
-        requirement.get("key").and_then(Value::as_str) == Some("metadata.name")
-            && requirement_holds(requirement, Some(node.name.as_str()))
-    })
-}
-
-/// One `{key, operator, values}` requirement against the node's value for its key.
-fn requirement_holds(requirement: &Value, value: Option<&str>) -> bool {
-    let values: Vec<&str> =
-        requirement.get("values").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).collect();
-    let number = |text: &str| text.trim().parse::<i64>().ok();
-    match requirement.get("operator").and_then(Value::as_str).unwrap_or("") {
-        "In" => value.is_some_and(|value| values.contains(&value)),
-        "NotIn" => value.is_none_or(|value| !values.contains(&value)),
-        "Exists" => value.is_some(),
-        "DoesNotExist" => value.is_none(),
-        "Gt" | "Lt" => {
-            let (Some(have), [limit]) = (value.and_then(number), values.as_slice()) else { return false };
-            let Some(limit) = number(limit) else { return false };
-            if requirement.get("operator").and_then(Value::as_str) == Some("Gt") { have > limit } else { have < limit }
-        }
-        _ => false,
-    }
+    placement::selection_admits(spec, &node.name, |key| node.labels.get(key).map(String::as_str))
 }
 
 /// A reason without its detail in braces, counted: `node(s) had untolerated taint(s)` on one
@@ -389,29 +317,6 @@ mod tests {
         let attribution = Attribution::new(message, &tolerant, &nodes);
         assert_eq!(attribution.on_eligible, [1, 0, 0]);
         assert_eq!(attribution.cause().unwrap().reason, "Insufficient nvidia.com/gpu");
-    }
-
-    #[test]
-    fn node_affinity_operators() {
-        let mut labelled = node("n", Some("a100"), &[]);
-        labelled.labels.insert("gpu.count".into(), "8".into());
-        let with = |expressions: Value| {
-            let spec = json!({"affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
-                "nodeSelectorTerms": [{"matchExpressions": expressions}]}}}});
-            admits(&spec, &labelled)
-        };
-        assert!(with(json!([{"key": POOL, "operator": "In", "values": ["a100", "h100"]}])));
-        assert!(!with(json!([{"key": POOL, "operator": "NotIn", "values": ["a100"]}])));
-        assert!(with(json!([{"key": "zone", "operator": "DoesNotExist"}])));
-        assert!(!with(json!([{"key": "zone", "operator": "Exists"}])));
-        assert!(with(json!([{"key": "gpu.count", "operator": "Gt", "values": ["4"]}])));
-        assert!(!with(json!([{"key": "gpu.count", "operator": "Lt", "values": ["4"]}])));
-        assert!(!with(json!([{"key": "gpu.count", "operator": "Gt", "values": ["many"]}])), "not a number");
-        assert!(!with(json!([{"key": POOL, "operator": "Sideways", "values": ["a100"]}])), "unknown operator");
-        assert!(!with(json!([])), "an empty term matches no node");
-        let by_name = json!({"affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
-            "nodeSelectorTerms": [{"matchFields": [{"key": "metadata.name", "operator": "In", "values": ["n"]}]}]}}}});
-        assert!(admits(&by_name, &labelled));
     }
 
     #[test]

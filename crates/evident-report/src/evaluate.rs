@@ -28,10 +28,30 @@ pub fn evaluate(expectation: &Expectation, observations: &RunObservations) -> Ou
         Expectation::PodPendingWithCause { namespace, pod, cause } => {
             pending_with_cause(observations, namespace, pod, cause)
         }
+        Expectation::PendingClass { namespace, pod, class } => pending_class(observations, namespace, pod, class),
         Expectation::PhaseCounts { namespace, workload, counts, tolerance } => {
             phase_counts(observations, namespace, workload, counts, *tolerance)
         }
     }
+}
+
+/// The pod is Pending and refused at the end, and `pending_classification` says `class` then.
+fn pending_class(observations: &RunObservations, namespace: &str, name: &str, class: &str) -> Outcome {
+    let Some(pod) = observations.pod(namespace, name) else { return not_recorded(namespace, name) };
+    if pod.phase.as_deref() != Some("Pending") || pod.node_name.is_some() {
+        let (decided, observed) = describe_not_running(observations, pod);
+        return Outcome { passed: false, decided: decided || pod.node_name.is_some(), observed };
+    }
+    let at_end = observations
+        .pending_classes
+        .iter()
+        .find(|row| row.namespace == namespace && row.pod == name && row.moment == crate::pending::AT_END);
+    let Some(row) = at_end else {
+        let observed = "Pending, not refused by the scheduler yet: no class".to_string();
+        return Outcome { passed: false, decided: false, observed };
+    };
+    let observed = format!("Pending - {}", crate::pending::describe(row));
+    Outcome { passed: row.class.as_deref() == Some(class), decided: true, observed }
 }
 
 fn not_recorded(namespace: &str, pod: &str) -> Outcome {
@@ -225,7 +245,7 @@ fn ordinal(n: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::observation::{NodeTaint, ObservedEvent, ObservedNode};
+    use crate::observation::{NodeTaint, ObservedEvent, ObservedNode, PendingClassRow};
     use evident_core::run_manifest::RunManifest;
     use serde_json::json;
 
@@ -308,10 +328,47 @@ mod tests {
             run_dir: "r".into(),
             stamping: vec![],
             gpu_allocation: vec![],
+            pending_classes: vec![PendingClassRow {
+                namespace: "gpu-demo".into(),
+                pod: "big".into(),
+                moment: crate::pending::AT_END.into(),
+                class: Some("shape".into()),
+                gpus_requested: 16,
+                largest_eligible_allocatable: Some(2),
+                fleet_free: 0,
+                eligible_free: 0,
+                largest_eligible_free_block: 0,
+                eligible_gpu_nodes: 2,
+                gpu_nodes: 2,
+                scheduler_message: Some(GPU_MESSAGE.into()),
+            }],
+            fleet_capacity: vec![],
             metric_samples: 0,
             gpu_metrics: vec![],
             gpu_util: vec![],
         }
+    }
+
+    fn class(pod: &str, class: &str) -> Expectation {
+        Expectation::PendingClass { namespace: "gpu-demo".into(), pod: pod.into(), class: class.into() }
+    }
+
+    #[test]
+    fn pending_class_is_the_class_at_the_end_of_the_recording() {
+        let observations = observations();
+        let shape = evaluate(&class("big", "shape"), &observations);
+        assert!(shape.passed && shape.decided, "{shape:?}");
+        assert_eq!(
+            shape.observed,
+            "Pending - big asks for 16 GPUs; the largest node it may use has 2: no placement exists on this fleet"
+        );
+        let capacity = evaluate(&class("big", "capacity"), &observations);
+        assert!(!capacity.passed && capacity.decided, "{capacity:?}");
+        let unclassified = evaluate(&class("q-3", "capacity"), &observations);
+        assert!(!unclassified.passed && !unclassified.decided, "no row for q-3 yet: {unclassified:?}");
+        let running = evaluate(&class("q-1", "capacity"), &observations);
+        assert!(!running.passed && running.decided, "{running:?}");
+        assert!(!evaluate(&class("ghost", "shape"), &observations).decided);
     }
 
     fn running(pod: &str, pool: &str) -> Expectation {

@@ -2,7 +2,9 @@
 //! inline SVG, no script, nothing fetched), plus three plots replayed from the change log:
 //! pods by phase (`#plot-pods-by-phase`), GPUs allocated per pool (`#plot-gpu-allocation`)
 //! and node `kubeletVersion` stamping (`#plot-node-version-stamping`); when GPU metrics were
-//! recorded, GPU utilisation per node (`#plot-gpu-utilisation`, [`METRICS_PLOT_ID`]).
+//! recorded, GPU utilisation per node (`#plot-gpu-utilisation`, [`METRICS_PLOT_ID`]); and in
+//! "Why pods were Pending", the fleet's free GPUs against its largest free block
+//! (`#plot-gpu-free-vs-largest-block`, [`CAPACITY_PLOT_ID`]).
 //!
 //! One function per section of the report (the same sections as `report.md`, plus the
 //! timelines), run in the order of `SECTIONS`; every text of the model goes through
@@ -17,6 +19,8 @@ use crate::plot;
 
 /// Ids of the plots, for tests and for links.
 pub const PLOT_IDS: [&str; 3] = ["plot-pods-by-phase", "plot-gpu-allocation", "plot-node-version-stamping"];
+/// Id of the plot of the fleet's free GPUs against its largest free block.
+pub const CAPACITY_PLOT_ID: &str = "plot-gpu-free-vs-largest-block";
 /// Id of the GPU utilisation plot, drawn only for runs with GPU metrics.
 pub const METRICS_PLOT_ID: &str = "plot-gpu-utilisation";
 
@@ -42,7 +46,8 @@ type Section = fn(&Report, &mut String) -> fmt::Result;
 
 /// The parts of the page, in order: the document's head and heading, the report's sections,
 /// the closing tags.
-const SECTIONS: [Section; 8] = [heading, environment, fleet, results, timelines, gpu_metrics, bullet_sections, closing];
+const SECTIONS: [Section; 9] =
+    [heading, environment, fleet, results, pending_gpu, timelines, gpu_metrics, bullet_sections, closing];
 
 /// Renders the page.
 pub fn render(report: &Report) -> String {
@@ -155,6 +160,46 @@ fn results(report: &Report, out: &mut String) -> fmt::Result {
     if let Some(causes) = &report.causes_sentence {
         writeln!(out, "<p>{}</p>", escape(causes))?;
     }
+    Ok(())
+}
+
+/// `Why pods were Pending`: the sentences, the figures per pod and the free-vs-largest-block
+/// plot ([`CAPACITY_PLOT_ID`]).
+fn pending_gpu(report: &Report, out: &mut String) -> fmt::Result {
+    let section = &report.pending_gpu;
+    out.push_str("<h2>Why pods were Pending</h2>\n<div id=\"pending-classes\">\n");
+    for sentence in &section.sentences {
+        writeln!(out, "<p>{}</p>", escape(sentence))?;
+    }
+    if !section.rows.is_empty() {
+        out.push_str("<table id=\"pending-classes-table\"><tr><th>Pod</th><th>Class</th><th>GPUs asked</th><th>Largest node it may use</th><th>Free in fleet</th><th>Free where it may go</th><th>Largest free block there</th><th>Scheduler's reasons</th></tr>\n");
+        for row in &section.rows {
+            let cells = [
+                format!("{}/{}", row.namespace, row.pod),
+                row.class.clone().unwrap_or_else(|| "-".into()),
+                row.gpus_requested.to_string(),
+                row.largest_eligible_allocatable.map_or("-".to_string(), |n| n.to_string()),
+                row.fleet_free.to_string(),
+                row.eligible_free.to_string(),
+                row.largest_eligible_free_block.to_string(),
+                crate::pending::scheduler_reasons(row),
+            ];
+            out.push_str("<tr>");
+            for cell in cells {
+                write!(out, "<td>{}</td>", escape(&cell))?;
+            }
+            out.push_str("</tr>\n");
+        }
+        out.push_str("</table>\n");
+    }
+    let title = "Free GPUs in the fleet and the largest free block on one node";
+    figure_of(
+        out,
+        CAPACITY_PLOT_ID,
+        "Free GPUs vs the largest free block over time (a gap between them: free GPUs no single node can offer)",
+        &plot::step_chart(CAPACITY_PLOT_ID, title, "GPUs", &section.capacity),
+    )?;
+    out.push_str("</div>\n");
     Ok(())
 }
 

@@ -46,6 +46,7 @@ pub mod junit;
 pub mod markdown;
 pub mod model;
 pub mod observation;
+pub mod pending;
 pub mod plot;
 pub mod scenario;
 pub mod timeline;

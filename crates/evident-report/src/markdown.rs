@@ -18,7 +18,7 @@ use crate::observation::GpuMetricRow;
 type Section = fn(&Report, &mut String) -> fmt::Result;
 
 /// The sections, in the order they appear.
-const SECTIONS: [Section; 6] = [heading, environment, fleet, results, gpu_metrics, bullet_sections];
+const SECTIONS: [Section; 7] = [heading, environment, fleet, results, pending_gpu, gpu_metrics, bullet_sections];
 
 /// Renders the report as GitHub-flavoured Markdown.
 pub fn render(report: &Report) -> String {
@@ -168,6 +168,39 @@ fn results(report: &Report, out: &mut String) -> fmt::Result {
         writeln!(out, "{}\n", line(causes))?;
     }
     Ok(())
+}
+
+/// `## Why pods were Pending`: one sentence per class of the GPU pods held back at the end,
+/// then the figures of each pod beside the scheduler's words (`pending_classification`).
+fn pending_gpu(report: &Report, out: &mut String) -> fmt::Result {
+    let section = &report.pending_gpu;
+    writeln!(out, "## Why pods were Pending\n")?;
+    for sentence in &section.sentences {
+        writeln!(out, "{}\n", line(sentence))?;
+    }
+    if section.rows.is_empty() {
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "| Pod | Class | GPUs asked | Largest node it may use | Free in fleet | Free where it may go | Largest free block there | Scheduler's reasons |"
+    )?;
+    writeln!(out, "|---|---|---|---|---|---|---|---|")?;
+    for row in &section.rows {
+        writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} | {} | {} |",
+            text(&format!("{}/{}", row.namespace, row.pod)),
+            text(row.class.as_deref().unwrap_or("-")),
+            row.gpus_requested,
+            row.largest_eligible_allocatable.map_or("-".to_string(), |n| n.to_string()),
+            row.fleet_free,
+            row.eligible_free,
+            row.largest_eligible_free_block,
+            text(&crate::pending::scheduler_reasons(row))
+        )?;
+    }
+    writeln!(out)
 }
 
 /// `## GPU metrics`: the sentences, then the `gpu_metrics` summary table.

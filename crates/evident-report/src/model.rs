@@ -10,6 +10,7 @@ use crate::evaluate::{Outcome, evaluate, saturating_sum, scheduling_message};
 use crate::evidence;
 use crate::gpu_metrics::{self, GpuMetricsSection};
 use crate::observation::{NamespaceTotal, ObservedNode, RunObservations};
+use crate::pending::{self, PendingSection};
 use crate::scenario::{Expectation, Scenario};
 use crate::timeline::{self, StampSpan, StepSeries};
 
@@ -29,6 +30,8 @@ pub struct Report {
     pub pending_causes: Vec<PendingCause>,
     /// Sentence about the distinct Pending causes, if there are any.
     pub causes_sentence: Option<String>,
+    /// Why GPU pods were Pending at the end: shape, constraint, capacity or fragmentation.
+    pub pending_gpu: PendingSection,
     pub proves: Vec<String>,
     pub does_not_prove: Vec<String>,
     pub notes: Vec<String>,
@@ -189,6 +192,7 @@ impl Report {
             namespace_totals: namespace_totals(scenario, observations),
             causes_sentence: causes_sentence(&pending_causes),
             pending_causes,
+            pending_gpu: pending::build(observations),
             proves: scenario.proves.clone(),
             does_not_prove: scenario.does_not_prove.clone(),
             notes: notes(scenario, observations),

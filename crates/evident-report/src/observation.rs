@@ -6,9 +6,10 @@
 //! Named so because evident-core's `Facts` are something else: the typed columns read out of
 //! one object as it is recorded. These are the observations of a whole run, read back.
 //!
-//! The fleet, namespace totals, kubeletVersion stamping, GPU allocation and the GPU metrics
-//! summary come from the named queries in `queries/` (`fleet`, `namespace_totals`,
-//! `node_version_stamping`, `gpu_allocation`, `gpu_metrics`), so the report and `evident query
+//! The fleet, namespace totals, kubeletVersion stamping, GPU allocation, why GPU pods waited,
+//! the fleet's free capacity and the GPU metrics summary come from the named queries in
+//! `queries/` (`fleet`, `namespace_totals`, `node_version_stamping`, `gpu_allocation`,
+//! `pending_classification`, `gpu_capacity_timeline`, `gpu_metrics`), so the report and `evident query
 //! <name>` show the same numbers. Pending causes are read from each pod's scheduling message
 //! with the parse `scheduling_reasons` (and so `pending_causes`) uses, then attributed to the
 //! nodes the pod could use (`cause`), which needs the pod's and the nodes' objects. The per-pod and per-event rows the
@@ -314,6 +315,64 @@ impl FromRow for AllocationRow {
     }
 }
 
+/// A row of the `pending_classification` named query: why a GPU pod waited at one moment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PendingClassRow {
+    pub namespace: String,
+    pub pod: String,
+    /// `first refusal` or `end`.
+    pub moment: String,
+    /// `shape`, `fragmentation`, `capacity` or `constraint`; `None` when the recorded state
+    /// had room for the pod on a node it may use.
+    pub class: Option<String>,
+    pub gpus_requested: i64,
+    pub largest_eligible_allocatable: Option<i64>,
+    pub fleet_free: i64,
+    pub eligible_free: i64,
+    pub largest_eligible_free_block: i64,
+    pub eligible_gpu_nodes: i64,
+    pub gpu_nodes: i64,
+    pub scheduler_message: Option<String>,
+}
+
+impl FromRow for PendingClassRow {
+    fn from_row(row: &Row<'_>) -> decode::Result<Self> {
+        Ok(PendingClassRow {
+            namespace: row.get("namespace")?,
+            pod: row.get("pod")?,
+            moment: row.get("moment")?,
+            class: row.get("class")?,
+            gpus_requested: row.get("gpus_requested")?,
+            largest_eligible_allocatable: row.get("largest_eligible_allocatable")?,
+            fleet_free: row.get("fleet_free")?,
+            eligible_free: row.get("eligible_free")?,
+            largest_eligible_free_block: row.get("largest_eligible_free_block")?,
+            eligible_gpu_nodes: row.get("eligible_gpu_nodes")?,
+            gpu_nodes: row.get("gpu_nodes")?,
+            scheduler_message: row.get("scheduler_message")?,
+        })
+    }
+}
+
+/// A fleet row of the `gpu_capacity_timeline` named query: free GPUs and the largest free
+/// block after one change.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CapacityPoint {
+    pub observed_ns: i64,
+    pub free: i64,
+    pub largest_free_block: i64,
+}
+
+impl FromRow for CapacityPoint {
+    fn from_row(row: &Row<'_>) -> decode::Result<Self> {
+        Ok(CapacityPoint {
+            observed_ns: row.get("observed_at")?,
+            free: row.get("free_gpus")?,
+            largest_free_block: row.get("largest_free_block")?,
+        })
+    }
+}
+
 /// A row of the `gpu_metrics` named query: one GPU, and the pod it served, over the run.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GpuMetricRow {
@@ -382,6 +441,10 @@ pub struct RunObservations {
     pub namespace_totals: Vec<NamespaceTotal>,
     pub stamping: Vec<StampRow>,
     pub gpu_allocation: Vec<AllocationRow>,
+    /// Why each refused GPU pod waited (`pending_classification`).
+    pub pending_classes: Vec<PendingClassRow>,
+    /// The fleet's free GPUs and largest free block over time (`gpu_capacity_timeline`).
+    pub fleet_capacity: Vec<CapacityPoint>,
     /// Samples in the run's `metrics` table (any metric).
     pub metric_samples: u64,
     pub gpu_metrics: Vec<GpuMetricRow>,
@@ -412,6 +475,8 @@ const NAMESPACE_TOTALS: Query = Query::Named("namespace_totals");
 const NODE_VERSION_STAMPING: Query = Query::Named("node_version_stamping");
 const GPU_ALLOCATION: Query = Query::Named("gpu_allocation");
 const GPU_METRICS: Query = Query::Named("gpu_metrics");
+const PENDING_CLASSIFICATION: Query = Query::Named("pending_classification");
+const GPU_CAPACITY_TIMELINE: Query = Query::Named("gpu_capacity_timeline");
 
 const NODES_LATEST: Query = Query::Inline {
     name: "nodes_latest",
@@ -479,6 +544,13 @@ impl RunObservations {
         let reader = RunReader::open(run_dir, queries).await?;
         let mut gpu_allocation: Vec<AllocationRow> = reader.rows(GPU_ALLOCATION).await?;
         gpu_allocation.sort_by_key(|row| row.seq);
+        let fleet_capacity = reader
+            .rows::<ScopedCapacity>(GPU_CAPACITY_TIMELINE)
+            .await?
+            .into_iter()
+            .filter(|row| row.scope == "fleet")
+            .map(|row| row.point)
+            .collect();
         let bounds: Bounds = reader.rows(BOUNDS).await?.into_iter().next().unwrap_or_default();
         let started_ns = bounds.started.unwrap_or_default();
         Ok(RunObservations {
@@ -496,6 +568,8 @@ impl RunObservations {
             namespace_totals: reader.rows(NAMESPACE_TOTALS).await?,
             stamping: reader.rows(NODE_VERSION_STAMPING).await?,
             gpu_allocation,
+            pending_classes: reader.rows(PENDING_CLASSIFICATION).await?,
+            fleet_capacity,
             metric_samples: reader.run.metric_rows,
             gpu_metrics: reader.rows(GPU_METRICS).await?,
             gpu_util: reader.rows(GPU_UTIL).await?,
@@ -562,6 +636,18 @@ impl RunReader {
         };
         let batches = self.session.sql(&sql).await.map_err(|e| query_error(e.into()))?;
         decode::decode(&batches).map_err(|source| ObservationError::Decode { query: query.name(), source })
+    }
+}
+
+/// A row of `gpu_capacity_timeline` with its scope, to keep the fleet's.
+struct ScopedCapacity {
+    scope: String,
+    point: CapacityPoint,
+}
+
+impl FromRow for ScopedCapacity {
+    fn from_row(row: &Row<'_>) -> decode::Result<Self> {
+        Ok(ScopedCapacity { scope: row.get("scope")?, point: CapacityPoint::from_row(row)? })
     }
 }
 

@@ -18,6 +18,10 @@ use serde_yaml::Value;
 /// File name under which `evident run` stores the spec inside a run directory.
 pub const RUN_SCENARIO_FILE: &str = "scenario.yaml";
 
+/// Why a GPU pod is Pending, as the `pending_classification` query classifies it (see
+/// `docs/queries.md`): the classes a `pending_class` expectation may name.
+pub const PENDING_CLASSES: [&str; 4] = ["shape", "fragmentation", "capacity", "constraint"];
+
 /// Pod phases an expectation may count.
 pub const PHASES: [&str; 5] = ["Pending", "Running", "Succeeded", "Failed", "Unknown"];
 
@@ -138,6 +142,9 @@ pub enum Expectation {
     PodRunningInPool { namespace: String, pod: String, pool: String },
     /// The pod is Pending and a FailedScheduling reason contains `cause`.
     PodPendingWithCause { namespace: String, pod: String, cause: String },
+    /// The pod is Pending at the end of the recording, refused by the scheduler, and the
+    /// `pending_classification` query puts it in `class` (one of [`PENDING_CLASSES`]).
+    PendingClass { namespace: String, pod: String, class: String },
     /// Pods of the workload per phase, each within `tolerance`.
     PhaseCounts {
         namespace: String,
@@ -153,6 +160,7 @@ impl Expectation {
         match self {
             Expectation::PodRunningInPool { .. } => "pod_running_in_pool",
             Expectation::PodPendingWithCause { .. } => "pod_pending_with_cause",
+            Expectation::PendingClass { .. } => "pending_class",
             Expectation::PhaseCounts { .. } => "phase_counts",
         }
     }
@@ -161,6 +169,7 @@ impl Expectation {
         match self {
             Expectation::PodRunningInPool { namespace, .. }
             | Expectation::PodPendingWithCause { namespace, .. }
+            | Expectation::PendingClass { namespace, .. }
             | Expectation::PhaseCounts { namespace, .. } => namespace,
         }
     }
@@ -168,7 +177,9 @@ impl Expectation {
     /// The pod an expectation is about, if it names one.
     pub fn pod(&self) -> Option<&str> {
         match self {
-            Expectation::PodRunningInPool { pod, .. } | Expectation::PodPendingWithCause { pod, .. } => Some(pod),
+            Expectation::PodRunningInPool { pod, .. }
+            | Expectation::PodPendingWithCause { pod, .. }
+            | Expectation::PendingClass { pod, .. } => Some(pod),
             Expectation::PhaseCounts { .. } => None,
         }
     }
@@ -182,6 +193,9 @@ impl fmt::Display for Expectation {
             }
             Expectation::PodPendingWithCause { namespace, pod, cause } => {
                 write!(f, "pod {namespace}/{pod} Pending: {cause}")
+            }
+            Expectation::PendingClass { namespace, pod, class } => {
+                write!(f, "pod {namespace}/{pod} Pending, class {class}")
             }
             Expectation::PhaseCounts { namespace, workload, counts, tolerance } => {
                 let mut counts: Vec<(&String, &u64)> = counts.iter().collect();
@@ -216,6 +230,7 @@ const CASE_FIELDS: &[&str] = &["number", "name", "title", "expected", "evidence"
 const EXPECTATION_FIELDS: &[(&str, &[&str])] = &[
     ("pod_running_in_pool", &["namespace", "pod", "pool"]),
     ("pod_pending_with_cause", &["namespace", "pod", "cause"]),
+    ("pending_class", &["namespace", "pod", "class"]),
     ("phase_counts", &["namespace", "workload", "counts", "tolerance"]),
 ];
 
@@ -333,6 +348,13 @@ fn check_expectation(expectation: &Expectation, at: &str, problems: &mut Vec<Str
             require("namespace", namespace);
             require("pod", pod);
             require("cause", cause);
+        }
+        Expectation::PendingClass { namespace, pod, class } => {
+            require("namespace", namespace);
+            require("pod", pod);
+            if !PENDING_CLASSES.contains(&class.as_str()) {
+                problems.push(format!("{at}: {kind}: `class` {class:?} is not one of {}", PENDING_CLASSES.join(", ")));
+            }
         }
         Expectation::PhaseCounts { namespace, workload, counts, .. } => {
             require("namespace", namespace);
@@ -568,6 +590,29 @@ scenarios:
         let missing = MINIMAL.replace("pod: small, ", "");
         let found = problems(&missing);
         assert_eq!(found, vec!["scenarios[0].expectations[0]: pod_running_in_pool: missing field `pod`"]);
+    }
+
+    #[test]
+    fn pending_class_names_one_of_the_four_classes() {
+        let with = |class: &str| {
+            MINIMAL.replace(
+                "- phase_counts:",
+                &format!("- pending_class: {{namespace: gpu-demo, pod: big, class: {class}}}\n      - phase_counts:"),
+            )
+        };
+        let scenario = Scenario::parse(&with("shape"), "spec.yaml", None).unwrap();
+        assert_eq!(
+            scenario.scenarios[0].expectations[1],
+            Expectation::PendingClass { namespace: "gpu-demo".into(), pod: "big".into(), class: "shape".into() }
+        );
+        let found = problems(&with("fragmented"));
+        assert_eq!(
+            found,
+            vec![
+                "scenarios[0].expectations[1]: pending_class: `class` \"fragmented\" is not one of shape, fragmentation, \
+                 capacity, constraint"
+            ]
+        );
     }
 
     #[test]

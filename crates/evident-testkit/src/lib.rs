@@ -16,6 +16,8 @@
 //! - [`plan`]: a run described entirely by its parameters ([`plan::Plan`], generated from a
 //!   seed), written by [`runs::write_plan`], so that tests can work out what each named query
 //!   must answer from the plan alone: oracles that share nothing with the SQL.
+//! - [`gpu_pending`]: a crafted run whose refused GPU pods wait for each of the four reasons
+//!   `pending_classification` tells apart (shape, fragmentation, capacity, constraint).
 //! - [`skip`]: visible skips for tests that cannot run on a machine (no browser, no DuckDB).
 //!
 //! Invariant of the generators: deterministic. The same inputs give the same objects, and the
@@ -23,6 +25,7 @@
 //! Parquet segment the same rows, schema and footer metadata (whose order in the footer varies,
 //! as in every file the recorder writes).
 
+pub mod gpu_pending;
 pub mod hostile;
 pub mod objects;
 pub mod plan;

@@ -369,6 +369,24 @@ impl RunScript {
         index
     }
 
+    /// A Ready KWOK node like [`RunScript::node`] whose `gpus` GPUs are not advertised yet, as
+    /// before a device plugin registers: [`RunScript::advertise`] advertises them. Returns its
+    /// index.
+    pub fn node_advertising_later(&mut self, name: &str, pool: Option<&str>, gpus: i64, taints: &[&str]) -> usize {
+        let at = self.tick();
+        self.sim.add_node_tainted(at, name, pool, gpus, taints);
+        let index = self.sim.nodes.len() - 1;
+        let at = self.tick();
+        self.sim.stamp_node(at, index);
+        index
+    }
+
+    /// A device plugin advertises the node's GPUs (`nvidia.com/gpu` capacity and allocatable).
+    pub fn advertise(&mut self, node: usize) {
+        let at = self.tick();
+        self.sim.advertise_gpus(at, node);
+    }
+
     /// A Pending pod asking for `gpus` GPUs; `owner` is its ReplicaSet and pod-template-hash
     /// (the workload is then the Deployment), `spec` is merged into the pod's spec
     /// (`nodeSelector`, `affinity`, `tolerations`, ...). Returns its index.

@@ -34,7 +34,7 @@ fn report_uses_the_scenario_stored_in_the_run_and_exits_0() {
     let output = evident(&["report".as_ref(), run.as_os_str()]);
     let stdout = text(&output.stdout);
     assert_eq!(output.status.code(), Some(0), "stdout: {stdout}\nstderr: {}", text(&output.stderr));
-    assert!(stdout.contains("4 passed, 0 failed"), "{stdout}");
+    assert!(stdout.contains("6 passed, 0 failed"), "{stdout}");
     assert_eq!(stdout.lines().filter(|line| line.starts_with("PASS ")).count(), 4);
     for file in
         ["report.md", "report.html", "junit.xml", "pods-gpu-demo.txt", "pending-pods.txt", "gpu-allocatable.txt"]
@@ -55,7 +55,7 @@ fn a_failing_expectation_exits_1() {
     let output = evident(&["report".as_ref(), run.as_os_str(), "--scenario".as_ref(), failing.as_os_str()]);
     let stdout = text(&output.stdout);
     assert_eq!(output.status.code(), Some(1), "stdout: {stdout}\nstderr: {}", text(&output.stderr));
-    assert!(stdout.contains("3 passed, 1 failed"), "{stdout}");
+    assert!(stdout.contains("5 passed, 1 failed"), "{stdout}");
     assert!(stdout.lines().any(|line| line.starts_with("FAIL  4. queue-pressure")), "{stdout}");
     let junit = std::fs::read_to_string(run.join("junit.xml")).unwrap();
     assert_eq!(junit.matches("<failure").count(), 1);

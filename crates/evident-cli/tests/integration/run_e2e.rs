@@ -240,7 +240,7 @@ async fn lesson1_runs_end_to_end_twice_and_a_changed_expectation_fails() -> anyh
     ensure!(run.status.code() == Some(0), "evident run exited {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}", run.status);
     let pass_rows = stdout.lines().filter(|line| line.starts_with("PASS")).count();
     assert_eq!(pass_rows, 4, "four PASS rows:\n{stdout}");
-    assert!(stdout.contains("4 passed, 0 failed"), "{stdout}");
+    assert!(stdout.contains("6 passed, 0 failed"), "{stdout}");
     assert!(stderr.contains("this run creates namespace(s) gpu-demo (label evident.dev/run=lesson1)"), "{stderr}");
     assert!(stderr.contains("deleting namespace gpu-demo and everything in it (--replace-namespaces)"), "{stderr}");
 
@@ -277,7 +277,7 @@ async fn lesson1_runs_end_to_end_twice_and_a_changed_expectation_fails() -> anyh
         "second run exited {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}",
         again.status
     );
-    assert!(stdout.contains("4 passed, 0 failed"), "{stdout}");
+    assert!(stdout.contains("6 passed, 0 failed"), "{stdout}");
     assert!(stderr.contains("deleting namespace gpu-demo, left by evident run lesson1"), "{stderr}");
     assert_eq!(refusals_for_not_ready_nodes(&out.path().join("lesson1-again"))?, "");
     // Without --keep the run removes what it created: the scenario namespace is gone.

@@ -4,7 +4,8 @@
 //! and compares row by row.
 //!
 //! Runs over every committed sample run (the real lesson-1 recording `evidence/sample` and the
-//! synthetic one) and over a generated run with a `metrics` table (`evident_testkit::plan`),
+//! synthetic one), over a generated run with a `metrics` table (`evident_testkit::plan`) and
+//! over the crafted run of Pending GPU pods (`evident_testkit::gpu_pending`),
 //! so every query has rows in at least one run. A query with no rows compares nothing: it
 //! fails unless [`EXPECTED_EMPTY`] lists it for that run. Needs a Python with `duckdb` and
 //! `pyarrow`: `$EVIDENT_PYTHON` (`make test` sets it from `hack/python-env.sh`, which pins
@@ -20,8 +21,9 @@ use evident_query::named_query::NamedQuery;
 use evident_query::{RunSet, Session};
 
 /// (run, query) pairs whose result is empty by design: the committed samples were recorded
-/// without `--metrics`.
-const EXPECTED_EMPTY: [(&str, &str); 2] = [("sample", "gpu_metrics"), ("sample-synthetic", "gpu_metrics")];
+/// without `--metrics`, and the crafted run of Pending GPU pods has no scrapes.
+const EXPECTED_EMPTY: [(&str, &str); 3] =
+    [("sample", "gpu_metrics"), ("sample-synthetic", "gpu_metrics"), ("pending-classes", "gpu_metrics")];
 
 /// Seed of the generated run with metrics (any seed has them).
 const METRICS_PLAN_SEED: u64 = 7;
@@ -53,6 +55,11 @@ async fn named_queries_agree_with_duckdb() {
     let run = generated.path().join("plan-with-metrics");
     evident_testkit::runs::write_plan(&run, &evident_testkit::plan::Plan::generate(METRICS_PLAN_SEED)).unwrap();
     gave_rows.extend(compare_with_duckdb(&python, &run).await);
+    // Selectors, affinity (In, NotIn), taints and tolerations: node_admits() against its
+    // restatement in queries/duckdb/pending_classification.sql.
+    let classes = generated.path().join("pending-classes");
+    evident_testkit::gpu_pending::write_pending_classes(&classes).unwrap();
+    gave_rows.extend(compare_with_duckdb(&python, &classes).await);
     let queries: BTreeSet<String> =
         NamedQuery::load_dir(&repo().join("queries")).unwrap().into_iter().map(|query| query.name).collect();
     let never: Vec<_> = queries.difference(&gave_rows).collect();

@@ -4,6 +4,7 @@
 //! once per crate instead of once per file.
 
 mod duckdb_parity;
+mod gpu_classes;
 mod named_queries;
 mod oracles;
 mod session;

@@ -23,13 +23,15 @@ const SEEDS: [u64; 3] = [1, 2, 2026];
 
 /// The queries the oracles below cover; a query without one fails
 /// `every_named_query_has_an_oracle`.
-const ORACLES: [&str; 9] = [
+const ORACLES: [&str; 11] = [
     "fleet",
     "gpu_allocation",
+    "gpu_capacity_timeline",
     "gpu_metrics",
     "namespace_totals",
     "node_version_stamping",
     "pending_causes",
+    "pending_classification",
     "placement",
     "pod_latency",
     "queue_pressure",
@@ -475,6 +477,170 @@ async fn pending_causes(oracle: &Oracle) {
     assert_same("pending_causes", oracle.seed, &project(&oracle.query("pending_causes").await, &columns), &expected);
 }
 
+/// Every change of a node's allocatable or bound GPUs, in time order: (ms, node, Δallocatable,
+/// Δallocated). Planned times are distinct, so the order is the recording's.
+fn gpu_changes(oracle: &Oracle) -> Vec<(i64, usize, i64, i64)> {
+    let mut changes: Vec<(i64, usize, i64, i64)> = Vec::new();
+    for (index, node) in oracle.plan.nodes.iter().enumerate() {
+        if let (Some(at), true) = (node.advertised_ms, node.gpus > 0) {
+            changes.push((at, index, node.gpus, 0));
+        }
+    }
+    for pod in oracle.plan.pods.iter().filter(|pod| pod.gpus > 0) {
+        if let Fate::Bound { node, bound_ms, succeeded_ms, .. } = pod.fate {
+            changes.push((bound_ms, node, 0, pod.gpus));
+            if let Some(released) = succeeded_ms.or(pod.deleted_ms) {
+                changes.push((released, node, 0, -pod.gpus));
+            }
+        }
+    }
+    changes.sort();
+    changes
+}
+
+/// (allocatable, allocated) per node after every change up to `until_ms` (inclusive); nodes
+/// without a change by then are absent.
+fn gpu_state_at(oracle: &Oracle, until_ms: i64) -> BTreeMap<usize, (i64, i64)> {
+    let mut state: BTreeMap<usize, (i64, i64)> = BTreeMap::new();
+    for (at, node, allocatable, allocated) in gpu_changes(oracle) {
+        if at > until_ms {
+            break;
+        }
+        let entry = state.entry(node).or_default();
+        *entry = (entry.0 + allocatable, entry.1 + allocated);
+    }
+    state
+}
+
+/// A row's scope in `gpu_capacity_timeline`'s order: (is the fleet, pool is NULL, pool).
+type ScopeKey<'a> = (bool, bool, &'a str);
+
+async fn gpu_capacity_timeline(oracle: &Oracle) {
+    let mut expected = Vec::new();
+    for (at, ..) in gpu_changes(oracle) {
+        let state = gpu_state_at(oracle, at);
+        // (is the fleet, pool is NULL, pool): 'pool' rows first, a NULL pool last among them.
+        let mut scopes: BTreeMap<ScopeKey, Vec<(i64, i64)>> = BTreeMap::new();
+        for (node, figures) in &state {
+            let pool = oracle.plan.nodes[*node].pool.as_deref();
+            scopes.entry((false, pool.is_none(), pool.unwrap_or(""))).or_default().push(*figures);
+            scopes.entry((true, false, "")).or_default().push(*figures);
+        }
+        for ((fleet, no_pool, pool), nodes) in scopes {
+            let free: Vec<i64> =
+                nodes.iter().map(|(allocatable, allocated)| (allocatable - allocated).max(0)).collect();
+            let allocatable: i64 = nodes.iter().map(|node| node.0).sum();
+            let allocated: i64 = nodes.iter().map(|node| node.1).sum();
+            let at_least = |n: i64| Int(free.iter().filter(|free| **free >= n).count() as i64);
+            expected.push(vec![
+                Int(oracle.receipt(at)),
+                text(if fleet { "fleet" } else { "pool" }),
+                if fleet || no_pool { Null } else { text(pool) },
+                Int(nodes.iter().filter(|node| node.0 > 0).count() as i64),
+                Int(allocatable),
+                Int(allocated),
+                Int(allocatable - allocated),
+                Int(free.iter().copied().max().unwrap_or(0)),
+                at_least(1),
+                at_least(2),
+                at_least(4),
+                at_least(8),
+            ]);
+        }
+    }
+    let columns = [
+        "observed_at",
+        "scope",
+        "pool",
+        "gpu_nodes",
+        "allocatable_gpus",
+        "allocated_gpus",
+        "free_gpus",
+        "largest_free_block",
+        "nodes_free_1",
+        "nodes_free_2",
+        "nodes_free_4",
+        "nodes_free_8",
+    ];
+    let actual = project(&oracle.query("gpu_capacity_timeline").await, &columns);
+    assert_same("gpu_capacity_timeline", oracle.seed, &actual, &expected);
+}
+
+async fn pending_classification(oracle: &Oracle) {
+    // The plan's pods select a pool by nodeSelector (or none); only the GPU-less control plane
+    // is tainted, so a pod may use every GPU node of its pool, or every one without a pool.
+    let classify = |pod: &PlannedPod, at_ms: i64| {
+        let state = gpu_state_at(oracle, at_ms);
+        let gpu_nodes: Vec<(usize, i64, i64)> = state
+            .iter()
+            .filter(|(_, (allocatable, _))| *allocatable > 0)
+            .map(|(node, (allocatable, allocated))| (*node, *allocatable, (allocatable - allocated).max(0)))
+            .collect();
+        let eligible: Vec<&(usize, i64, i64)> = gpu_nodes
+            .iter()
+            .filter(|(node, ..)| pod.pool.is_none() || oracle.plan.nodes[*node].pool == pod.pool)
+            .collect();
+        let largest_allocatable = eligible.iter().map(|node| node.1).max();
+        let eligible_free: i64 = eligible.iter().map(|node| node.2).sum();
+        let largest_block = eligible.iter().map(|node| node.2).max().unwrap_or(0);
+        let class = if eligible.is_empty() {
+            Some(if gpu_nodes.is_empty() { "capacity" } else { "constraint" })
+        } else if largest_allocatable.is_some_and(|largest| pod.gpus > largest) {
+            Some("shape")
+        } else if eligible_free < pod.gpus {
+            Some("capacity")
+        } else if largest_block < pod.gpus {
+            Some("fragmentation")
+        } else {
+            None
+        };
+        vec![
+            opt(class, text),
+            Int(pod.gpus),
+            opt(largest_allocatable, Int),
+            Int(gpu_nodes.iter().map(|node| node.2).sum()),
+            Int(eligible_free),
+            Int(largest_block),
+            Int(eligible.len() as i64),
+            Int(gpu_nodes.len() as i64),
+            opt(pod.fate.message(), |message| text(&message)),
+        ]
+    };
+    let mut pods: Vec<&PlannedPod> = oracle.plan.pods.iter().filter(|pod| pod.gpus > 0).collect();
+    pods.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+    let mut expected = Vec::new();
+    for pod in pods {
+        let Fate::Unschedulable { at_ms, .. } = pod.fate else { continue };
+        let head = |moment: &str, observed: Cell| vec![text(&pod.namespace), text(&pod.name), text(moment), observed];
+        expected.push([head("first refusal", Int(oracle.receipt(at_ms))), classify(pod, at_ms)].concat());
+        if pod.deleted_ms.is_none() {
+            expected.push([head("end", Null), classify(pod, i64::MAX)].concat());
+        }
+    }
+    let columns = [
+        "namespace",
+        "pod",
+        "moment",
+        "observed_at",
+        "class",
+        "gpus_requested",
+        "largest_eligible_allocatable",
+        "fleet_free",
+        "eligible_free",
+        "largest_eligible_free_block",
+        "eligible_gpu_nodes",
+        "gpu_nodes",
+        "scheduler_message",
+    ];
+    let mut actual = project(&oracle.query("pending_classification").await, &columns);
+    for row in &mut actual {
+        if row[2] == text("end") {
+            row[3] = Null; // the run's last change, whatever it was: not planned per pod
+        }
+    }
+    assert_same("pending_classification", oracle.seed, &actual, &expected);
+}
+
 async fn gpu_metrics(oracle: &Oracle) {
     type Key = (String, u32, String, String, Option<(String, String)>);
     // Per (node, gpu, uuid, model, pod): utilisation samples, scrape times, fb used/free.
@@ -553,7 +719,9 @@ async fn named_queries_answer_what_the_plan_says() {
         node_version_stamping(&oracle).await;
         pod_latency(&oracle).await;
         gpu_allocation(&oracle).await;
+        gpu_capacity_timeline(&oracle).await;
         pending_causes(&oracle).await;
+        pending_classification(&oracle).await;
         gpu_metrics(&oracle).await;
     }
 }

@@ -109,8 +109,8 @@ async fn hostile_text_reaches_the_report_as_text_only() {
     // node also makes the lesson-1 cause checks undecidable, as 0/7 in their messages is not the
     // 8 nodes recorded), so a forged PASS line would stand out.
     let verdict = format!(
-        "**Result: FAIL** — {} of 5 expectations passed.",
-        report.rows.iter().filter(|row| row.passed()).count()
+        "**Result: FAIL** — {} of 7 expectations passed.",
+        report.rows.iter().flat_map(|row| &row.checks).filter(|check| check.outcome.passed).count()
     );
     assert_eq!(results, [verdict.as_str()], "exactly one verdict line");
     assert!(!markdown.contains("<img"), "no raw HTML in report.md");
@@ -127,7 +127,7 @@ async fn hostile_text_reaches_the_report_as_text_only() {
             }
         }
     }
-    assert_eq!(tables, 4, "environment, fleet, results, GPU metrics");
+    assert_eq!(tables, 5, "environment, fleet, results, why pods were Pending, GPU metrics");
     for line in &lines {
         assert!(!line.starts_with("| forged"), "no forged row: {line}");
     }
@@ -142,7 +142,7 @@ async fn hostile_text_reaches_the_report_as_text_only() {
     assert_no_forbidden("junit.xml", &junit);
     let document = roxmltree::Document::parse(&junit).expect("junit.xml is well-formed XML");
     let cases: Vec<_> = document.descendants().filter(|node| node.has_tag_name("testcase")).collect();
-    assert_eq!(cases.len(), 5);
+    assert_eq!(cases.len(), 7);
     let failure = document
         .descendants()
         .filter(|node| node.has_tag_name("failure"))

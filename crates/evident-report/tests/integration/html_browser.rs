@@ -10,7 +10,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use evident_report::{Scenario, html::PLOT_IDS, write_report};
+use evident_report::html::{CAPACITY_PLOT_ID, PLOT_IDS};
+use evident_report::{Scenario, write_report};
 
 fn chromium() -> Option<PathBuf> {
     let candidate =
@@ -62,7 +63,7 @@ async fn plots_render_in_headless_chromium() {
     let dom = String::from_utf8(output.stdout).unwrap();
     assert!(dom.contains("<table id=\"results\">"), "the page rendered: {}", &dom[..dom.len().min(500)]);
 
-    for id in PLOT_IDS {
+    for id in PLOT_IDS.into_iter().chain([CAPACITY_PLOT_ID]) {
         let start = dom.find(&format!("<svg id=\"{id}\"")).unwrap_or_else(|| panic!("no <svg id=\"{id}\"> in the DOM"));
         let end = start + dom[start..].find("</svg>").expect("closed svg");
         let svg = &dom[start..end];
@@ -84,6 +85,10 @@ async fn plots_render_in_headless_chromium() {
     let gpus = &dom[dom.find("<svg id=\"plot-gpu-allocation\"").unwrap()..];
     for pool in ["a100", "h100", "l40s"] {
         assert!(gpus.contains(&format!("data-label=\"{pool}\"")), "GPU plot has pool {pool}");
+    }
+    let capacity = &dom[dom.find(&format!("<svg id=\"{CAPACITY_PLOT_ID}\"")).unwrap()..];
+    for line in ["free GPUs", "largest free block"] {
+        assert!(capacity.contains(&format!("data-label=\"{line}\"")), "capacity plot draws {line}");
     }
     let stamping = &dom[dom.find("<svg id=\"plot-node-version-stamping\"").unwrap()..];
     assert_eq!(

@@ -30,7 +30,7 @@ async fn lesson1_passes_with_the_notebooks_totals_and_causes() {
     let written = write_report(&run, &lesson1_spec()).await.unwrap();
     let report = &written.report;
 
-    assert_eq!((written.summary.passed, written.summary.failed), (4, 0), "{:#?}", report.rows);
+    assert_eq!((written.summary.passed, written.summary.failed), (6, 0), "{:#?}", report.rows);
     let observed: Vec<&str> = report.rows.iter().map(|row| row.observed.as_str()).collect();
     assert_eq!(observed[0], "Running on kwok-gpu-a100-1");
     assert!(
@@ -64,6 +64,19 @@ async fn lesson1_passes_with_the_notebooks_totals_and_causes() {
              didn't match Pod's node affinity/selector (cuda-needs-b200)."
         )
     );
+    // Why they wait, by class: one sentence each, at the end of the recording.
+    assert_eq!(
+        report.pending_gpu.sentences,
+        [
+            "Shape: cuda-train-16gpu asks for 16 GPUs; the largest node it may use has 8: no placement exists on \
+             this fleet.",
+            "Constraint: cuda-needs-b200 asks for 1 GPU, but its node selector, affinity and tolerations leave it \
+             none of the 5 node(s) with GPUs: no amount of free GPUs helps.",
+            "Capacity, 9 pods (queue-pressure-6b9f7d8c5d-46wgz, queue-pressure-6b9f7d8c5d-5kfj2, \
+             queue-pressure-6b9f7d8c5d-b8z4z and 6 more): for example, queue-pressure-6b9f7d8c5d-46wgz asks for 1 GPU; \
+             0 free on the 5 node(s) it may use (0 in the fleet): it waits for GPUs to be released.",
+        ]
+    );
     assert_eq!(report.fleet.total_gpus, 32);
     assert_eq!(report.fleet.gpu_nodes.len(), 5);
     let gpu_less: Vec<&str> = report.fleet.gpu_less.iter().map(|node| node.name.as_str()).collect();
@@ -74,6 +87,7 @@ async fn lesson1_passes_with_the_notebooks_totals_and_causes() {
         "## Environment",
         "## Simulated fleet",
         "## Scenario results",
+        "## Why pods were Pending",
         "## What this run proves",
         "## What this run does NOT prove",
         "## Notes / surprises",
@@ -93,7 +107,7 @@ async fn lesson1_passes_with_the_notebooks_totals_and_causes() {
     assert!(!markdown.contains("recording has gaps"));
 
     let junit = read(&run, "junit.xml");
-    assert_eq!(junit.matches("<testcase ").count(), 4);
+    assert_eq!(junit.matches("<testcase ").count(), 6);
     assert!(!junit.contains("<failure"));
 
     let pods = read(&run, "pods-gpu-demo.txt");
@@ -137,7 +151,7 @@ async fn a_wrong_expectation_fails_its_row_and_the_junit_case() {
     };
     counts.insert("Running".into(), 20);
     let written = write_report(&run, &scenario).await.unwrap();
-    assert_eq!((written.summary.passed, written.summary.failed), (3, 1));
+    assert_eq!((written.summary.passed, written.summary.failed), (5, 1));
     assert!(!written.summary.all_passed());
     let failed: Vec<u32> = written.report.rows.iter().filter(|row| !row.passed()).map(|row| row.number).collect();
     assert_eq!(failed, [4]);
@@ -145,7 +159,7 @@ async fn a_wrong_expectation_fails_its_row_and_the_junit_case() {
     let markdown = read(&run, "report.md");
     let row = markdown.lines().find(|line| line.starts_with("| 4 |")).unwrap();
     assert!(row.ends_with("| FAIL |"), "{row}");
-    assert!(markdown.contains("**Result: FAIL** — 3 of 4 expectations passed."));
+    assert!(markdown.contains("**Result: FAIL** — 5 of 6 expectations passed."));
     let junit = read(&run, "junit.xml");
     assert_eq!(junit.matches("<failure").count(), 1);
     assert!(junit.contains("observed: 31 Running, 9 Pending"), "{junit}");

@@ -332,7 +332,7 @@ async fn describe_files_are_per_namespace_kubectl_shaped_and_never_listed_unwrit
     }
 }
 
-/// The committed real lesson-1 recording still passes 4 of 4 with the notebook's Observed
+/// The committed real lesson-1 recording still passes 6 of 6 with the notebook's Observed
 /// texts and fleet table; the DRA PostFilter sentence of its messages is not a reason
 /// (issue 16.6).
 #[tokio::test(flavor = "multi_thread")]
@@ -340,14 +340,17 @@ async fn the_lesson1_sample_still_reads_like_the_notebook() {
     let dir = tempfile::tempdir().unwrap();
     let run = sample_copy(dir.path());
     let written = write_report(&run, &lesson1_spec()).await.unwrap();
-    assert_eq!((written.summary.passed, written.summary.failed), (4, 0), "{:#?}", written.report.rows);
+    assert_eq!((written.summary.passed, written.summary.failed), (6, 0), "{:#?}", written.report.rows);
     let observed: Vec<&str> = written.report.rows.iter().map(|row| row.observed.as_str()).collect();
     assert_eq!(
         observed,
         [
             "Running on kwok-gpu-a100-0",
-            "Pending - 0/7 nodes available: ... 6 Insufficient nvidia.com/gpu (1 node untolerated taint)",
-            "Pending - 0/7 nodes available: ... 6 node(s) didn't match Pod's node affinity/selector",
+            "Pending - 0/7 nodes available: ... 6 Insufficient nvidia.com/gpu (1 node untolerated taint); Pending - \
+             cuda-train-16gpu asks for 16 GPUs; the largest node it may use has 8: no placement exists on this fleet",
+            "Pending - 0/7 nodes available: ... 6 node(s) didn't match Pod's node affinity/selector; Pending - \
+             cuda-needs-b200 asks for 1 GPU, but its node selector, affinity and tolerations leave it none of the 5 \
+             node(s) with GPUs: no amount of free GPUs helps",
             "31 Running, 9 Pending (the 32nd GPU is held by cuda-batch-small)",
         ]
     );
