@@ -40,8 +40,9 @@ mod status;
         evident query --list              the named queries"
 )]
 struct Cli {
-    /// Log filter for diagnostics on stderr (e.g. `debug`, `evident_recorder=trace`); coloured
-    /// only on a terminal, never with NO_COLOR set.
+    /// Log filter for diagnostics on stderr (e.g. `debug`, `evident_recorder=trace`; kube's own
+    /// request failures only when it names `kube_client`), one line per event, coloured only on
+    /// a terminal and never with NO_COLOR set.
     #[arg(long, global = true, env = "EVIDENT_LOG", default_value = "warn")]
     log: String,
 

@@ -9,17 +9,27 @@ use std::io::Write;
 
 use tracing_subscriber::fmt::MakeWriter;
 
+/// kube's HTTP client logs every failed request as an ERROR event of its own, and evident
+/// returns the same failure as its one `error:` line: the event is left out unless the filter
+/// names `kube_client` itself.
+const KUBE_REQUEST_FAILURES: &str = "kube_client::client::builder=off";
+
 /// Installs the subscriber with `filter` (an `EnvFilter` directive; `warn` when it does not
 /// parse). `terminal`: whether stderr is a terminal.
 pub fn init(filter: &str, terminal: bool) {
-    let filter =
-        tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let filter = tracing_subscriber::EnvFilter::try_new(with_defaults(filter))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(with_defaults("warn")));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(OneLineStderr)
         .with_ansi(colour(terminal, std::env::var_os("NO_COLOR").as_deref()))
         .with_target(false)
         .try_init();
+}
+
+/// `filter` plus [`KUBE_REQUEST_FAILURES`] unless it says something about `kube_client`.
+fn with_defaults(filter: &str) -> String {
+    if filter.contains("kube_client") { filter.to_string() } else { format!("{filter},{KUBE_REQUEST_FAILURES}") }
 }
 
 /// Whether to colour: on a terminal, unless `NO_COLOR` holds anything.
@@ -80,6 +90,12 @@ mod tests {
         assert_eq!(one_line(b"WARN plain\n"), b"WARN plain\n");
         assert_eq!(one_line(b"WARN a\nb\r\nc\rd\n"), b"WARN a | b | c | d\n");
         assert_eq!(one_line(b"no newline"), b"no newline\n");
+    }
+
+    #[test]
+    fn kube_request_failures_are_left_to_evidents_own_error_line_unless_asked_for() {
+        assert_eq!(with_defaults("warn"), "warn,kube_client::client::builder=off");
+        assert_eq!(with_defaults("debug,kube_client=trace"), "debug,kube_client=trace");
     }
 
     #[test]
