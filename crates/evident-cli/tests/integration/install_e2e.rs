@@ -22,7 +22,20 @@ fn install(root: &Path) -> anyhow::Result<PathBuf> {
     let built = Path::new(env!("CARGO_BIN_EXE_evident"));
     let target = built.parent().and_then(Path::parent).context("the evident binary is in <target>/<profile>/")?;
     let started = Instant::now();
-    let output = Command::new(cargo)
+    let mut command = Command::new(cargo);
+    // Cargo sets these for this test only. A build script watching one of them
+    // (rerun-if-env-changed, e.g. ring's CARGO_MANIFEST_DIR) would otherwise see it change and
+    // make the nested build rebuild half the graph, then the next `cargo test` rebuild it back.
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        let set_for_tests = ["CARGO_MANIFEST_", "CARGO_PKG_", "CARGO_BIN_", "CARGO_CRATE_", "CARGO_TARGET_TMPDIR"]
+            .iter()
+            .any(|prefix| name.starts_with(prefix));
+        if set_for_tests || name == "CARGO_PRIMARY_PACKAGE" || name == "OUT_DIR" {
+            command.env_remove(name.as_ref());
+        }
+    }
+    let output = command
         .args(["install", "--debug", "--locked", "--offline", "--quiet", "--path"])
         .arg(repo_root().join("crates/evident-cli"))
         .arg("--root")
