@@ -32,9 +32,9 @@ pub async fn connect(kubeconfig: Option<&Path>, context: Option<&str>) -> anyhow
         }
         None => {
             let config = match context {
-                Some(name) => Config::from_kubeconfig(&options).await.map_err(|error| {
-                    anyhow::anyhow!("cannot use kube context {name:?}: {}", chain(&error))
-                })?,
+                Some(name) => Config::from_kubeconfig(&options)
+                    .await
+                    .map_err(|error| anyhow::anyhow!("cannot use kube context {name:?}: {}", chain(&error)))?,
                 None => Config::infer().await.map_err(|error| {
                     anyhow::anyhow!(
                         "no cluster configured (no --kubeconfig, KUBECONFIG or ~/.kube/config: {}); {GET_A_CLUSTER}",

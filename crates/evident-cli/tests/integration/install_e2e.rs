@@ -85,8 +85,7 @@ fn text(bytes: &[u8]) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_installed_evident_runs_scenarios_outside_the_repository_on_the_kubeconfig_cluster() -> anyhow::Result<()>
-{
+async fn an_installed_evident_runs_scenarios_outside_the_repository_on_the_kubeconfig_cluster() -> anyhow::Result<()> {
     let prefix = tempfile::tempdir()?;
     let binary = install(prefix.path())?;
     let work = tempfile::tempdir()?;

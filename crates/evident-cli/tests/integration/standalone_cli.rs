@@ -109,7 +109,10 @@ fn an_unknown_scenario_is_one_line_naming_the_built_in_ones() {
     let dir = tempfile::tempdir().unwrap();
     let home = dir.path();
     for (scenario, expected) in [
-        ("lesson9", "error: scenario lesson9: no such file, and no built-in scenario named \"lesson9\" (built in: lesson1"),
+        (
+            "lesson9",
+            "error: scenario lesson9: no such file, and no built-in scenario named \"lesson9\" (built in: lesson1",
+        ),
         ("my/l2.yaml", "error: scenario spec my/l2.yaml not found"),
     ] {
         let output = evident_without_cluster(&["run", scenario], dir.path(), home, None);
@@ -147,7 +150,8 @@ fn without_a_cluster_run_says_how_to_get_one_and_starts_nothing() {
          contexts:\n- name: gone\n  context: {cluster: gone, user: me}\nusers:\n- name: me\n  user: {token: not-a-secret}\n",
     )
     .unwrap();
-    let output = evident_without_cluster(&["run", "lesson1", "--out", out_arg, "--quiet"], dir.path(), &home, Some(&kubeconfig));
+    let output =
+        evident_without_cluster(&["run", "lesson1", "--out", out_arg, "--quiet"], dir.path(), &home, Some(&kubeconfig));
     let stderr = text(&output.stderr);
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert_eq!(stderr.lines().count(), 1, "one line:\n{stderr}");
