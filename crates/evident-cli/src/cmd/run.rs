@@ -35,8 +35,8 @@ pub struct Args {
     pub context: Option<String>,
 
     /// Run on the local control plane of the evident checkout the working directory is in
-    /// (hack/cluster.sh): brought up when it is down, and then stopped at the end unless
-    /// --keep. Never used without this flag.
+    /// (hack/cluster.sh); when it is down, this run brings it up and stops it at the end
+    /// (unless --keep). Never used without this flag.
     #[arg(long)]
     pub local: bool,
 
