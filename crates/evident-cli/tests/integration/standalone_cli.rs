@@ -159,6 +159,31 @@ fn without_a_cluster_run_says_how_to_get_one_and_starts_nothing() {
     assert!(!stderr.contains("not-a-secret"), "{stderr}");
     assert!(!out.exists(), "nothing recorded");
 
+    // KUBECONFIG as a list of files, merged as kubectl merges them: the context in one file,
+    // its cluster and user in another.
+    let contexts = dir.path().join("contexts.yaml");
+    let clusters = dir.path().join("clusters.yaml");
+    std::fs::write(
+        &contexts,
+        "apiVersion: v1\nkind: Config\ncurrent-context: split\ncontexts:\n- name: split\n  context: {cluster: far, user: me}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        &clusters,
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: far\n  cluster: {server: 'https://127.0.0.1:2'}\n\
+         users:\n- name: me\n  user: {token: not-a-secret}\n",
+    )
+    .unwrap();
+    let list = std::env::join_paths([&contexts, &clusters]).unwrap();
+    let output =
+        evident_without_cluster(&["run", "lesson1", "--out", out_arg], dir.path(), &home, Some(Path::new(&list)));
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.starts_with("error: no cluster reachable: the API server at https://127.0.0.1:2 (context \"split\")"),
+        "{stderr}"
+    );
+
     // --local outside a checkout.
     let output = evident_without_cluster(&["run", "lesson1", "--local", "--out", out_arg], dir.path(), &home, None);
     let stderr = text(&output.stderr);
