@@ -60,7 +60,9 @@ phase1-demo: evident ## Notebook step 2: run $(SCENARIO) on the local cluster wh
 	@# --replace-namespaces: this is the checkout's own throwaway cluster, where the tests also
 	@# create the lesson's namespaces (without evident's run label); on any other cluster,
 	@# `evident run` refuses to delete a namespace it did not create.
-	$(EVIDENT) run $(SCENARIO) --keep --replace-namespaces
+	@# --local: the checkout's own cluster (hack/cluster.sh), brought up if it is down; evident
+	@# itself never falls back to it (without --local it uses the kubeconfig, as kubectl does).
+	$(EVIDENT) run $(SCENARIO) --local --keep --replace-namespaces
 
 .PHONY: phase1-evidence
 phase1-evidence: evident ## Notebook step 3: rebuild the report of the newest run from its recording

@@ -1,4 +1,9 @@
 //! Connecting to a cluster the way kubectl does, and describing it without credentials.
+//!
+//! The cluster is the one kubectl would use: `--kubeconfig`, else `$KUBECONFIG` (a list of
+//! files, merged as kubectl merges them), else `~/.kube/config`, else the in-cluster service
+//! account; `--context` picks a context. Nothing is started here: when no cluster answers,
+//! the error says how to get one ([`GET_A_CLUSTER`]).
 
 use std::path::Path;
 
@@ -6,6 +11,10 @@ use anyhow::Context as _;
 use evident_core::run_manifest::ClusterInfo;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
+
+/// How to get a cluster, the end of every "no cluster" error.
+pub const GET_A_CLUSTER: &str = "to get one: `kind create cluster` or `kwokctl create cluster`, then pass \
+     --kubeconfig <file> or set KUBECONFIG; in an evident checkout, `make cluster-up` (or `evident run --local`)";
 
 /// Builds a client from `--kubeconfig`/`--context` (else `$KUBECONFIG`, else `~/.kube/config`,
 /// else in-cluster) and reads the server version.
@@ -23,10 +32,15 @@ pub async fn connect(kubeconfig: Option<&Path>, context: Option<&str>) -> anyhow
         }
         None => {
             let config = match context {
-                Some(_) => Config::from_kubeconfig(&options).await.context("cannot load the kube context")?,
-                None => Config::infer()
+                Some(name) => Config::from_kubeconfig(&options)
                     .await
-                    .context("no cluster configured; pass --kubeconfig <file> or set KUBECONFIG")?,
+                    .map_err(|error| anyhow::anyhow!("cannot use kube context {name:?}: {}", chain(&error)))?,
+                None => Config::infer().await.map_err(|error| {
+                    anyhow::anyhow!(
+                        "no cluster configured (no --kubeconfig, KUBECONFIG or ~/.kube/config: {}); {GET_A_CLUSTER}",
+                        chain(&error)
+                    )
+                })?,
             };
             let name = context
                 .map(str::to_string)
@@ -40,10 +54,13 @@ pub async fn connect(kubeconfig: Option<&Path>, context: Option<&str>) -> anyhow
         None => format!("{}://{host}", config.cluster_url.scheme_str().unwrap_or("https")),
     });
     let client = Client::try_from(config).context("cannot build a Kubernetes client")?;
-    let version = client
-        .apiserver_version()
-        .await
-        .with_context(|| format!("the API server at {} does not answer", server.clone().unwrap_or_default()))?;
+    let version = client.apiserver_version().await.map_err(|error| {
+        anyhow::anyhow!(
+            "no cluster reachable: the API server at {} (context {context_name:?}) does not answer: {}; {GET_A_CLUSTER}",
+            server.clone().unwrap_or_default(),
+            chain(&error)
+        )
+    })?;
     let info = ClusterInfo {
         context: context_name,
         server: server.unwrap_or_default(),
@@ -52,4 +69,18 @@ pub async fn connect(kubeconfig: Option<&Path>, context: Option<&str>) -> anyhow
         kwok_version: String::new(),
     };
     Ok((client, info))
+}
+
+/// An error and its causes as one line, `error: cause: root cause`, each said once.
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next = Some(error);
+    while let Some(cause) = next {
+        let text = cause.to_string().replace('\n', " ");
+        if !parts.iter().any(|part| part.contains(&text)) {
+            parts.push(text);
+        }
+        next = cause.source();
+    }
+    parts.join(": ")
 }

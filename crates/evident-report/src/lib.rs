@@ -95,7 +95,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[derive(Debug, Clone)]
 pub struct Written {
     pub summary: Summary,
-    /// Every file written, in the run directory.
+    /// Every file written, in the run directory or [`ReportOptions::out_dir`].
     pub files: Vec<PathBuf>,
     pub report: Report,
 }
@@ -107,13 +107,13 @@ pub fn scenario_of_run(run_dir: &Path, override_spec: Option<&Path>) -> Result<S
         return Err(Error::RunNotFound { run: run_dir.to_path_buf() });
     }
     if let Some(spec) = override_spec {
-        return Ok(Scenario::load(spec)?);
+        return Ok(Scenario::load_for_report(spec)?);
     }
     let recorded = run_dir.join(RUN_SCENARIO_FILE);
     if !recorded.is_file() {
         return Err(Error::NoScenario { run: run_dir.to_path_buf() });
     }
-    Ok(Scenario::load(&recorded)?)
+    Ok(Scenario::load_recorded(&recorded)?)
 }
 
 /// How a report is built.
@@ -123,12 +123,21 @@ pub struct ReportOptions {
     /// into the binary]. Built with [`QuerySet::with_dir`], the report says which ones came
     /// from the folder.
     pub queries: QuerySet,
+    /// Where the report and evidence files are written [default: `None`, into the run
+    /// directory]. Created when missing; the report's Evidence directory names it.
+    pub out_dir: Option<PathBuf>,
 }
 
 impl ReportOptions {
     /// Runs the named queries of `queries` instead of the embedded ones.
     pub fn with_queries(mut self, queries: QuerySet) -> Self {
         self.queries = queries;
+        self
+    }
+
+    /// Writes the outputs into `dir` instead of the run directory, which is then only read.
+    pub fn with_out_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.out_dir = Some(dir.into());
         self
     }
 }
@@ -152,12 +161,21 @@ pub async fn write_report(run_dir: &Path, scenario: &Scenario) -> Result<Written
     write_report_with(run_dir, scenario, &ReportOptions::default()).await
 }
 
-/// [`write_report`] with options (`evident report --queries <dir>`; `evident run` passes the
-/// same).
+/// [`write_report`] with options (`evident report --queries <dir> --out <dir>`; `evident run`
+/// passes the same).
 pub async fn write_report_with(run_dir: &Path, scenario: &Scenario, options: &ReportOptions) -> Result<Written> {
     let observations = RunObservations::load_with(run_dir, &options.queries).await?;
     let mut report = Report::build(scenario, &observations);
     mark_query_overrides(&mut report, &options.queries);
+    let out_dir = match &options.out_dir {
+        Some(dir) => {
+            std::fs::create_dir_all(dir)
+                .map_err(|source| evidence::EvidenceError::Write { path: dir.clone(), source })?;
+            report.set_evidence_directory(dir);
+            dir.as_path()
+        }
+        None => run_dir,
+    };
     let namespaces: Vec<String> = scenario.namespaces().into_iter().collect();
     let mut outputs = evidence::evidence_files(&observations, &namespaces);
     for output in &mut outputs {
@@ -170,7 +188,7 @@ pub async fn write_report_with(run_dir: &Path, scenario: &Scenario, options: &Re
     outputs.push(evidence::EvidenceFile { name: REPORT_MD.into(), text: markdown::render(&report) });
     outputs.push(evidence::EvidenceFile { name: REPORT_HTML.into(), text: html::render(&report) });
     outputs.push(evidence::EvidenceFile { name: JUNIT_XML.into(), text: junit::render(&report) });
-    write_durably(run_dir, &outputs)?;
+    write_durably(out_dir, &outputs)?;
     // The Evidence column says `(not written)` too; the log tells whoever runs it.
     for (row, evidence) in report.rows.iter().flat_map(|row| row.evidence.iter().map(move |file| (row, file))) {
         if let Some(file) = evidence.strip_suffix(model::NOT_WRITTEN) {
@@ -179,7 +197,7 @@ pub async fn write_report_with(run_dir: &Path, scenario: &Scenario, options: &Re
     }
     Ok(Written {
         summary: report.summary(),
-        files: outputs.iter().map(|output| run_dir.join(&output.name)).collect(),
+        files: outputs.iter().map(|output| out_dir.join(&output.name)).collect(),
         report,
     })
 }

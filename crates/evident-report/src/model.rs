@@ -2,6 +2,7 @@
 //! scenario and the observations of a run, then rendered as Markdown, HTML and JUnit.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 
 use evident_core::time::format_ns;
 
@@ -256,16 +257,32 @@ fn environment(scenario: &Scenario, observations: &RunObservations, fleet: &Flee
             "Recording".into(),
             format!("run {}, recorded by {}", observations.run_id, or_unknown(&manifest.tool_version)),
         ),
-        ("Evidence directory".into(), evidence_directory(observations)),
+        (EVIDENCE_DIRECTORY.into(), evidence_directory(&observations.run_dir, &observations.run_id)),
     ]
 }
 
-/// The run directory as given, ending in `/` (`evidence/<run-id>/` for `evident run`'s default
+/// The Environment row naming the folder the evidence files are in.
+const EVIDENCE_DIRECTORY: &str = "Evidence directory";
+
+impl Report {
+    /// Names `dir` as the Evidence directory: the report and its evidence files are written
+    /// there instead of into the run directory (`evident report <run> --out <dir>`).
+    pub fn set_evidence_directory(&mut self, dir: &Path) {
+        let shown = evidence_directory(dir, "");
+        for (name, value) in &mut self.environment {
+            if name == EVIDENCE_DIRECTORY {
+                value.clone_from(&shown);
+            }
+        }
+    }
+}
+
+/// The directory as given, ending in `/` (`evidence/<run-id>/` for `evident run`'s default
 /// `--out`).
-fn evidence_directory(observations: &RunObservations) -> String {
-    let dir = observations.run_dir.display().to_string();
+fn evidence_directory(dir: &Path, run_id: &str) -> String {
+    let dir = dir.display().to_string();
     if dir.is_empty() {
-        format!("evidence/{}/", observations.run_id)
+        format!("evidence/{run_id}/")
     } else if dir.ends_with('/') {
         dir
     } else {

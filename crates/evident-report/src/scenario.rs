@@ -3,10 +3,11 @@
 //!
 //! The format is documented in `docs/scenarios.md`. A spec is validated once, on load, and
 //! every problem found is reported (not only the first): unknown fields, missing manifest
-//! files, malformed expectations. Manifest paths are relative to the repository root, found
-//! as the nearest ancestor of the spec's directory that holds a `manifests/` directory; a
-//! spec copied into a run directory (`<run>/scenario.yaml`) has none, and its manifest files
-//! are not checked because the report never reads them.
+//! files, malformed expectations. Manifest paths are relative to the directory of the spec
+//! file, so a scenario folder works wherever it is copied, with no repository around it. The
+//! copy `evident run` stores in a run directory (`<run>/scenario.yaml`) is read with
+//! [`Scenario::load_recorded`]: its manifest files are not checked, because the report never
+//! reads them (the fleet's node names are stored in the copy).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -63,7 +64,7 @@ pub struct Scenario {
     pub title: String,
     #[serde(default)]
     pub description: String,
-    /// Fleet manifests (files or directories), relative to the repository root.
+    /// Fleet manifests (files or directories), relative to the spec file's directory.
     #[serde(default)]
     pub fleet: Vec<String>,
     /// Names of the Nodes the fleet manifests create: the report's fleet. Read from the
@@ -71,7 +72,7 @@ pub struct Scenario {
     /// directory keeps them); a spec may list them itself. Empty: every recorded node.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub fleet_nodes: Vec<String>,
-    /// Workload manifests, applied in this order, relative to the repository root.
+    /// Workload manifests, applied in this order, relative to the spec file's directory.
     #[serde(default)]
     pub workloads: Vec<String>,
     #[serde(default)]
@@ -235,17 +236,56 @@ const EXPECTATION_FIELDS: &[(&str, &[&str])] = &[
 ];
 
 impl Scenario {
-    /// Reads and validates a spec file, checking its manifest files when a repository root is
-    /// found above it (see the module docs).
+    /// Reads and validates a spec file; its fleet and workload paths are relative to the
+    /// file's directory ([`Scenario::base_dir`]) and must exist there.
     pub fn load(path: &Path) -> Result<Scenario> {
-        let text =
-            std::fs::read_to_string(path).map_err(|source| ScenarioError::Read { path: path.to_path_buf(), source })?;
-        let root = path.canonicalize().ok().and_then(|p| repository_root(&p));
-        Scenario::parse(&text, &path.display().to_string(), root.as_deref())
+        let text = read(path)?;
+        Scenario::parse(&text, &path.display().to_string(), Some(&Scenario::base_dir(path)))
     }
 
-    /// Parses and validates spec text. `origin` names it in errors; with `manifests_root`,
-    /// every fleet and workload path must exist below it.
+    /// Reads and validates the copy of a spec stored in a run directory: its manifest paths
+    /// were relative to the original spec's folder, so they are kept but not checked.
+    pub fn load_recorded(path: &Path) -> Result<Scenario> {
+        let text = read(path)?;
+        Scenario::parse(&text, &path.display().to_string(), None)
+    }
+
+    /// Reads a spec for `evident report --scenario`. The report reads no manifest, so a spec
+    /// (a run's stored copy, edited anywhere) is valid without its manifest files; they are
+    /// read, relative to the file, only to name the fleet's nodes when the spec lists no
+    /// `fleet_nodes`. Without them the fleet is every recorded node, and a warning says so.
+    pub fn load_for_report(path: &Path) -> Result<Scenario> {
+        let text = read(path)?;
+        let origin = path.display().to_string();
+        let scenario = Scenario::parse(&text, &origin, None)?;
+        if !scenario.fleet_nodes.is_empty() || scenario.fleet.is_empty() {
+            return Ok(scenario);
+        }
+        match Scenario::parse(&text, &origin, Some(&Scenario::base_dir(path))) {
+            Ok(with_fleet) => Ok(with_fleet),
+            Err(error) => {
+                tracing::warn!(
+                    spec = %origin,
+                    problems = %error.lines().join("; "),
+                    "the fleet manifests are not found relative to the spec; the report's fleet is every recorded node"
+                );
+                Ok(scenario)
+            }
+        }
+    }
+
+    /// The directory a spec file's fleet and workload paths are relative to: the file's own
+    /// (`.` for a bare file name).
+    pub fn base_dir(spec: &Path) -> PathBuf {
+        match spec.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+            _ => PathBuf::from("."),
+        }
+    }
+
+    /// Parses and validates spec text. `origin` names it in errors; with `manifests_root` (the
+    /// directory the spec's paths are relative to), every fleet and workload path must exist
+    /// below it, and the fleet's node names are read from its manifests.
     pub fn parse(text: &str, origin: &str, manifests_root: Option<&Path>) -> Result<Scenario> {
         let invalid = |problems: Vec<String>| ScenarioError::Invalid { origin: origin.to_string(), problems };
         let value: Value = serde_yaml::from_str(text).map_err(|error| invalid(vec![format!("not YAML: {error}")]))?;
@@ -297,7 +337,10 @@ impl Scenario {
             for (field, paths) in [("fleet", &self.fleet), ("workloads", &self.workloads)] {
                 for path in paths {
                     if !root.join(path).exists() {
-                        problems.push(format!("`{field}`: file {path} does not exist under {}", root.display()));
+                        problems.push(format!(
+                            "`{field}`: file {path} does not exist in {} (paths are relative to the spec's folder)",
+                            root.display()
+                        ));
                     }
                 }
             }
@@ -519,9 +562,8 @@ fn fleet_node_names(root: &Path, paths: &[String], problems: &mut Vec<String>) -
     names
 }
 
-/// The nearest ancestor of the spec's directory holding a `manifests/` directory.
-fn repository_root(spec: &Path) -> Option<PathBuf> {
-    spec.parent()?.ancestors().find(|dir| dir.join("manifests").is_dir()).map(Path::to_path_buf)
+fn read(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path).map_err(|source| ScenarioError::Read { path: path.to_path_buf(), source })
 }
 
 #[cfg(test)]
@@ -655,6 +697,34 @@ scenarios:
         };
         assert_eq!(found.len(), 1, "{found:#?}");
         assert!(found[0].starts_with("`fleet`: ") && found[0].contains("20-broken.yaml is not YAML"), "{found:#?}");
+    }
+
+    #[test]
+    fn paths_resolve_against_the_spec_files_folder_wherever_it_is() {
+        let folder = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(folder.path().join("scenarios")).unwrap();
+        std::fs::create_dir_all(folder.path().join("fleet")).unwrap();
+        std::fs::write(folder.path().join("fleet/nodes.yaml"), "kind: Node\nmetadata: {name: a}\n").unwrap();
+        let text = MINIMAL.replace("scenarios:\n", "fleet: [../fleet/]\nscenarios:\n");
+        let spec = folder.path().join("scenarios/spec.yaml");
+        std::fs::write(&spec, &text).unwrap();
+        assert_eq!(Scenario::load(&spec).unwrap().fleet_nodes, ["a"], "../fleet/ next to scenarios/");
+
+        // The same spec one folder up: ../fleet/ is outside the folder and does not exist.
+        let moved = folder.path().join("spec.yaml");
+        std::fs::write(&moved, &text).unwrap();
+        let lines = Scenario::load(&moved).unwrap_err().lines();
+        assert_eq!(lines.len(), 1, "{lines:#?}");
+        assert!(lines[0].contains("`fleet`: file ../fleet/ does not exist in"), "{lines:#?}");
+        // As the copy stored in a run directory, its paths are not checked.
+        assert_eq!(Scenario::load_recorded(&moved).unwrap().fleet, ["../fleet/"]);
+        // Given to `evident report`: the manifests are needed only to name the fleet's nodes.
+        assert!(Scenario::load_for_report(&spec).unwrap().fleet_nodes == ["a"]);
+        assert!(Scenario::load_for_report(&moved).unwrap().fleet_nodes.is_empty(), "no manifests: every node");
+        let stored = Scenario::load(&spec).unwrap().to_yaml();
+        std::fs::write(&moved, stored).unwrap();
+        assert_eq!(Scenario::load_for_report(&moved).unwrap().fleet_nodes, ["a"], "a stored copy, moved");
+        assert_eq!(Scenario::base_dir(Path::new("spec.yaml")), Path::new("."));
     }
 
     #[test]

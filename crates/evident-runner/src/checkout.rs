@@ -1,5 +1,6 @@
-//! The evident checkout a scenario belongs to: the root its fleet and workload paths are
-//! relative to, and the local cluster its `hack/cluster.sh` brings up and down.
+//! An evident checkout and its local cluster: the control plane `hack/cluster.sh` brings up and
+//! down. Used only when asked (`evident run --local`, the Makefile): a scenario's manifests are
+//! found relative to its spec file, and any other run goes to the cluster its kubeconfig names.
 //!
 //! The script's own progress goes to the inherited stderr (its stdout is discarded where it
 //! is not the answer), so a person sees what a slow `up` is doing.
@@ -10,16 +11,13 @@ use std::process::{Command, ExitStatus, Stdio};
 /// Errors of finding the checkout and running its cluster script.
 #[derive(Debug, thiserror::Error)]
 pub enum CheckoutError {
-    /// The scenario spec does not exist.
-    #[error("scenario {} not found", path.display())]
-    ScenarioNotFound {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    /// No ancestor of the spec holds `manifests/` and `hack/`.
-    #[error("{} is not inside an evident checkout (no manifests/ and hack/ above it)", scenario.display())]
-    NotACheckout { scenario: PathBuf },
+    /// No ancestor of the starting folder holds `hack/cluster.sh`.
+    #[error(
+        "--local needs an evident checkout, and {} is not in one (no hack/cluster.sh in it or above it); \
+         without --local, evident uses the cluster of --kubeconfig, KUBECONFIG or ~/.kube/config",
+        start.display()
+    )]
+    NotACheckout { start: PathBuf },
     /// `bash hack/cluster.sh <action>` could not be started.
     #[error("cannot run hack/cluster.sh {action}")]
     Script {
@@ -40,33 +38,29 @@ pub enum CheckoutError {
 
 pub type Result<T, E = CheckoutError> = std::result::Result<T, E>;
 
-/// An evident checkout: a directory holding `manifests/` and `hack/`.
+/// The local cluster's script, relative to the checkout's root.
+const CLUSTER_SCRIPT: &str = "hack/cluster.sh";
+
+/// An evident checkout: a directory holding `hack/cluster.sh`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Checkout {
     root: PathBuf,
 }
 
 impl Checkout {
-    /// The checkout a scenario spec lives in: the nearest ancestor of the (absolute) spec
-    /// path holding `manifests/` and `hack/`.
-    pub fn of_scenario(scenario: &Path) -> Result<Checkout> {
-        let absolute = scenario
-            .canonicalize()
-            .map_err(|source| CheckoutError::ScenarioNotFound { path: scenario.to_path_buf(), source })?;
+    /// The checkout `start` (a folder, e.g. the working directory) is in: its nearest ancestor
+    /// holding `hack/cluster.sh`.
+    pub fn find(start: &Path) -> Result<Checkout> {
+        let absolute = start.canonicalize().unwrap_or_else(|_| start.to_path_buf());
         absolute
             .ancestors()
-            .find(|dir| dir.join("manifests").is_dir() && dir.join("hack").is_dir())
+            .find(|dir| dir.join(CLUSTER_SCRIPT).is_file())
             .map(|root| Checkout { root: root.to_path_buf() })
-            .ok_or_else(|| CheckoutError::NotACheckout { scenario: scenario.to_path_buf() })
+            .ok_or_else(|| CheckoutError::NotACheckout { start: start.to_path_buf() })
     }
 
     pub fn root(&self) -> &Path {
         &self.root
-    }
-
-    /// Paths relative to the root (a scenario's `fleet` and `workloads`), made absolute.
-    pub fn paths(&self, relative: &[String]) -> Vec<PathBuf> {
-        relative.iter().map(|path| self.root.join(path)).collect()
     }
 
     /// Whether the local cluster answers (`hack/cluster.sh status`).
@@ -108,7 +102,7 @@ impl Checkout {
 
     fn script(&self, action: &str) -> Command {
         let mut command = Command::new("bash");
-        command.arg(self.root.join("hack/cluster.sh")).arg(action);
+        command.arg(self.root.join(CLUSTER_SCRIPT)).arg(action);
         command
     }
 }
@@ -118,21 +112,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_checkout_is_the_nearest_ancestor_with_manifests_and_hack() {
+    fn the_checkout_is_the_nearest_ancestor_with_the_cluster_script() {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().canonicalize().unwrap();
         std::fs::create_dir_all(root.join("hack")).unwrap();
+        std::fs::write(root.join(CLUSTER_SCRIPT), "").unwrap();
         std::fs::create_dir_all(root.join("manifests/scenarios")).unwrap();
-        let spec = root.join("manifests/scenarios/lesson1.yaml");
-        std::fs::write(&spec, "name: lesson1\n").unwrap();
-        let checkout = Checkout::of_scenario(&spec).unwrap();
-        assert_eq!(checkout.root(), root);
-        assert_eq!(checkout.paths(&["manifests/fleet".into()]), [root.join("manifests/fleet")]);
+        assert_eq!(Checkout::find(&root.join("manifests/scenarios")).unwrap().root(), root);
+        assert_eq!(Checkout::find(&root).unwrap().root(), root);
 
-        std::fs::remove_dir(root.join("hack")).unwrap();
-        let error = Checkout::of_scenario(&spec).unwrap_err();
+        std::fs::remove_file(root.join(CLUSTER_SCRIPT)).unwrap();
+        let error = Checkout::find(&root.join("manifests")).unwrap_err();
         assert!(matches!(error, CheckoutError::NotACheckout { .. }), "{error}");
-        let error = Checkout::of_scenario(&root.join("absent.yaml")).unwrap_err();
-        assert!(matches!(error, CheckoutError::ScenarioNotFound { .. }), "{error}");
+        assert!(error.to_string().contains("without --local, evident uses the cluster of --kubeconfig"), "{error}");
     }
 }

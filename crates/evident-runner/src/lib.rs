@@ -7,7 +7,10 @@
 //!   the cluster settles, report written, what the run created removed.
 //! - [`settle`] decides when a recording stops ([`StopWhen`], [`follow`]).
 //! - [`RecordingGuard`] stops a recording exactly once, on every path out.
-//! - [`Checkout`] is the repository a scenario lives in and its local cluster script.
+//! - [`builtin`] holds the scenarios built into evident (the repository's `manifests/` tree),
+//!   for `evident run <name>`, `evident scenarios` and `evident init`.
+//! - [`Checkout`] is an evident repository and its local cluster script, used only when asked
+//!   (`evident run --local`).
 //!
 //! Invariants:
 //! - Nothing here prints: progress is told to an [`Observer`] (`evident run` draws the status
@@ -17,11 +20,11 @@
 //!
 //! ```no_run
 //! # async fn demo(client: kube::Client, info: evident_core::run_manifest::ClusterInfo) -> Result<(), Box<dyn std::error::Error>> {
-//! use evident_runner::{Checkout, Cluster, RunnerConfig, ScenarioRunner};
+//! use evident_runner::{Cluster, RunnerConfig, ScenarioRunner};
+//! use evident_report::Scenario;
 //! let spec = std::path::Path::new("manifests/scenarios/lesson1.yaml");
-//! let scenario = evident_report::Scenario::load(spec)?;
-//! let config = RunnerConfig::new(scenario, Checkout::of_scenario(spec)?, "evidence/lesson1");
-//! let cluster = Cluster { client, info, started_by_run: false };
+//! let config = RunnerConfig::new(Scenario::load(spec)?, Scenario::base_dir(spec), "evidence/lesson1");
+//! let cluster = Cluster { client, info, started_by_run: None };
 //! let outcome = ScenarioRunner::new(config)?
 //!     .run(&cluster, &mut |event: evident_runner::Event<'_>| println!("{event:?}"), std::future::pending())
 //!     .await?;
@@ -29,6 +32,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod builtin;
 mod checkout;
 mod fleet;
 mod guard;

@@ -111,8 +111,9 @@ pub type Result<T, E = RunnerError> = std::result::Result<T, E>;
 #[derive(Debug, Clone)]
 pub struct RunnerConfig {
     pub scenario: Scenario,
-    /// The checkout the scenario's fleet and workload paths are relative to.
-    pub checkout: Checkout,
+    /// The folder the scenario's fleet and workload paths are relative to: the spec file's
+    /// ([`Scenario::base_dir`]).
+    pub manifests_dir: PathBuf,
     /// The run directory to record into; it must not hold a run yet. Its name is the run
     /// id ([`layout::validate_run_id`]), which labels the namespaces the run creates.
     pub run_dir: PathBuf,
@@ -129,10 +130,12 @@ pub struct RunnerConfig {
 }
 
 impl RunnerConfig {
-    pub fn new(scenario: Scenario, checkout: Checkout, run_dir: impl Into<PathBuf>) -> RunnerConfig {
+    /// `manifests_dir`: the folder the spec's paths are relative to ([`Scenario::base_dir`] of
+    /// the spec file).
+    pub fn new(scenario: Scenario, manifests_dir: impl Into<PathBuf>, run_dir: impl Into<PathBuf>) -> RunnerConfig {
         RunnerConfig {
             scenario,
-            checkout,
+            manifests_dir: manifests_dir.into(),
             run_dir: run_dir.into(),
             metrics: MetricsConfig::default(),
             keep: false,
@@ -147,9 +150,10 @@ impl RunnerConfig {
 pub struct Cluster {
     pub client: Client,
     pub info: ClusterInfo,
-    /// This run brought the checkout's local cluster up: it is stopped at the end (unless
-    /// [`RunnerConfig::keep`]) instead of deleting the run's objects one by one.
-    pub started_by_run: bool,
+    /// The checkout whose local cluster this run brought up (`evident run --local` found it
+    /// down): that cluster is stopped at the end (unless [`RunnerConfig::keep`]) instead of
+    /// deleting the run's objects one by one. `None` for any other cluster.
+    pub started_by_run: Option<Checkout>,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -241,8 +245,11 @@ impl ScenarioRunner {
         if layout::run_manifest_path(&config.run_dir).exists() {
             return Err(RunnerError::RunExists { run_dir: config.run_dir });
         }
-        let fleet = apply::load(&config.checkout.paths(&config.scenario.fleet))?;
-        let workloads = apply::load(&config.checkout.paths(&config.scenario.workloads))?;
+        let paths = |relative: &[String]| -> Vec<PathBuf> {
+            relative.iter().map(|path| config.manifests_dir.join(path)).collect()
+        };
+        let fleet = apply::load(&paths(&config.scenario.fleet))?;
+        let workloads = apply::load(&paths(&config.scenario.workloads))?;
         let namespaces = fleet::scenario_namespaces(config.scenario.namespaces(), fleet.iter().chain(&workloads));
         Ok(ScenarioRunner { config, fleet, workloads, run_id, namespaces })
     }
@@ -281,7 +288,7 @@ impl ScenarioRunner {
             namespaces: &plan.create,
             nodes: &created_nodes,
             keep: self.config.keep,
-            stops_cluster: cluster.started_by_run,
+            stops_cluster: cluster.started_by_run.is_some(),
         });
         fleet::clear_namespaces(client, &plan, |removal| observer.observe(Event::RemovingNamespace(removal))).await?;
         if !recreated.is_empty() {
@@ -398,9 +405,9 @@ impl ScenarioRunner {
     /// Stops the local cluster this run started, or else deletes the namespaces this run
     /// created (those labelled with its run id) and the nodes it created.
     async fn tear_down(&self, cluster: &Cluster, created_nodes: &[String], observer: &mut dyn Observer) -> Result<()> {
-        if cluster.started_by_run {
+        if let Some(checkout) = &cluster.started_by_run {
             observer.observe(Event::StoppingLocalCluster);
-            self.config.checkout.cluster_down()?;
+            checkout.cluster_down()?;
             return Ok(());
         }
         let deleted = fleet::delete_run_namespaces(&cluster.client, &self.namespaces, &self.run_id).await?;
@@ -439,7 +446,7 @@ mod tests {
     fn lesson1(run_dir: &Path) -> RunnerConfig {
         let spec = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../manifests/scenarios/lesson1.yaml");
         let scenario = Scenario::load(&spec).unwrap();
-        RunnerConfig::new(scenario, Checkout::of_scenario(&spec).unwrap(), run_dir)
+        RunnerConfig::new(scenario, Scenario::base_dir(&spec), run_dir)
     }
 
     #[test]

@@ -21,6 +21,12 @@ pub struct Args {
     /// whatever the working directory holds].
     #[arg(long, value_name = "DIR", env = evident_query::named_query::QUERIES_ENV)]
     pub queries: Option<PathBuf>,
+
+    /// Folder to write the report and evidence files into, created when missing; the run
+    /// directory is then only read [default: the run directory, whose earlier report is
+    /// replaced].
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
 }
 
 pub async fn execute(args: Args) -> anyhow::Result<ExitCode> {
@@ -49,7 +55,10 @@ pub async fn execute(args: Args) -> anyhow::Result<ExitCode> {
         Err(error) => return Err(error.into()),
     };
     let queries = evident_report::QuerySet::from_option(args.queries.as_deref())?;
-    let options = evident_report::ReportOptions::default().with_queries(queries);
+    let mut options = evident_report::ReportOptions::default().with_queries(queries);
+    if let Some(out) = &args.out {
+        options = options.with_out_dir(out);
+    }
     let written = evident_report::write_report_with(&run, &scenario, &options).await?;
     for row in &written.report.rows {
         // Observed text is the cluster's: printed with its terminal controls made visible.
@@ -70,7 +79,7 @@ pub async fn execute(args: Args) -> anyhow::Result<ExitCode> {
         "{} passed, {} failed; report: {}",
         summary.passed,
         summary.failed,
-        run.join(evident_report::REPORT_MD).display()
+        args.out.as_deref().unwrap_or(&run).join(evident_report::REPORT_MD).display()
     );
     Ok(if summary.all_passed() { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }

@@ -1,12 +1,16 @@
 //! `evident run <scenario>`: the notebook's `phase1-up / phase1-demo / phase1-evidence` in
-//! one command. Brings the local cluster up when no `--kubeconfig` is given, then hands the
-//! scenario to `evident_runner::ScenarioRunner` (record, fleet, workloads, settle, report,
-//! teardown) and prints what it tells; the exit code says whether every expectation held.
+//! one command. Runs a scenario spec file, or a scenario built into evident by name, on the
+//! cluster kubectl would use (or, with `--local`, on the checkout's local control plane, which
+//! it brings up when it is down): hands it to `evident_runner::ScenarioRunner` (record, fleet,
+//! workloads, settle, report, teardown) and prints what it tells; the exit code says whether
+//! every expectation held.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use anyhow::Context as _;
 use evident_report::Scenario;
+use evident_runner::builtin::{self, BuiltinError, Extracted};
 use evident_runner::{Checkout, Cluster, Event, RUN_LABEL, Removal, RunnerConfig, ScenarioRunner};
 
 use crate::cluster;
@@ -16,19 +20,27 @@ use crate::status::{self, StatusLine};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Scenario spec (YAML).
-    #[arg(value_name = "SCENARIO", default_value = "manifests/scenarios/lesson1.yaml")]
+    /// Scenario: a spec file (its fleet and workload paths are relative to it), or the name of
+    /// a scenario built into evident (`evident scenarios` lists them, e.g. lesson1).
+    #[arg(value_name = "SCENARIO")]
     pub scenario: PathBuf,
 
-    /// Cluster to use; without it, the local cluster of hack/cluster.sh is brought up.
-    #[arg(long, value_name = "FILE")]
+    /// Kubeconfig file [default: $KUBECONFIG (a list of files, merged as kubectl merges
+    /// them), else ~/.kube/config].
+    #[arg(long, value_name = "FILE", conflicts_with = "local")]
     pub kubeconfig: Option<PathBuf>,
 
-    /// Kube context to use (default: the kubeconfig's current context).
+    /// Kube context to use [default: the kubeconfig's current context].
     #[arg(long, value_name = "NAME")]
     pub context: Option<String>,
 
-    /// Folder that holds runs.
+    /// Run on the local control plane of the evident checkout the working directory is in
+    /// (hack/cluster.sh); when it is down, this run brings it up and stops it at the end
+    /// (unless --keep). Never used without this flag.
+    #[arg(long)]
+    pub local: bool,
+
+    /// Folder that holds runs: this one is written to <DIR>/<run id>/, its report included.
     #[arg(long, value_name = "DIR", default_value = "evidence")]
     pub out: PathBuf,
 
@@ -61,11 +73,11 @@ pub struct Args {
 }
 
 pub async fn execute(args: Args) -> anyhow::Result<ExitCode> {
-    let scenario = Scenario::load(&args.scenario).map_err(|error| anyhow::anyhow!(error.lines().join("; ")))?;
-    let checkout = Checkout::of_scenario(&args.scenario)?;
+    let (spec, _extracted) = resolve_scenario(&args.scenario)?;
+    let scenario = Scenario::load(&spec).map_err(|error| anyhow::anyhow!(error.lines().join("; ")))?;
     let run_id = args.run_id.clone().unwrap_or_else(default_run_id);
     let run_dir = evident_core::layout::run_dir(&args.out, &run_id)?;
-    let mut config = RunnerConfig::new(scenario, checkout.clone(), run_dir);
+    let mut config = RunnerConfig::new(scenario, Scenario::base_dir(&spec), run_dir);
     config.metrics = args.metrics.config()?;
     config.keep = args.keep;
     config.replace_namespaces = args.replace_namespaces;
@@ -74,24 +86,55 @@ pub async fn execute(args: Args) -> anyhow::Result<ExitCode> {
     let scenario_name = config.scenario.name.clone();
     let runner = ScenarioRunner::new(config)?;
 
-    let (kubeconfig, started_by_run) = match &args.kubeconfig {
-        Some(path) => (path.clone(), false),
-        None => {
-            let was_up = checkout.cluster_is_up()?;
-            if !was_up {
-                eprintln!("no --kubeconfig given: bringing up the local cluster (hack/cluster.sh up)");
-                checkout.cluster_up()?;
-            }
-            (checkout.cluster_kubeconfig()?, !was_up)
+    let (kubeconfig, started_by_run) = if args.local {
+        let cwd = std::env::current_dir().context("cannot read the working directory")?;
+        let checkout = Checkout::find(&cwd)?;
+        let was_up = checkout.cluster_is_up()?;
+        if !was_up {
+            eprintln!("--local: bringing up the local cluster (hack/cluster.sh up)");
+            checkout.cluster_up()?;
         }
+        (Some(checkout.cluster_kubeconfig()?), (!was_up).then_some(checkout))
+    } else {
+        (args.kubeconfig.clone(), None)
     };
-    let (client, info) = cluster::connect(Some(&kubeconfig), args.context.as_deref()).await?;
+    let (client, info) = cluster::connect(kubeconfig.as_deref(), args.context.as_deref()).await?;
     eprintln!("run {run_id}: scenario {scenario_name} on {} (Kubernetes {})", info.server, info.server_version);
 
     let cluster = Cluster { client, info, started_by_run };
     let mut terminal = Terminal { status_line: StatusLine::new(!args.quiet) };
     let outcome = runner.run(&cluster, &mut |event: Event<'_>| terminal.show(event), interrupted()).await?;
     Ok(if outcome.all_passed() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+/// The spec file `evident run` was given, or a built-in scenario's, extracted into a
+/// temporary folder that lives as long as the returned handle. A path that exists is a spec
+/// file; a bare name that does not is a built-in scenario.
+fn resolve_scenario(given: &Path) -> anyhow::Result<(PathBuf, Option<Extracted>)> {
+    if given.is_dir() {
+        anyhow::bail!(
+            "{} is a folder; pass a scenario spec file in it (e.g. {})",
+            given.display(),
+            given.join("scenarios/lesson1.yaml").display()
+        );
+    }
+    if given.exists() {
+        return Ok((given.to_path_buf(), None));
+    }
+    let bare_name = given.components().count() == 1 && given.extension().is_none();
+    match given.to_str() {
+        Some(name) if bare_name => match builtin::extract(name) {
+            Ok(extracted) => Ok((extracted.spec().to_path_buf(), Some(extracted))),
+            Err(error @ BuiltinError::Unknown { .. }) => {
+                anyhow::bail!("scenario {name}: no such file, and {error}")
+            }
+            Err(error) => Err(error.into()),
+        },
+        _ => anyhow::bail!(
+            "scenario spec {} not found (a built-in scenario is named without a path or .yaml; see `evident scenarios`)",
+            given.display()
+        ),
+    }
 }
 
 /// Prints a run's events: messages on stderr, the report's rows on stdout, and the live

@@ -9,11 +9,13 @@ use std::process::{Command, Output};
 
 mod faults;
 mod hostile_e2e;
+mod install_e2e;
 mod metrics_e2e;
 mod query_cli;
 mod record_e2e;
 mod report_cli;
 mod run_e2e;
+mod standalone_cli;
 
 /// Runs the evident binary with `args` in `cwd` as a user would, with the queries built into
 /// it (the caller's `EVIDENT_QUERIES` is removed) and only errors in its log.

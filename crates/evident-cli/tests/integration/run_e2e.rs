@@ -137,13 +137,10 @@ async fn an_undecidable_expectation_keeps_the_run_recording_until_the_timeout() 
     let _guard = exclusive().await;
     let client = client().await?;
     delete_namespaces(&client, TEST_NAMESPACES, Duration::from_secs(120)).await?;
-    // A checkout of its own (a scenario's paths are relative to the nearest folder holding
-    // manifests/ and hack/): no fleet, no workload, and an expectation on a pod nobody
+    // A scenario folder of its own: no fleet, no workload, and an expectation on a pod nobody
     // creates, which no recording can decide.
-    let checkout = tempfile::tempdir()?;
-    std::fs::create_dir_all(checkout.path().join("manifests"))?;
-    std::fs::create_dir_all(checkout.path().join("hack"))?;
-    let spec = checkout.path().join("manifests/undecidable.yaml");
+    let folder = tempfile::tempdir()?;
+    let spec = folder.path().join("undecidable.yaml");
     let undecidable = r#"
 name: undecidable
 title: An expectation on a pod nobody creates
@@ -181,11 +178,10 @@ async fn a_run_whose_workload_is_refused_exits_2_and_removes_its_namespace() -> 
     let _guard = exclusive().await;
     let client = client().await?;
     delete_namespaces(&client, TEST_NAMESPACES, Duration::from_secs(120)).await?;
-    // A checkout of its own whose one workload the API server refuses (a container without
-    // an image), after the run created its namespace and started recording.
-    let checkout = tempfile::tempdir()?;
-    std::fs::create_dir_all(checkout.path().join("manifests"))?;
-    std::fs::create_dir_all(checkout.path().join("hack"))?;
+    // A scenario folder of its own whose one workload the API server refuses (a container
+    // without an image), after the run created its namespace and started recording.
+    let folder = tempfile::tempdir()?;
+    std::fs::create_dir_all(folder.path().join("workloads"))?;
     let workload = r#"
 apiVersion: v1
 kind: Pod
@@ -193,12 +189,12 @@ metadata: {name: no-image, namespace: evident-refused}
 spec:
   containers: [{name: main}]
 "#;
-    std::fs::write(checkout.path().join("manifests/no-image.yaml"), workload)?;
-    let spec = checkout.path().join("manifests/refused.yaml");
+    std::fs::write(folder.path().join("workloads/no-image.yaml"), workload)?;
+    let spec = folder.path().join("refused.yaml");
     let scenario = r#"
 name: refused
 title: A workload the API server refuses
-workloads: [manifests/no-image.yaml]
+workloads: [workloads/no-image.yaml]
 scenarios:
   - number: 1
     name: no-image

@@ -54,7 +54,8 @@ const TAINTED_MESSAGE: &str = "0/10 nodes are available: 2 node(s) had untolerat
 const TWIN_MESSAGE: &str = "0/10 nodes are available: 1 node(s) had untolerated taint(s), 9 Insufficient nvidia.com/gpu. \
     no new claims to deallocate, preemption: 0/10 nodes are available: 10 No preemption victims found for incoming pod.";
 
-/// A checkout-like directory (`manifests/fleet/l2.yaml`) and the l2 run recorded in it.
+/// A scenario folder (`manifests/scenarios/l2.yaml` naming `../fleet/l2.yaml`) and the l2 run
+/// recorded beside it.
 struct Lesson2 {
     _dir: tempfile::TempDir,
     root: PathBuf,
@@ -124,11 +125,11 @@ fn lesson2() -> Lesson2 {
 }
 
 impl Lesson2 {
-    /// A spec in the checkout whose rows are `rows` (YAML list items), loaded as `evident run`
+    /// A spec in the scenario folder whose rows are `rows` (YAML list items), loaded as `evident run`
     /// and `evident report --scenario` load it.
     fn spec(&self, rows: &str) -> Scenario {
         let text = format!(
-            "name: l2\ntitle: Lesson 2\nfleet: [manifests/fleet/l2.yaml]\nscenarios:\n{}",
+            "name: l2\ntitle: Lesson 2\nfleet: [../fleet/l2.yaml]\nscenarios:\n{}",
             rows.trim_start_matches('\n')
         );
         let path = self.root.join("manifests/scenarios/l2.yaml");
