@@ -11,6 +11,15 @@
 #   hack/gpu-operator.sh up      render, apply the ConfigMap, start what is not running, wait for the exporter
 #   hack/gpu-operator.sh down    stop the processes and delete their folder
 #   hack/gpu-operator.sh status  exit 0 when every process runs and the exporter answers; prints each check
+#   hack/gpu-operator.sh restart-exporter [NAMESPACE...]
+#                                delete the namespaces (waiting until their pods are gone), then stop
+#                                status-exporter-kwok and start it again, so it serves only the current
+#                                allocation (see below); make demo and the end-to-end test do this first
+#
+# The KWOK status exporter of v0.2.0 never deletes a GPU's series when the GPU changes hands,
+# only when its node is deleted: a long-running exporter goes on serving the series of pods
+# long gone (and a GPU's free series after a pod took it). Started anew, it lists the topology
+# ConfigMaps and serves what they hold now.
 #
 # hack/cluster.sh runs these (up after the control plane, down and status with it); run alone
 # they need the cluster up. State lives under ${EVIDENT_CACHE:-$HOME/.cache/evident}/gpu-operator/<cluster>/:
@@ -159,6 +168,35 @@ cmd_down() {
   rm -rf "${GPU_OPERATOR_DIR}"
 }
 
+# stop_pid PID: SIGTERM, up to 10 s to exit, then SIGKILL.
+stop_pid() {
+  local waited=0
+  kill -TERM "$1" 2>/dev/null || return 0
+  while kill -0 "$1" 2>/dev/null && (( waited < 100 )); do sleep 0.1; waited=$((waited + 1)); done
+  kill -KILL "$1" 2>/dev/null || true
+}
+
+cmd_restart_exporter() {
+  local c=status-exporter-kwok pid
+  pid="$(process_pid "${c}")" || die "${c} is not running; run: hack/cluster.sh up"
+  if (( $# > 0 )); then
+    kubectl_c delete namespace --ignore-not-found --wait=true --timeout=120s "$@" >/dev/null
+    # The status updater frees the pods' GPUs as they go; give it a moment to write that.
+    sleep 1
+  fi
+  stop_pid "${pid}"
+  local freed=$((SECONDS + 10))
+  while ss -Hltn 'sport = :9400' | grep -q . && (( SECONDS < freed )); do sleep 0.1; done
+  start "${c}"
+  local deadline=$((SECONDS + 60))
+  until metrics_answer; do
+    process_pid "${c}" >/dev/null || die "${c} exited at start; see ${GPU_OPERATOR_DIR}/logs/${c}.log"
+    (( SECONDS < deadline )) || die "the status exporter does not answer on ${METRICS_URL} after 60s"
+    sleep 0.2
+  done
+  log "${c} restarted (pid $(process_pid "${c}"))"
+}
+
 cmd_status() {
   if check_health; then return 0; fi
   return 1
@@ -169,6 +207,7 @@ main() {
     up) cmd_up ;;
     down) cmd_down ;;
     status) cmd_status ;;
+    restart-exporter) shift; cmd_restart_exporter "$@" ;;
     *) sed -n '2,/^set -euo/{/^#/s/^# \{0,1\}//p}' "${BASH_SOURCE[0]}" >&2; exit 2 ;;
   esac
 }
