@@ -286,14 +286,18 @@ mod tests {
     fn device_plugin_gpu_nodes_are_the_pool_labelled_nodes_without_gpus_in_their_manifest() {
         let document = |object: Value| Document { path: PathBuf::from("fleet.yaml"), index: 0, object };
         let node = |name: &str, labels: Value, status: Value| {
-            document(serde_json::json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": name, "labels": labels}, "status": status}))
+            document(
+                serde_json::json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": name, "labels": labels}, "status": status}),
+            )
         };
         let pool = serde_json::json!({GPU_POOL_LABEL: "a100"});
         let fleet = [
             node("operator", pool.clone(), serde_json::json!({"capacity": {"cpu": "8"}})),
             node("manifest", pool.clone(), serde_json::json!({"allocatable": {GPU_RESOURCE: "8"}})),
             node("cpu-only", serde_json::json!({"type": "kwok"}), Value::Null),
-            document(serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x", "labels": pool}})),
+            document(
+                serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x", "labels": pool}}),
+            ),
         ];
         assert_eq!(device_plugin_gpu_nodes(&fleet), ["operator"]);
     }

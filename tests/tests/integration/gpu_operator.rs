@@ -15,7 +15,9 @@ use anyhow::{Context as _, ensure};
 use datafusion::arrow::array::{Array, AsArray};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::DataType;
-use evident_e2e::{TEST_NAMESPACES, client, cluster_script, delete_namespaces, exclusive, manifest, phase, pods, wait_for};
+use evident_e2e::{
+    TEST_NAMESPACES, client, cluster_script, delete_namespaces, exclusive, manifest, phase, pods, wait_for,
+};
 use evident_recorder::apply;
 use evident_recorder::recording::{MetricsConfig, Recording, RecordingConfig};
 use k8s_openapi::api::core::v1::Node;
@@ -125,7 +127,11 @@ async fn the_operator_advertises_the_fleet_gpus_and_its_metrics_name_the_pods_ho
     let held = wait_for("32 GPU pods Running", Duration::from_secs(120), || async {
         let pods = pods(&client, "gpu-demo").await?;
         let running: Vec<_> = pods.iter().filter(|p| phase(p) == "Running").collect();
-        Ok(if running.len() == 32 { Ok(running.into_iter().cloned().collect::<Vec<_>>()) } else { Err(format!("{} Running", running.len())) })
+        Ok(if running.len() == 32 {
+            Ok(running.into_iter().cloned().collect::<Vec<_>>())
+        } else {
+            Err(format!("{} Running", running.len()))
+        })
     })
     .await?;
     // The status updater assigns GPUs once a pod is bound; the exporter reports it at its next
