@@ -9,6 +9,7 @@
 //! server's own pods (which ones run, where, with how many GPUs).
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context as _, ensure};
@@ -240,5 +241,43 @@ async fn the_operator_advertises_the_fleet_gpus_and_its_metrics_name_the_pods_ho
     }
     let running: BTreeSet<String> = pod_node.keys().cloned().collect();
     assert_eq!(named_pods, running, "gpu_metrics names exactly the Running pods holding GPUs");
+    Ok(())
+}
+
+/// The folder of the operator's processes: `gpu-operator/<cluster>` in the cache folder, as
+/// `hack/lib/paths.sh` has it.
+fn operator_dir() -> std::path::PathBuf {
+    let cache = std::env::var_os("EVIDENT_CACHE").filter(|value| !value.is_empty()).map(std::path::PathBuf::from);
+    let home = || std::path::PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/evident");
+    let cluster = std::env::var("EVIDENT_CLUSTER_NAME").ok().filter(|name| !name.is_empty());
+    cache.unwrap_or_else(home).join("gpu-operator").join(cluster.as_deref().unwrap_or("evident"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crashed_operator_process_fails_status_until_up_starts_it_again() -> anyhow::Result<()> {
+    let _guard = exclusive().await;
+    client().await?;
+    cluster_script(&["status"]).context("healthy before the crash")?;
+    let pid_file = operator_dir().join("pids/status-updater.pid");
+    let pid = std::fs::read_to_string(&pid_file).with_context(|| format!("reading {}", pid_file.display()))?;
+    let pid = pid.trim().to_string();
+    // SIGKILL, as a crash: the process started by hack/gpu-operator.sh, named by its pid file.
+    ensure!(std::process::Command::new("kill").args(["-KILL", &pid]).status()?.success(), "kill {pid}");
+    wait_for("the status updater gone", Duration::from_secs(10), || async {
+        Ok(if Path::new(&format!("/proc/{pid}")).exists() { Err("still there".to_string()) } else { Ok(()) })
+    })
+    .await?;
+
+    let status = std::process::Command::new("bash")
+        .arg(evident_e2e::repo_root().join("hack/cluster.sh"))
+        .arg("status")
+        .output()?;
+    let said = String::from_utf8_lossy(&status.stderr);
+    assert!(!status.status.success(), "status passes with the status updater dead:\n{said}");
+    let line = said.lines().find(|line| line.trim_start().starts_with("status-updater")).unwrap_or_default();
+    assert!(line.contains("CRASHED"), "status-updater's line: {line:?} in\n{said}");
+
+    cluster_script(&["up"]).context("up starts the crashed process again")?;
+    cluster_script(&["status"]).context("healthy after up")?;
     Ok(())
 }
