@@ -178,7 +178,11 @@ stop_pid() {
 
 cmd_restart_exporter() {
   local c=status-exporter-kwok pid
-  pid="$(process_pid "${c}")" || die "${c} is not running; run: hack/cluster.sh up"
+  if ! pid="$(process_pid "${c}")"; then
+    # Nothing stale to clear: the next `hack/cluster.sh up` starts it anew.
+    log "${c} is not running; nothing to restart"
+    return 0
+  fi
   if (( $# > 0 )); then
     kubectl_c delete namespace --ignore-not-found --wait=true --timeout=120s "$@" >/dev/null
     # The status updater frees the pods' GPUs as they go; give it a moment to write that.
