@@ -11,6 +11,13 @@ SHELL := bash
 EVIDENT_CACHE ?= $(HOME)/.cache/evident
 export EVIDENT_CACHE
 
+# The GPU layer of the local cluster (hack/cluster.sh): `operator` (default) runs run.ai's
+# fake-gpu-operator beside the control plane, whose device plugin advertises the fleet's GPUs and
+# whose status exporter serves DCGM metrics on :9400; `manifests` writes nvidia.com/gpu into the
+# node manifests instead (the fallback, no operator, no metrics).
+GPU_LAYER ?= operator
+export GPU_LAYER
+
 .PHONY: help
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_.-]+:.*## / {printf "  %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -18,19 +25,19 @@ help: ## List the targets
 # --- Local control plane ---
 
 .PHONY: control-plane
-control-plane: ## Build kube-apiserver/scheduler/controller-manager, kubectl, etcd, kwok into the cache, ~/.cache/evident by default (only what is missing)
+control-plane: ## Build kube-apiserver/scheduler/controller-manager, kubectl, etcd, kwok and the fake-gpu-operator into the cache, ~/.cache/evident by default (only what is missing)
 	hack/build-control-plane.sh
 
 .PHONY: cluster-up
-cluster-up: ## Start (or reuse) the local cluster "evident"; prints its KUBECONFIG
+cluster-up: ## Start (or reuse) the local cluster "evident" and its GPU layer (GPU_LAYER: operator by default); prints its KUBECONFIG
 	hack/cluster.sh up
 
 .PHONY: cluster-down
-cluster-down: ## Stop the local cluster and delete its state
+cluster-down: ## Stop the local cluster and the fake-gpu-operator, and delete their state
 	hack/cluster.sh down
 
 .PHONY: cluster-status
-cluster-status: ## Check that every component of the local cluster is healthy
+cluster-status: ## Check that every component of the local cluster and of its GPU layer is healthy
 	hack/cluster.sh status
 
 # --- evident ---
@@ -41,7 +48,14 @@ export CARGO_TARGET_DIR
 # see Cargo.toml), so the dependency stack is compiled once for both. The fully optimised binary
 # is `cargo build --release`.
 EVIDENT := $(CARGO_TARGET_DIR)/debug/evident
+ifeq ($(GPU_LAYER),manifests)
+SCENARIO ?= manifests/scenarios/lesson1-manifest-gpus.yaml
+DEMO_METRICS :=
+else
 SCENARIO ?= manifests/scenarios/lesson1.yaml
+# The fake-gpu-operator's KWOK status exporter (its port is fixed in its code).
+DEMO_METRICS := --metrics http://127.0.0.1:9400/metrics --metrics-interval 1s
+endif
 
 .PHONY: evident
 evident: ## Build the evident binary (dev profile, dependencies optimised; the build cache lives in the cache folder)
@@ -56,13 +70,16 @@ phase1-up: ## Notebook step 1: build what is missing (control plane and evident,
 	hack/cluster.sh up >/dev/null
 
 .PHONY: phase1-demo
-phase1-demo: evident ## Notebook step 2: run $(SCENARIO) on the local cluster while recording (exit 1 if an expectation fails)
+phase1-demo: evident ## Notebook step 2: run $(SCENARIO) on the local cluster while recording, with the operator's DCGM metrics (exit 1 if an expectation fails)
 	@# --replace-namespaces: this is the checkout's own throwaway cluster, where the tests also
 	@# create the lesson's namespaces (without evident's run label); on any other cluster,
 	@# `evident run` refuses to delete a namespace it did not create.
 	@# --local: the checkout's own cluster (hack/cluster.sh), brought up if it is down; evident
 	@# itself never falls back to it (without --local it uses the kubeconfig, as kubectl does).
-	$(EVIDENT) run $(SCENARIO) --local --keep --replace-namespaces
+	@# The operator's KWOK status exporter never drops a GPU's series when the GPU changes hands:
+	@# the previous demo's pods go first, then the exporter starts anew and serves only this run's.
+	if [[ "$(GPU_LAYER)" == operator ]]; then hack/gpu-operator.sh restart-exporter gpu-demo; fi
+	$(EVIDENT) run $(SCENARIO) --local --keep --replace-namespaces $(DEMO_METRICS)
 
 .PHONY: phase1-evidence
 phase1-evidence: evident ## Notebook step 3: rebuild the report of the newest run from its recording

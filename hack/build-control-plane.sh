@@ -4,11 +4,18 @@
 # Versions are pinned in hack/versions.env. What is already built is skipped, so
 # a second run returns at once.
 #
-#   hack/build-control-plane.sh [kubernetes|etcd|kwok ...]   (default: all)
+#   hack/build-control-plane.sh [kubernetes|etcd|kwok|gpu-operator ...]   (default: all)
+#
+# gpu-operator is run.ai's fake-gpu-operator, built from a source tree (no module proxy can
+# serve it): a clone of upstream at the pinned tag where one can be made quickly, else the
+# archive in EVIDENT_THIRD_PARTY after its sha256 is checked.
 #
 # Environment:
 #   EVIDENT_CACHE   cache root (default ~/.cache/evident)
 #   EVIDENT_NICE    nice level of the Go builds (default 10: the machine is shared)
+#   EVIDENT_THIRD_PARTY  folder holding the fake-gpu-operator archive
+#                   (default: ../shared/third_party from the repository root)
+#   EVIDENT_GPU_OPERATOR_CLONE  0 skips the clone attempt and uses the archive at once
 #   GOCACHE, GOMODCACHE are left to Go (their defaults are outside the repo too).
 set -euo pipefail
 
@@ -119,12 +126,62 @@ build_kwok() {
   log "kwok ${KWOK_VERSION}: built in $((SECONDS - start))s: $("${KWOKCTL_BIN}" --version)"
 }
 
+# fetch_gpu_operator_source DIR: fills DIR with the fake-gpu-operator tree at the pinned
+# commit. A clone is tried first, bounded in time (no network must mean a quick failure, never a
+# hang), and must land on the pinned commit; otherwise the archive is unpacked once its sha256
+# matches versions.env.
+fetch_gpu_operator_source() {
+  local dest="$1" url="https://github.com/run-ai/fake-gpu-operator"
+  if [[ "${EVIDENT_GPU_OPERATOR_CLONE:-1}" != 0 ]] && command -v git >/dev/null; then
+    if GIT_TERMINAL_PROMPT=0 timeout 60 git -c http.lowSpeedLimit=1000 -c http.lowSpeedTime=10 \
+         clone --quiet --depth 1 --branch "${FAKE_GPU_OPERATOR_VERSION}" "${url}" "${dest}" 2>/dev/null \
+       && [[ "$(git -C "${dest}" rev-parse HEAD)" == "${FAKE_GPU_OPERATOR_COMMIT}" ]]; then
+      rm -rf "${dest}/.git"
+      log "fake-gpu-operator ${FAKE_GPU_OPERATOR_VERSION}: source cloned from ${url} (${FAKE_GPU_OPERATOR_COMMIT})"
+      return
+    fi
+    rm -rf "${dest}"
+    log "fake-gpu-operator ${FAKE_GPU_OPERATOR_VERSION}: no clone of ${url} at ${FAKE_GPU_OPERATOR_COMMIT}; using the archive"
+  fi
+  local archive="${EVIDENT_THIRD_PARTY}/${FAKE_GPU_OPERATOR_ARCHIVE}" sum
+  [[ -r "${archive}" ]] || die "fake-gpu-operator source: ${archive} not found (set EVIDENT_THIRD_PARTY to the folder that holds ${FAKE_GPU_OPERATOR_ARCHIVE})"
+  sum="$(sha256sum "${archive}")"; sum="${sum%% *}"
+  [[ "${sum}" == "${FAKE_GPU_OPERATOR_SHA256}" ]] \
+    || die "fake-gpu-operator source: ${archive} has sha256 ${sum}, hack/versions.env pins ${FAKE_GPU_OPERATOR_SHA256}"
+  mkdir -p "${dest}"
+  tar -xzf "${archive}" -C "${dest}" --strip-components=1 --no-same-owner
+  log "fake-gpu-operator ${FAKE_GPU_OPERATOR_VERSION}: source unpacked from ${archive} (sha256 ok)"
+}
+
+build_gpu_operator() {
+  local dir="${FAKE_GPU_OPERATOR_BIN_DIR}" bins=() c
+  for c in "${FAKE_GPU_OPERATOR_COMMANDS[@]}"; do bins+=("${dir}/${c}"); done
+  if all_executable "${bins[@]}" "${GPU_OPERATOR_CHART_BIN}" && [[ -f "${FAKE_GPU_OPERATOR_CHART}/values.yaml" ]]; then
+    log "fake-gpu-operator ${FAKE_GPU_OPERATOR_VERSION}: present (${dir})"
+    return
+  fi
+  local tmp start=${SECONDS}
+  tmp="$(begin_dir "${dir}")"
+  fetch_gpu_operator_source "${tmp}/src"
+  log "fake-gpu-operator ${FAKE_GPU_OPERATOR_VERSION}: building ${FAKE_GPU_OPERATOR_COMMANDS[*]} (cold: about 5 min on 2 cores)"
+  # Upstream's Makefile builds each cmd/ with plain `go build`; its go.mod and go.sum pin every
+  # dependency, all of which the module proxy serves.
+  local pkgs=()
+  for c in "${FAKE_GPU_OPERATOR_COMMANDS[@]}"; do pkgs+=("./cmd/${c}"); done
+  (cd "${tmp}/src" && gobuild build -trimpath -ldflags="-s -w" -o "${tmp}/" "${pkgs[@]}")
+  # The chart renderer: Helm's template engine (helm.sh/helm/v3 from the module proxy, pinned in
+  # its go.mod, with the operator's k8s.io versions so the two builds share compiled packages).
+  (cd "${HACK_DIR}/gpu-operator-chart" && gobuild build -trimpath -ldflags="-s -w" -o "${tmp}/gpu-operator-chart" .)
+  commit_dir "${tmp}" "${dir}"
+  log "fake-gpu-operator ${FAKE_GPU_OPERATOR_VERSION}: built in $((SECONDS - start))s"
+}
+
 main() {
   # The official Go tarball's place, for shells whose PATH lacks it (CI, sudo).
   if ! command -v go >/dev/null && [[ -x /usr/local/go/bin/go ]]; then PATH="/usr/local/go/bin:${PATH}"; fi
   command -v go >/dev/null || die "go is not on PATH (Go >= 1.26 is needed)"
   local components=("$@")
-  (( ${#components[@]} > 0 )) || components=(kubernetes etcd kwok)
+  (( ${#components[@]} > 0 )) || components=(kubernetes etcd kwok gpu-operator)
 
   mkdir -p "${EVIDENT_BIN}"
   # One build at a time per cache: two would race on the same folders.
@@ -138,7 +195,8 @@ main() {
       kubernetes) build_kubernetes ;;
       etcd) build_etcd ;;
       kwok) build_kwok ;;
-      *) die "unknown component '${c}' (kubernetes, etcd, kwok)" ;;
+      gpu-operator) build_gpu_operator ;;
+      *) die "unknown component '${c}' (kubernetes, etcd, kwok, gpu-operator)" ;;
     esac
   done
   log "done in $((SECONDS - start))s"

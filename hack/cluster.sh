@@ -3,6 +3,9 @@
 # kube-controller-manager and etcd, plus the KWOK controller that plays the
 # nodes, all started as plain processes by `kwokctl --runtime binary` from the
 # binaries hack/build-control-plane.sh builds. No container runtime, no downloads.
+# With it, the GPU layer: run.ai's fake-gpu-operator (hack/gpu-operator.sh), whose device
+# plugin advertises nvidia.com/gpu on KWOK nodes labelled run.ai/simulated-gpu-node-pool and
+# whose status exporter serves DCGM metrics on :9400/metrics.
 #
 #   hack/cluster.sh up          build what is missing, create (or reuse) the cluster, wait until healthy
 #   hack/cluster.sh down        stop the processes and delete the cluster's files
@@ -15,6 +18,13 @@
 #
 # State lives under ${EVIDENT_CACHE:-$HOME/.cache/evident}/kwok/clusters/evident/;
 # the kubeconfig is kubeconfig.yaml there. `up` leaves ~/.kube/config alone.
+#
+# Environment:
+#   GPU_LAYER   operator (default): `up` also starts the fake-gpu-operator; the fleet's GPU
+#               nodes carry only their pool label and get nvidia.com/gpu from its device plugin.
+#               manifests: no operator (`up` stops one left running); nvidia.com/gpu is written in
+#               the node manifests (manifests/fleet-manifest-gpus/). `status` checks the layer
+#               the last `up` chose.
 set -euo pipefail
 
 # The components started here run on after this script ends, so they must not inherit the
@@ -33,6 +43,9 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib/paths.sh"
 # kwokctl's processes, by the names of their pid files in ${CLUSTER_DIR}/pids/
 COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok-controller)
 UP_TIMEOUT_SECONDS="${EVIDENT_UP_TIMEOUT:-180}"
+GPU_LAYER="${GPU_LAYER:-operator}"
+# The GPU layer the last `up` set up; kwokctl leaves other files of its folder alone.
+GPU_LAYER_FILE="${CLUSTER_DIR}/gpu-layer"
 
 log() { printf 'cluster: %s\n' "$*" >&2; }
 die() { printf 'cluster: error: %s\n' "$*" >&2; exit 1; }
@@ -103,6 +116,8 @@ check_health() {
 # deletes its folder. Works for a healthy cluster and for the leftovers of one
 # whose processes died with a killed session.
 stop_cluster() {
+  # The operator's processes talk to this cluster's API server: they go with it.
+  "${HACK_DIR}/gpu-operator.sh" down
   local c pid pids=()
   for c in "${COMPONENTS[@]}"; do
     if pid="$(component_pid "${c}")"; then pids+=("${pid}"); fi
@@ -122,13 +137,32 @@ stop_cluster() {
   rm -rf "${CLUSTER_DIR}"
 }
 
+# gpu_layer_up: starts the fake-gpu-operator (GPU_LAYER=operator) or makes sure none runs
+# (GPU_LAYER=manifests), and records the choice for `status`.
+gpu_layer_up() {
+  case "${GPU_LAYER}" in
+    operator) "${HACK_DIR}/gpu-operator.sh" up ;;
+    manifests) "${HACK_DIR}/gpu-operator.sh" down ;;
+  esac
+  printf '%s\n' "${GPU_LAYER}" >"${GPU_LAYER_FILE}"
+}
+
 cmd_up() {
   local start=${SECONDS}
-  "${HACK_DIR}/build-control-plane.sh"
+  case "${GPU_LAYER}" in
+    operator | manifests) ;;
+    *) die "GPU_LAYER must be operator or manifests, not '${GPU_LAYER}'" ;;
+  esac
+  if [[ "${GPU_LAYER}" == operator ]]; then
+    "${HACK_DIR}/build-control-plane.sh"
+  else
+    "${HACK_DIR}/build-control-plane.sh" kubernetes etcd kwok
+  fi
   kwokctl_env
 
   if check_health quiet; then
     log "cluster ${CLUSTER_NAME} is already up and healthy"
+    gpu_layer_up
     print_env_hint
     return
   fi
@@ -163,6 +197,7 @@ cmd_up() {
     sleep 1
   done
   log "cluster ${CLUSTER_NAME} is up ($((SECONDS - start))s): $(kubectl_c version -o json | sed -n 's/.*"gitVersion": "\(v[^"]*\)".*/\1/p' | tail -n1)"
+  gpu_layer_up
   print_env_hint
 }
 
@@ -173,6 +208,7 @@ print_env_hint() {
 
 cmd_down() {
   if [[ ! -e "${CLUSTER_DIR}" ]]; then
+    "${HACK_DIR}/gpu-operator.sh" down
     log "cluster ${CLUSTER_NAME} does not exist"
     return
   fi
@@ -182,7 +218,18 @@ cmd_down() {
 
 cmd_status() {
   log "cluster ${CLUSTER_NAME} (${CLUSTER_DIR})"
-  if check_health; then
+  local ok=0
+  check_health || ok=1
+  local layer=""
+  [[ -r "${GPU_LAYER_FILE}" ]] && layer="$(<"${GPU_LAYER_FILE}")"
+  case "${layer}" in
+    operator)
+      log "GPU layer: fake-gpu-operator ${FAKE_GPU_OPERATOR_VERSION} (${GPU_OPERATOR_DIR})"
+      "${HACK_DIR}/gpu-operator.sh" status || ok=1 ;;
+    manifests) log "GPU layer: node manifests (GPU_LAYER=manifests; no operator)" ;;
+    *) [[ ! -f "${CLUSTER_KUBECONFIG}" ]] || { log "GPU layer: not set up (run: hack/cluster.sh up)"; ok=1; } ;;
+  esac
+  if (( ok == 0 )); then
     log "healthy"
   else
     log "not healthy"
@@ -248,6 +295,8 @@ cmd_restart_apiserver() {
     sleep 1
   done
   rm -rf "${snapshot}"
+  # The operator's processes may have given up while the API server was away.
+  if [[ -r "${GPU_LAYER_FILE}" && "$(<"${GPU_LAYER_FILE}")" == operator ]]; then "${HACK_DIR}/gpu-operator.sh" up; fi
   log "cluster ${CLUSTER_NAME} healthy again"
 }
 

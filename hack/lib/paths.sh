@@ -7,7 +7,11 @@
 #                        kube-controller-manager, kubectl
 #   bin/etcd-<v>/etcd
 #   bin/kwok-<v>/        kwok (the controller), kwokctl
+#   bin/fake-gpu-operator-<v>/  kwok-gpu-device-plugin, status-updater,
+#                        status-exporter-kwok, and src/ (the tree they were built from,
+#                        whose Helm chart configures them)
 #   kwok/                kwokctl's workdir (KWOK_WORKDIR): clusters/<name>/...
+#   gpu-operator/<name>/ the operator's processes for cluster <name>: pids/, logs/, rendered/
 
 HACK_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # shellcheck source=hack/versions.env
@@ -28,9 +32,25 @@ ETCD_BIN="${ETCD_BIN_DIR}/etcd"
 KWOK_BIN="${KWOK_BIN_DIR}/kwok"
 KWOKCTL_BIN="${KWOK_BIN_DIR}/kwokctl"
 
+FAKE_GPU_OPERATOR_BIN_DIR="${EVIDENT_BIN}/fake-gpu-operator-${FAKE_GPU_OPERATOR_VERSION}"
+# The operator's commands run here (hack/gpu-operator.sh); topology-server is not needed by them.
+FAKE_GPU_OPERATOR_COMMANDS=(kwok-gpu-device-plugin status-updater status-exporter-kwok)
+# Its source tree, kept beside the binaries: its Helm chart (deploy/fake-gpu-operator) is what
+# hack/gpu-operator.sh renders the processes' configuration from.
+FAKE_GPU_OPERATOR_SRC="${FAKE_GPU_OPERATOR_BIN_DIR}/src"
+FAKE_GPU_OPERATOR_CHART="${FAKE_GPU_OPERATOR_SRC}/deploy/fake-gpu-operator"
+# hack/gpu-operator-chart built: renders that chart with Helm's template engine.
+GPU_OPERATOR_CHART_BIN="${FAKE_GPU_OPERATOR_BIN_DIR}/gpu-operator-chart"
+# Where the archive of its source sits: ../shared/third_party from the repository root, unless
+# EVIDENT_THIRD_PARTY names another folder (.ci/run sets it: it tests a copy of the checkout).
+EVIDENT_THIRD_PARTY="${EVIDENT_THIRD_PARTY:-$(cd "${HACK_DIR}/.." && pwd)/../shared/third_party}"
+
 CLUSTER_NAME="${EVIDENT_CLUSTER_NAME:-evident}"
 KWOK_WORKDIR="${EVIDENT_CACHE}/kwok"
 CLUSTER_DIR="${KWOK_WORKDIR}/clusters/${CLUSTER_NAME}"
 # kwokctl writes the cluster's admin kubeconfig here; the path depends only on
 # EVIDENT_CACHE and the cluster name, so it is stable across re-creations.
 CLUSTER_KUBECONFIG="${CLUSTER_DIR}/kubeconfig.yaml"
+# The fake-gpu-operator's processes for this cluster (hack/gpu-operator.sh). Kept outside
+# CLUSTER_DIR: kwokctl owns that folder and deletes it on re-creation.
+GPU_OPERATOR_DIR="${EVIDENT_CACHE}/gpu-operator/${CLUSTER_NAME}"

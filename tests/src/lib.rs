@@ -198,7 +198,8 @@ pub fn phase(pod: &Pod) -> &str {
     pod.status.as_ref().and_then(|s| s.phase.as_deref()).unwrap_or_default()
 }
 
-/// Applies the lesson-1 fleet (`manifests/fleet`) and waits until its nodes can take pods.
+/// Applies the lesson-1 fleet (`manifests/fleet`) and waits until its nodes can take pods and
+/// its GPU nodes advertise the GPUs the fake-gpu-operator gives them.
 /// Tests that place pods call it first: the cluster may be fresh, or an earlier test (or
 /// `evident run` without `--keep`) may have removed the fleet.
 pub async fn ensure_fleet(client: &Client) -> anyhow::Result<Vec<String>> {
@@ -207,5 +208,7 @@ pub async fn ensure_fleet(client: &Client) -> anyhow::Result<Vec<String>> {
     apply::apply(client, &fleet).await.context("applying the fleet")?;
     let nodes = apply::node_names(&fleet);
     apply::wait_nodes_ready(client, &nodes, Duration::from_secs(90)).await?;
+    // The GPU nodes get nvidia.com/gpu from the fake-gpu-operator's device plugin.
+    apply::wait_nodes_gpus(client, &apply::device_plugin_gpu_nodes(&fleet), Duration::from_secs(90)).await?;
     Ok(nodes)
 }

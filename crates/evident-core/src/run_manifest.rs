@@ -356,7 +356,7 @@ mod tests {
     #[test]
     fn the_committed_sample_runs_read() {
         for (text, reason) in [
-            (include_str!("../../../evidence/sample/run.json"), StopReason::UntilQuiet),
+            (include_str!("../../../evidence/sample/run.json"), StopReason::Settled),
             (include_str!("../../../evidence/sample-synthetic/run.json"), StopReason::Duration),
         ] {
             let manifest: RunManifest = serde_json::from_str(text).unwrap();

@@ -51,6 +51,9 @@ pub enum ApplyError {
     /// Applied nodes did not become schedulable in time.
     #[error("nodes not ready after {}s: {}; check the KWOK controller (hack/cluster.sh status)", waited.as_secs(), pending.join(", "))]
     NodesNotReady { waited: Duration, pending: Vec<String> },
+    /// Nodes whose GPUs a device plugin is to advertise did not get them in time.
+    #[error("nodes without nvidia.com/gpu after {}s: {}; their manifests leave it to a device plugin (the fake-gpu-operator: hack/cluster.sh status), or use the manifest-GPU fleet (GPU_LAYER=manifests)", waited.as_secs(), pending.join(", "))]
+    NodesWithoutGpus { waited: Duration, pending: Vec<String> },
     /// Reading nodes failed while waiting for them.
     #[error("cannot read nodes: {0}")]
     Nodes(#[source] kube::Error),
@@ -210,6 +213,66 @@ pub async fn wait_nodes_ready(client: &Client, names: &[String], timeout: Durati
     }
 }
 
+/// The label by which run.ai's fake-gpu-operator puts a node into a GPU pool (its chart's
+/// default `topology.nodePoolLabelKey`): its device plugin advertises the pool's GPUs on it.
+pub const GPU_POOL_LABEL: &str = "run.ai/simulated-gpu-node-pool";
+
+/// The GPU resource a device plugin advertises.
+pub const GPU_RESOURCE: &str = "nvidia.com/gpu";
+
+/// Names of the Node documents that leave their GPUs to a device plugin: they carry
+/// [`GPU_POOL_LABEL`] and no [`GPU_RESOURCE`] in their manifest's status. A node that writes
+/// its GPUs into its manifest (the fallback fleet) is not waited for.
+pub fn device_plugin_gpu_nodes(documents: &[Document]) -> Vec<String> {
+    documents
+        .iter()
+        .filter(|d| d.kind() == "Node")
+        .filter(|d| d.object.pointer("/metadata/labels").and_then(|l| l.get(GPU_POOL_LABEL)).is_some())
+        .filter(|d| {
+            ["capacity", "allocatable"]
+                .iter()
+                .all(|field| d.object.pointer(&format!("/status/{field}")).and_then(|r| r.get(GPU_RESOURCE)).is_none())
+        })
+        .map(|d| d.name().to_string())
+        .collect()
+}
+
+/// Allocatable [`GPU_RESOURCE`] of a node, 0 when it advertises none (or an unreadable
+/// quantity).
+pub fn allocatable_gpus(node: &Node) -> i64 {
+    node.status
+        .as_ref()
+        .and_then(|s| s.allocatable.as_ref())
+        .and_then(|a| a.get(GPU_RESOURCE))
+        .and_then(|q| q.0.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Waits until every named node advertises allocatable [`GPU_RESOURCE`]. With the
+/// fake-gpu-operator the GPUs appear seconds after a node registers; pods applied before that
+/// would see fewer GPUs and record a different outcome.
+pub async fn wait_nodes_gpus(client: &Client, names: &[String], timeout: Duration) -> Result<()> {
+    let api: Api<Node> = Api::all(client.clone());
+    let deadline = Instant::now() + timeout;
+    loop {
+        let mut pending = Vec::new();
+        for name in names {
+            match api.get_opt(name).await.map_err(ApplyError::Nodes)? {
+                None => pending.push(format!("{name} (absent)")),
+                Some(node) if allocatable_gpus(&node) <= 0 => pending.push(name.clone()),
+                Some(_) => {}
+            }
+        }
+        if pending.is_empty() {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(ApplyError::NodesWithoutGpus { waited: timeout, pending });
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
 /// Names of the Node documents among `documents`.
 pub fn node_names(documents: &[Document]) -> Vec<String> {
     documents.iter().filter(|d| d.kind() == "Node").map(|d| d.name().to_string()).collect()
@@ -218,6 +281,26 @@ pub fn node_names(documents: &[Document]) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn device_plugin_gpu_nodes_are_the_pool_labelled_nodes_without_gpus_in_their_manifest() {
+        let document = |object: Value| Document { path: PathBuf::from("fleet.yaml"), index: 0, object };
+        let node = |name: &str, labels: Value, status: Value| {
+            document(
+                serde_json::json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": name, "labels": labels}, "status": status}),
+            )
+        };
+        let pool = serde_json::json!({GPU_POOL_LABEL: "a100"});
+        let fleet = [
+            node("operator", pool.clone(), serde_json::json!({"capacity": {"cpu": "8"}})),
+            node("manifest", pool.clone(), serde_json::json!({"allocatable": {GPU_RESOURCE: "8"}})),
+            node("cpu-only", serde_json::json!({"type": "kwok"}), Value::Null),
+            document(
+                serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x", "labels": pool}}),
+            ),
+        ];
+        assert_eq!(device_plugin_gpu_nodes(&fleet), ["operator"]);
+    }
 
     #[test]
     fn loads_multi_document_files_in_name_order_and_rejects_nameless() {

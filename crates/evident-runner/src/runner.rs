@@ -375,6 +375,9 @@ impl ScenarioRunner {
         apply::apply(client, &self.fleet).await?;
         observer.observe(Event::FleetApplied { objects: self.fleet.len(), nodes: fleet_nodes.len() });
         apply::wait_nodes_ready(client, &fleet_nodes, FLEET_READY_TIMEOUT).await?;
+        // Nodes that leave nvidia.com/gpu to a device plugin (the fake-gpu-operator) get it
+        // seconds after they register: workloads applied before would see fewer GPUs.
+        apply::wait_nodes_gpus(client, &apply::device_plugin_gpu_nodes(&self.fleet), FLEET_READY_TIMEOUT).await?;
         for document in &self.workloads {
             if !fleet::apply_in_order(client, document).await? {
                 observer.observe(Event::PodNotScheduled { name: document.name(), waited: fleet::POD_DECISION_TIMEOUT });

@@ -4,5 +4,6 @@
 //! once per crate instead of once per file.
 
 mod cluster_lock;
+mod gpu_operator;
 mod lesson1_outcome;
 mod record_state;

@@ -20,10 +20,10 @@ use evident_query::format::write_parquet;
 use evident_query::named_query::NamedQuery;
 use evident_query::{RunSet, Session};
 
-/// (run, query) pairs whose result is empty by design: the committed samples were recorded
-/// without `--metrics`, and the crafted run of Pending GPU pods has no scrapes.
-const EXPECTED_EMPTY: [(&str, &str); 3] =
-    [("sample", "gpu_metrics"), ("sample-synthetic", "gpu_metrics"), ("pending-classes", "gpu_metrics")];
+/// (run, query) pairs whose result is empty by design: the synthetic sample and the crafted run
+/// of Pending GPU pods have no scrapes (the real sample was recorded with the fake-gpu-operator's
+/// exporter).
+const EXPECTED_EMPTY: [(&str, &str); 2] = [("sample-synthetic", "gpu_metrics"), ("pending-classes", "gpu_metrics")];
 
 /// Seed of the generated run with metrics (any seed has them).
 const METRICS_PLAN_SEED: u64 = 7;
