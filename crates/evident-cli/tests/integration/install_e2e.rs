@@ -104,7 +104,7 @@ async fn an_installed_evident_runs_scenarios_outside_the_repository_on_the_kubec
     let run = installed(&binary, work.path(), &home, &kubeconfig, &args)?;
     let (stdout, stderr) = (text(&run.stdout), text(&run.stderr));
     ensure!(run.status.code() == Some(0), "exit {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}", run.status);
-    assert!(stdout.contains("4 passed, 0 failed; report: runs/copied/report.md"), "{stdout}");
+    assert!(stdout.contains("6 passed, 0 failed; report: runs/copied/report.md"), "{stdout}");
     let report = std::fs::read_to_string(work.path().join("runs/copied/report.md"))?;
     assert!(report.contains("**Result: PASS**"), "{report}");
     assert!(report.contains("| Evidence directory | runs/copied/ |"), "the --out folder is named:\n{report}");
