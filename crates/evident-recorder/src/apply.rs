@@ -52,7 +52,7 @@ pub enum ApplyError {
     #[error("nodes not ready after {}s: {}; check the KWOK controller (hack/cluster.sh status)", waited.as_secs(), pending.join(", "))]
     NodesNotReady { waited: Duration, pending: Vec<String> },
     /// Nodes whose GPUs a device plugin is to advertise did not get them in time.
-    #[error("nodes without nvidia.com/gpu after {}s: {}; their manifests leave it to a device plugin (the fake-gpu-operator: hack/cluster.sh status), or use the manifest-GPU fleet (GPU_LAYER=manifests)", waited.as_secs(), pending.join(", "))]
+    #[error("nodes without nvidia.com/gpu after {}s: {}; their manifests leave it to a device plugin: run the fake-gpu-operator on the cluster (in an evident checkout: hack/cluster.sh status), or use a fleet with nvidia.com/gpu in its manifests (evident run lesson1-manifest-gpus; GPU_LAYER=manifests for make demo)", waited.as_secs(), pending.join(", "))]
     NodesWithoutGpus { waited: Duration, pending: Vec<String> },
     /// Reading nodes failed while waiting for them.
     #[error("cannot read nodes: {0}")]
