@@ -27,15 +27,10 @@
 #               the last `up` chose.
 set -euo pipefail
 
-# The components started here run on after this script ends, so they must not inherit the
-# caller's open files: a caller holding a lock (`flock FILE make test`, a CI lock) would
-# otherwise find it held by kube-apiserver or etcd forever. Closes every inherited descriptor
-# above stderr (255 is bash's own, reading this script).
-for fd in /proc/$$/fd/*; do
-  fd="${fd##*/}"
-  if [[ "${fd}" -gt 2 && "${fd}" -lt 255 ]]; then eval "exec ${fd}>&-" 2>/dev/null || true; fi
-done
-unset fd
+# The processes started here run on after this script ends: see hack/lib/detach.sh.
+# shellcheck source=hack/lib/detach.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/detach.sh"
+close_inherited_fds
 
 # shellcheck source=hack/lib/paths.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/paths.sh"

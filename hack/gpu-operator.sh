@@ -29,13 +29,10 @@
 # line when another process holds it.
 set -euo pipefail
 
-# The processes started here run on after this script ends: they must not inherit the caller's
-# open files (a lock held by the caller would stay held). As in hack/cluster.sh.
-for fd in /proc/$$/fd/*; do
-  fd="${fd##*/}"
-  if [[ "${fd}" -gt 2 && "${fd}" -lt 255 ]]; then eval "exec ${fd}>&-" 2>/dev/null || true; fi
-done
-unset fd
+# The processes started here run on after this script ends: see hack/lib/detach.sh.
+# shellcheck source=hack/lib/detach.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/detach.sh"
+close_inherited_fds
 
 # shellcheck source=hack/lib/paths.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/paths.sh"

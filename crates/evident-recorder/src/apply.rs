@@ -189,6 +189,19 @@ pub fn not_ready_reason(node: &Node) -> Option<String> {
 /// Waits until every named node exists and can take pods (see [`not_ready_reason`]).
 /// Pods applied before that would see a smaller fleet and record a different outcome.
 pub async fn wait_nodes_ready(client: &Client, names: &[String], timeout: Duration) -> Result<()> {
+    let pending = wait_nodes(client, names, timeout, not_ready_reason).await?;
+    if pending.is_empty() { Ok(()) } else { Err(ApplyError::NodesNotReady { waited: timeout, pending }) }
+}
+
+/// Polls the named nodes until `unmet` finds nothing to say about any of them, or `timeout`
+/// passes: then returns each node still waited for, as `name (reason)` (`(absent)` for a node
+/// that does not exist). Empty when every node is as wanted.
+async fn wait_nodes(
+    client: &Client,
+    names: &[String],
+    timeout: Duration,
+    unmet: impl Fn(&Node) -> Option<String>,
+) -> Result<Vec<String>> {
     let api: Api<Node> = Api::all(client.clone());
     let deadline = Instant::now() + timeout;
     loop {
@@ -197,17 +210,14 @@ pub async fn wait_nodes_ready(client: &Client, names: &[String], timeout: Durati
             match api.get_opt(name).await.map_err(ApplyError::Nodes)? {
                 None => pending.push(format!("{name} (absent)")),
                 Some(node) => {
-                    if let Some(reason) = not_ready_reason(&node) {
+                    if let Some(reason) = unmet(&node) {
                         pending.push(format!("{name} ({reason})"));
                     }
                 }
             }
         }
-        if pending.is_empty() {
-            return Ok(());
-        }
-        if Instant::now() >= deadline {
-            return Err(ApplyError::NodesNotReady { waited: timeout, pending });
+        if pending.is_empty() || Instant::now() >= deadline {
+            return Ok(pending);
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
@@ -252,25 +262,9 @@ pub fn allocatable_gpus(node: &Node) -> i64 {
 /// fake-gpu-operator the GPUs appear seconds after a node registers; pods applied before that
 /// would see fewer GPUs and record a different outcome.
 pub async fn wait_nodes_gpus(client: &Client, names: &[String], timeout: Duration) -> Result<()> {
-    let api: Api<Node> = Api::all(client.clone());
-    let deadline = Instant::now() + timeout;
-    loop {
-        let mut pending = Vec::new();
-        for name in names {
-            match api.get_opt(name).await.map_err(ApplyError::Nodes)? {
-                None => pending.push(format!("{name} (absent)")),
-                Some(node) if allocatable_gpus(&node) <= 0 => pending.push(name.clone()),
-                Some(_) => {}
-            }
-        }
-        if pending.is_empty() {
-            return Ok(());
-        }
-        if Instant::now() >= deadline {
-            return Err(ApplyError::NodesWithoutGpus { waited: timeout, pending });
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    let no_gpus = |node: &Node| (allocatable_gpus(node) <= 0).then(|| "0 allocatable".to_string());
+    let pending = wait_nodes(client, names, timeout, no_gpus).await?;
+    if pending.is_empty() { Ok(()) } else { Err(ApplyError::NodesWithoutGpus { waited: timeout, pending }) }
 }
 
 /// Names of the Node documents among `documents`.

@@ -13,11 +13,11 @@
 //! them the test fails, saying so, unless `EVIDENT_SKIP_DUCKDB=1` is set (a visible skip).
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
+use crate::{queries, repo};
 use evident_query::format::write_parquet;
-use evident_query::named_query::NamedQuery;
 use evident_query::{RunSet, Session};
 
 /// (run, query) pairs whose result is empty by design: the synthetic sample and the crafted run
@@ -27,10 +27,6 @@ const EXPECTED_EMPTY: [(&str, &str); 2] = [("sample-synthetic", "gpu_metrics"), 
 
 /// Seed of the generated run with metrics (any seed has them).
 const METRICS_PLAN_SEED: u64 = 7;
-
-fn repo() -> PathBuf {
-    Path::new(&std::env::var_os("CARGO_MANIFEST_DIR").expect("run through cargo")).join("../..")
-}
 
 #[tokio::test]
 async fn named_queries_agree_with_duckdb() {
@@ -60,8 +56,7 @@ async fn named_queries_agree_with_duckdb() {
     let classes = generated.path().join("pending-classes");
     evident_testkit::gpu_pending::write_pending_classes(&classes).unwrap();
     gave_rows.extend(compare_with_duckdb(&python, &classes).await);
-    let queries: BTreeSet<String> =
-        NamedQuery::load_dir(&repo().join("queries")).unwrap().into_iter().map(|query| query.name).collect();
+    let queries: BTreeSet<String> = queries().into_iter().map(|query| query.name).collect();
     let never: Vec<_> = queries.difference(&gave_rows).collect();
     assert!(
         never.is_empty(),
@@ -74,7 +69,7 @@ async fn compare_with_duckdb(python: &std::ffi::OsStr, run: &Path) -> BTreeSet<S
     let run_name = run.file_name().unwrap().to_string_lossy().into_owned();
     let session = Session::new(&RunSet::open_run(run).unwrap()).await.unwrap();
     let results = tempfile::tempdir().unwrap();
-    let queries = NamedQuery::load_dir(&repo().join("queries")).unwrap();
+    let queries = queries();
     for query in &queries {
         let (schema, batches) = session.query(&query.sql).await.unwrap();
         write_parquet(&results.path().join(format!("{}.parquet", query.name)), &schema, &batches).unwrap();

@@ -3,26 +3,17 @@
 //! of each class (`evident_testkit::gpu_pending`), whose answers were worked out by hand from
 //! its fleet.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
+use crate::{named_sql, repo};
 use datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::DataType;
-use evident_query::named_query::NamedQuery;
 use evident_query::{RunSet, Session};
 use evident_testkit::gpu_pending;
 
-fn repo() -> PathBuf {
-    Path::new(&std::env::var_os("CARGO_MANIFEST_DIR").expect("run through cargo")).join("../..")
-}
-
 async fn query(run: &Path, name: &str) -> Vec<RecordBatch> {
-    let sql = NamedQuery::load_dir(&repo().join("queries"))
-        .unwrap()
-        .into_iter()
-        .find(|query| query.name == name)
-        .unwrap_or_else(|| panic!("no queries/{name}.sql"))
-        .sql;
+    let sql = named_sql(name);
     let session = Session::new(&RunSet::open_run(run).unwrap()).await.unwrap();
     session.sql(&sql).await.unwrap_or_else(|error| panic!("{name} fails: {error}"))
 }

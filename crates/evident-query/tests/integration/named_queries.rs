@@ -5,21 +5,14 @@
 //! expectations from the current results; review the diff before committing it. A new sample
 //! run (e.g. the real recording in `evidence/sample/`) gets its expectations the same way.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
+use crate::{queries, repo};
 use datafusion::sql::parser::{DFParser, Statement as DfStatement};
 use datafusion::sql::sqlparser::ast::{Expr, OrderByKind, SetExpr, Statement, visit_expressions};
 use evident_query::format::render_table;
 use evident_query::named_query::NamedQuery;
 use evident_query::{RunSet, Session};
-
-fn repo() -> PathBuf {
-    Path::new(&std::env::var_os("CARGO_MANIFEST_DIR").expect("run through cargo")).join("../..")
-}
-
-fn queries() -> Vec<NamedQuery> {
-    NamedQuery::load_dir(&repo().join("queries")).expect("queries/ loads")
-}
 
 /// Committed sample runs: `evidence/sample*` directories with a run.json.
 fn sample_runs() -> Vec<PathBuf> {

@@ -8,12 +8,11 @@
 //! (`every_named_query_has_an_oracle`).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
 
+use crate::{named_sql, queries};
 use datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Float64Type, Int64Type};
-use evident_query::named_query::NamedQuery;
 use evident_query::{RunSet, Session};
 use evident_testkit::plan::{Fate, KUBELET_VERSION, Plan, PlannedPod};
 use evident_testkit::runs;
@@ -155,12 +154,7 @@ impl Oracle {
     }
 
     async fn query(&self, name: &str) -> Vec<BTreeMap<String, Cell>> {
-        let sql = NamedQuery::load_dir(&repo().join("queries"))
-            .unwrap()
-            .into_iter()
-            .find(|query| query.name == name)
-            .unwrap_or_else(|| panic!("no queries/{name}.sql"))
-            .sql;
+        let sql = named_sql(name);
         rows(&self.session.sql(&sql).await.unwrap_or_else(|error| panic!("{name} fails: {error}")))
     }
 
@@ -186,10 +180,6 @@ impl Oracle {
     fn node_name(&self, index: usize) -> &str {
         &self.plan.nodes[index].name
     }
-}
-
-fn repo() -> std::path::PathBuf {
-    Path::new(&std::env::var_os("CARGO_MANIFEST_DIR").expect("run through cargo")).join("../..")
 }
 
 fn phase(pod: &PlannedPod) -> &'static str {
@@ -728,8 +718,7 @@ async fn named_queries_answer_what_the_plan_says() {
 
 #[test]
 fn every_named_query_has_an_oracle() {
-    let queries: BTreeSet<String> =
-        NamedQuery::load_dir(&repo().join("queries")).unwrap().into_iter().map(|query| query.name).collect();
+    let queries: BTreeSet<String> = queries().into_iter().map(|query| query.name).collect();
     let covered: BTreeSet<String> = ORACLES.iter().map(|name| name.to_string()).collect();
     assert_eq!(queries, covered, "each query under queries/ needs an oracle in oracles.rs (and only those)");
 }
