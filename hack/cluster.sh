@@ -10,6 +10,8 @@
 #   hack/cluster.sh up          build what is missing, create (or reuse) the cluster, wait until healthy
 #   hack/cluster.sh down        stop the processes and delete the cluster's files
 #   hack/cluster.sh status      exit 0 when healthy; prints each check
+#   hack/cluster.sh status control-plane
+#                               the same for the control plane alone (not the GPU layer)
 #   hack/cluster.sh env         shell lines to use it: eval "$(hack/cluster.sh env)"
 #   hack/cluster.sh kubeconfig  print the kubeconfig path
 #   hack/cluster.sh restart-apiserver [SECONDS]
@@ -215,6 +217,9 @@ cmd_status() {
   log "cluster ${CLUSTER_NAME} (${CLUSTER_DIR})"
   local ok=0
   check_health || ok=1
+  if [[ "${1:-}" == control-plane ]]; then
+    return "${ok}"
+  fi
   local layer=""
   [[ -r "${GPU_LAYER_FILE}" ]] && layer="$(<"${GPU_LAYER_FILE}")"
   case "${layer}" in
@@ -300,7 +305,11 @@ main() {
     restart-apiserver) cmd_restart_apiserver "${2:-5}" ;;
     up) cmd_up ;;
     down) cmd_down ;;
-    status) cmd_status ;;
+    status)
+      case "${2:-}" in
+        ""|control-plane) cmd_status "${2:-}" ;;
+        *) die "status: unknown part '${2}' (status, or status control-plane)" ;;
+      esac ;;
     env) cmd_env ;;
     kubeconfig) printf '%s\n' "${CLUSTER_KUBECONFIG}" ;;
     *) sed -n '2,/^set -euo/{/^#/s/^# \{0,1\}//p}' "${BASH_SOURCE[0]}" >&2; exit 2 ;;

@@ -89,11 +89,13 @@ pub async fn execute(args: Args) -> anyhow::Result<ExitCode> {
     let (kubeconfig, started_by_run) = if args.local {
         let cwd = std::env::current_dir().context("cannot read the working directory")?;
         let checkout = Checkout::find(&cwd)?;
-        let was_up = checkout.cluster_is_up()?;
+        let was_up = checkout.control_plane_is_up()?;
         if !was_up {
             eprintln!("--local: bringing up the local cluster (hack/cluster.sh up)");
-            checkout.cluster_up()?;
         }
+        // Also on a running cluster: `up` restarts a crashed GPU-operator process. Only a
+        // cluster this run created is taken down at its end.
+        checkout.cluster_up()?;
         (Some(checkout.cluster_kubeconfig()?), (!was_up).then_some(checkout))
     } else {
         (args.kubeconfig.clone(), None)

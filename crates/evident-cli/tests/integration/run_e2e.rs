@@ -336,3 +336,104 @@ fn run_ids_that_are_not_one_directory_name_are_refused_before_the_cluster() -> a
     }
     Ok(())
 }
+
+/// The pid `hack/cluster.sh status` gives for `component` (`  <component>  running (pid N)`).
+fn pid_in_status(status: &str, component: &str) -> Option<String> {
+    let line = status.lines().find(|line| line.split_whitespace().next() == Some(component))?;
+    let pid = line.split("(pid ").nth(1)?.trim_end_matches(')');
+    Some(pid.to_string())
+}
+
+fn cluster_status() -> anyhow::Result<Output> {
+    Command::new("bash")
+        .arg(repo_root().join("hack/cluster.sh"))
+        .arg("status")
+        .output()
+        .context("hack/cluster.sh status")
+}
+
+/// `--local` on a running cluster whose GPU layer lost a process: the run restarts it (through
+/// `hack/cluster.sh up`) and, as it did not create the cluster, leaves it running at its end.
+/// (Before, the failed `status` made the run take the cluster for one it brought up, and delete it.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_local_run_repairs_a_crashed_operator_process_and_leaves_the_running_cluster_up() -> anyhow::Result<()> {
+    let _guard = exclusive().await;
+    client().await?;
+    let before = cluster_status()?;
+    let said = text(&before.stderr);
+    ensure!(before.status.success(), "the cluster is healthy before the test:\n{said}");
+    let apiserver = pid_in_status(&said, "kube-apiserver").context("kube-apiserver's pid in status")?;
+    let Some(updater) = pid_in_status(&said, "status-updater") else {
+        // GPU_LAYER=manifests: there is no operator process to crash.
+        evident_testkit::skip::skip(
+            "run_e2e::a_local_run_repairs_a_crashed_operator_process_and_leaves_the_running_cluster_up",
+            "the local cluster runs without the fake-gpu-operator (GPU_LAYER=manifests)",
+        );
+        return Ok(());
+    };
+    ensure!(Command::new("kill").args(["-KILL", &updater]).status()?.success(), "kill {updater}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Path::new(&format!("/proc/{updater}")).exists() {
+        ensure!(Instant::now() < deadline, "the status updater {updater} did not exit");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    let folder = tempfile::tempdir()?;
+    std::fs::create_dir_all(folder.path().join("workloads"))?;
+    let workload = r#"
+apiVersion: v1
+kind: Namespace
+metadata: {name: evident-local}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: nowhere, namespace: evident-local}
+spec:
+  nodeSelector: {run.ai/simulated-gpu-node-pool: none-such}
+  containers: [{name: main, image: busybox}]
+"#;
+    std::fs::write(folder.path().join("workloads/nowhere.yaml"), workload)?;
+    // One fake node, so the scheduler has a node to refuse (with none it says only "no nodes
+    // available").
+    let node = r#"
+apiVersion: v1
+kind: Node
+metadata:
+  name: evident-local-node
+  annotations: {kwok.x-k8s.io/node: fake}
+  labels: {type: kwok, kubernetes.io/hostname: evident-local-node}
+"#;
+    std::fs::write(folder.path().join("node.yaml"), node)?;
+    let spec = folder.path().join("local.yaml");
+    let scenario = r#"
+name: local
+title: A pod no node matches
+fleet: [node.yaml]
+workloads: [workloads/nowhere.yaml]
+settle: {quiet_secs: 1, timeout_secs: 60, decidable: true}
+scenarios:
+  - number: 1
+    name: nowhere
+    title: nowhere
+    expected: "Pending: no matching node"
+    expectations:
+      - pod_pending_with_cause: {namespace: evident-local, pod: nowhere, cause: "didn't match Pod's node affinity/selector"}
+"#;
+    std::fs::write(&spec, scenario)?;
+    let out = tempfile::tempdir()?;
+    let (spec_arg, out_arg) = (spec.as_os_str(), out.path().as_os_str());
+    let args: Vec<&std::ffi::OsStr> =
+        vec!["run".as_ref(), spec_arg, "--local".as_ref(), "--out".as_ref(), out_arg, "--quiet".as_ref()];
+    let run = evident(&args)?;
+    let stderr = text(&run.stderr);
+    assert_eq!(run.status.code(), Some(0), "stdout:\n{}\nstderr:\n{stderr}", text(&run.stdout));
+    assert!(!stderr.contains("bringing up the local cluster"), "the control plane was running:\n{stderr}");
+
+    let after = cluster_status()?;
+    let said = text(&after.stderr);
+    assert!(after.status.success(), "the cluster is up and whole after the run:\n{said}");
+    assert_eq!(pid_in_status(&said, "kube-apiserver"), Some(apiserver), "the same API server runs on:\n{said}");
+    let restarted = pid_in_status(&said, "status-updater");
+    assert!(restarted.is_some() && restarted != Some(updater), "the status updater was started again:\n{said}");
+    Ok(())
+}
