@@ -163,7 +163,7 @@ build_gpu_operator() {
   local tmp start=${SECONDS}
   tmp="$(begin_dir "${dir}")"
   fetch_gpu_operator_source "${tmp}/src"
-  log "fake-gpu-operator ${FAKE_GPU_OPERATOR_VERSION}: building ${FAKE_GPU_OPERATOR_COMMANDS[*]} (cold: about 5 min on 2 cores)"
+  log "fake-gpu-operator ${FAKE_GPU_OPERATOR_VERSION}: building ${FAKE_GPU_OPERATOR_COMMANDS[*]} (cold: about 2 min on 2 cores)"
   # Upstream's Makefile builds each cmd/ with plain `go build`; its go.mod and go.sum pin every
   # dependency, all of which the module proxy serves.
   local pkgs=()
