@@ -401,22 +401,7 @@ async fn pod_latency(oracle: &Oracle) {
 }
 
 async fn gpu_allocation(oracle: &Oracle) {
-    // Every change of a node's allocatable or requested GPUs: (ms, node, Δallocatable, Δrequested).
-    let mut changes: Vec<(i64, usize, i64, i64)> = Vec::new();
-    for (index, node) in oracle.plan.nodes.iter().enumerate() {
-        if let (Some(at), true) = (node.advertised_ms, node.gpus > 0) {
-            changes.push((at, index, node.gpus, 0));
-        }
-    }
-    for pod in oracle.plan.pods.iter().filter(|pod| pod.gpus > 0) {
-        if let Fate::Bound { node, bound_ms, succeeded_ms, .. } = pod.fate {
-            changes.push((bound_ms, node, 0, pod.gpus));
-            if let Some(released) = succeeded_ms.or(pod.deleted_ms) {
-                changes.push((released, node, 0, -pod.gpus));
-            }
-        }
-    }
-    changes.sort();
+    let changes = gpu_changes(oracle);
     let mut per_node: BTreeMap<&str, Vec<(i64, i64, i64)>> = BTreeMap::new();
     let mut totals: BTreeMap<usize, (i64, i64)> = BTreeMap::new();
     for (at, node, allocatable, requested) in changes {
