@@ -9,7 +9,7 @@
 //! figure here is the query's, so `evident query pending_classification` shows the same.
 
 use crate::observation::{PendingClassRow, RunObservations};
-use crate::timeline::StepSeries;
+use crate::timeline::{StepSeries, secs};
 
 /// The `moment` of the rows about the end of the recording.
 pub const AT_END: &str = "end";
@@ -40,13 +40,7 @@ pub fn build(observations: &RunObservations) -> PendingSection {
         row.class.as_deref().and_then(|class| CLASS_ORDER.iter().position(|c| *c == class)).unwrap_or(CLASS_ORDER.len())
     };
     rows.sort_by(|a, b| (rank(a), &a.namespace, &a.pod).cmp(&(rank(b), &b.namespace, &b.pod)));
-    let mut sentences = Vec::new();
-    let mut start = 0;
-    while start < rows.len() {
-        let end = start + rows[start..].iter().take_while(|row| row.class == rows[start].class).count();
-        sentences.push(class_sentence(&rows[start..end]));
-        start = end;
-    }
+    let mut sentences: Vec<String> = rows.chunk_by(|a, b| a.class == b.class).map(class_sentence).collect();
     if sentences.is_empty() {
         sentences.push(
             "No pod asking for nvidia.com/gpu was held back by the scheduler at the end of the recording.".into(),
@@ -134,8 +128,7 @@ pub fn scheduler_reasons(row: &PendingClassRow) -> String {
 
 /// The fleet's free GPUs and largest free block after every change, from `gpu_capacity_timeline`.
 fn capacity_series(observations: &RunObservations) -> StepSeries {
-    let start = observations.started_ns;
-    let secs = |ns: i64| (i128::from(ns) - i128::from(start)) as f64 / 1e9;
+    let secs = |ns: i64| secs(observations, ns);
     let mut series = StepSeries { end_secs: secs(observations.recording_end_ns()), ..StepSeries::default() };
     let mut free = Vec::new();
     let mut block = Vec::new();

@@ -30,7 +30,7 @@ pub struct StampSpan {
 
 /// Seconds from the run's start to `ns`; in i128, as a recording's times can be anything an
 /// i64 holds and their difference may not be.
-fn secs(observations: &RunObservations, ns: i64) -> f64 {
+pub(crate) fn secs(observations: &RunObservations, ns: i64) -> f64 {
     (i128::from(ns) - i128::from(observations.started_ns)) as f64 / 1e9
 }
 
