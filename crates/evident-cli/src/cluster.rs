@@ -32,13 +32,13 @@ pub async fn connect(kubeconfig: Option<&Path>, context: Option<&str>) -> anyhow
         }
         None => {
             let config = match context {
-                Some(name) => Config::from_kubeconfig(&options)
-                    .await
-                    .map_err(|error| anyhow::anyhow!("cannot use kube context {name:?}: {}", chain(&error)))?,
+                Some(name) => Config::from_kubeconfig(&options).await.map_err(|error| {
+                    anyhow::anyhow!("cannot use kube context {name:?}: {}", crate::log::error_line(&error))
+                })?,
                 None => Config::infer().await.map_err(|error| {
                     anyhow::anyhow!(
                         "no cluster configured (no --kubeconfig, KUBECONFIG or ~/.kube/config: {}); {GET_A_CLUSTER}",
-                        chain(&error)
+                        crate::log::error_line(&error)
                     )
                 })?,
             };
@@ -58,7 +58,7 @@ pub async fn connect(kubeconfig: Option<&Path>, context: Option<&str>) -> anyhow
         anyhow::anyhow!(
             "no cluster reachable: the API server at {} (context {context_name:?}) does not answer: {}; {GET_A_CLUSTER}",
             server.clone().unwrap_or_default(),
-            chain(&error)
+            crate::log::error_line(&error)
         )
     })?;
     let info = ClusterInfo {
@@ -69,18 +69,4 @@ pub async fn connect(kubeconfig: Option<&Path>, context: Option<&str>) -> anyhow
         kwok_version: String::new(),
     };
     Ok((client, info))
-}
-
-/// An error and its causes as one line, `error: cause: root cause`, each said once.
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut next = Some(error);
-    while let Some(cause) = next {
-        let text = cause.to_string().replace('\n', " ");
-        if !parts.iter().any(|part| part.contains(&text)) {
-            parts.push(text);
-        }
-        next = cause.source();
-    }
-    parts.join(": ")
 }

@@ -119,20 +119,9 @@ pub fn run() -> ExitCode {
     match outcome {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("error: {}", one_line(&error));
+            let error: &(dyn std::error::Error + 'static) = error.as_ref();
+            eprintln!("error: {}", log::error_line(error));
             ExitCode::from(2)
         }
     }
-}
-
-/// An error chain as one line: `what failed: why: root cause`.
-fn one_line(error: &anyhow::Error) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    for cause in error.chain() {
-        let text = cause.to_string().replace('\n', " ");
-        if !parts.iter().any(|part| part.contains(&text)) {
-            parts.push(text);
-        }
-    }
-    parts.join(": ")
 }

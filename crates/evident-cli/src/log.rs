@@ -14,6 +14,22 @@ use tracing_subscriber::fmt::MakeWriter;
 /// names `kube_client` itself.
 const KUBE_REQUEST_FAILURES: &str = "kube_client::client::builder=off";
 
+/// An error and its causes as one line, `what failed: why: root cause`, each said once (a
+/// cause whose text an earlier part already holds is left out): the `error:` line of a failed
+/// command, and the causes inside a "no cluster" message.
+pub fn error_line(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next = Some(error);
+    while let Some(cause) = next {
+        let text = cause.to_string().replace('\n', " ");
+        if !parts.iter().any(|part| part.contains(&text)) {
+            parts.push(text);
+        }
+        next = cause.source();
+    }
+    parts.join(": ")
+}
+
 /// Installs the subscriber with `filter` (an `EnvFilter` directive; `warn` when it does not
 /// parse). `terminal`: whether stderr is a terminal.
 pub fn init(filter: &str, terminal: bool) {
